@@ -1,0 +1,73 @@
+"""The ledger interface: what the tick needs remembered between invocations.
+
+Claims are the exactly-once guard: a (schedule, occurrence, instance, action) key is
+claimed atomically *before* the status call and its outcome recorded after. A claim that
+exists is never claimed again, whatever its outcome (`claimed` with no outcome means the
+call may have been sent: it counts as unknown). Watermarks only narrow the window a tick
+looks at; they never decide alone whether an action is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Optional, Protocol
+
+# Claims must outlive any occurrence they guard; an occurrence is only ever acted on within
+# its starting_deadline, so a week is ample.
+CLAIM_TTL = timedelta(days=8)
+
+CLAIMED = "claimed"  # taken, outcome not recorded yet (a crash here reads as unknown)
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    key: str
+    outcome: str  # claimed | success | failed | unknown | skipped
+    detail: str
+    holder: str  # the request id that took the claim
+    at: datetime  # when the claim was taken (UTC)
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """The state this schedule last applied to one instance, and for which occurrence."""
+
+    state: str  # "stopped" | "running"
+    occurrence: datetime  # UTC
+
+
+class Ledger(Protocol):
+    def watermarks(self) -> dict[str, datetime]:
+        """Every schedule's watermark (UTC), in one read."""
+
+    def advance_watermarks(self, marks: dict[str, datetime]) -> None:
+        """Set each watermark to max(stored, given): never moves backwards."""
+
+    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL) -> list[bool]:
+        """Atomically claim each key; True where this caller took it, False where it existed."""
+
+    def record_many(self, outcomes: dict[str, tuple[str, str]]) -> None:
+        """Record (outcome, detail) for claimed keys."""
+
+    def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
+        """The stored claims among keys (missing keys are absent)."""
+
+    def window_states(self, schedule: str) -> dict[str, WindowState]:
+        """instance_id -> the state this schedule last applied."""
+
+    def set_window_states(self, schedule: str, states: dict[str, WindowState]) -> None: ...
+
+    def get_meta(self, key: str) -> Optional[str]:
+        """Small named values (e.g. a window schedule's settled occurrence)."""
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def claim_key(schedule: str, occurrence: datetime | str, instance_id: str, action: str) -> str:
+    """The one key format for claims: schedule|occurrence-UTC-iso|instance|action."""
+    occ = occurrence if isinstance(occurrence, str) else occurrence.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{schedule}|{occ}|{instance_id}|{action}"
+
