@@ -74,9 +74,7 @@ class Schedule:
             return False
         if self.active_from is not None and local_day < self.active_from:
             return False
-        if self.active_until is not None and local_day > self.active_until:
-            return False
-        return True
+        return not (self.active_until is not None and local_day > self.active_until)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,52 @@ class Ledger(Protocol):
 
 def claim_key(schedule: str, occurrence: datetime | str, instance_id: str, action: str) -> str:
     """The one key format for claims: schedule|occurrence-UTC-iso|instance|action."""
-    occ = occurrence if isinstance(occurrence, str) else occurrence.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    occ = (
+        occurrence
+        if isinstance(occurrence, str)
+        else occurrence.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
     return f"{schedule}|{occ}|{instance_id}|{action}"
 
+
+# --- Shared by the backends (additions; the interface above is unchanged) ---------------------
+
+
+class LedgerError(RuntimeError):
+    """A ledger operation failed (connection, timeout, storage). Messages never hold a password.
+
+    When a write fails its effect is unknown: a claim may have been taken. Callers must then act
+    on none of the keys involved (the exactly-once guard errs towards "not sent").
+    """
+
+
+def to_utc(dt: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def format_utc(dt: datetime) -> str:
+    """Fixed-width UTC ISO text, `2026-03-29T03:00:00.000000Z`: its string order is time order."""
+    return to_utc(dt).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_utc(text: str) -> datetime:
+    """The aware UTC datetime for text written by `format_utc` (or any ISO 8601 form)."""
+    if text.endswith(("Z", "z")):
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    return to_utc(datetime.fromisoformat(text))
+
+
+class LedgerBase:
+    """Context-manager support for the backends: `with open_ledger(url) as ledger: ...`."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

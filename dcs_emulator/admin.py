@@ -1,0 +1,79 @@
+"""Unsigned ``/_emulator/`` routes, so a CLI or a demo in another process can seed, inspect and break the emulator.
+
+Admin requests are not written to the request log: the log is what the DCS saw.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from .faults import Fault
+from .server import Reply, Request
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+PREFIX = "/_emulator"
+
+
+def handle_admin(emulator: Emulator, req: Request) -> Reply:
+    path = req.raw_path[len(PREFIX) :].rstrip("/") or "/"
+    query = dict(parse_qsl(req.raw_query, keep_blank_values=True))
+    try:
+        body = json.loads(req.body) if req.body else {}
+    except ValueError:
+        return _error(400, "the body is not JSON")
+    try:
+        return _route(emulator, req.method, path, query, body)
+    except (KeyError, ValueError, TypeError) as exc:
+        return _error(400, str(exc))
+
+
+def _route(emu: Emulator, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
+    if (method, path) == ("GET", "/"):
+        return Reply.json(200, {"url": emu.url, "projects": emu.projects(), "transition_delay": emu.transition_delay})
+    if (method, path) == ("GET", "/requests"):
+        return Reply.json(200, {"requests": emu.requests})
+    if (method, path) == ("DELETE", "/requests"):
+        emu.clear_log()
+        return Reply.json(200, {"ok": True})
+    if (method, path) == ("GET", "/calls"):
+        return Reply.json(200, {"calls": emu.calls(query.get("action"))})
+    if (method, path) == ("POST", "/reset"):
+        emu.reset()
+        return Reply.json(200, {"ok": True})
+    if (method, path) == ("GET", "/instances"):
+        projects = [query["project_id"]] if query.get("project_id") else emu.projects()
+        return Reply.json(200, {"instances": [i for p in projects for i in emu.instances(p)]})
+    if (method, path) == ("POST", "/instances"):
+        fields = dict(_object(body))
+        project_id = fields.pop("project_id")
+        return Reply.json(201, emu.add_instance(project_id, **fields))
+    if (method, path) == ("POST", "/status"):
+        fields = _object(body)
+        emu.set_status(fields["project_id"], fields["instance_id"], fields["status"])
+        return Reply.json(200, emu.get_instance(fields["project_id"], fields["instance_id"]))
+    if (method, path) == ("GET", "/faults"):
+        return Reply.json(200, {"faults": [f.to_dict() for f in emu.faults()]})
+    if (method, path) == ("POST", "/faults"):
+        fault = Fault.from_dict(dict(_object(body)))
+        emu.inject(fault)
+        return Reply.json(201, fault.to_dict())
+    if (method, path) == ("DELETE", "/faults"):
+        emu.clear_faults()
+        return Reply.json(200, {"ok": True})
+    if (method, path) == ("GET", "/smn"):
+        return Reply.json(200, {"messages": emu.smn_messages})
+    return _error(404, f"no admin route {method} {PREFIX}{path}")
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _error(status: int, msg: str) -> Reply:
+    return Reply.json(status, {"error_code": f"EMU.{status}", "error_msg": msg, "error_ext_msg": None})

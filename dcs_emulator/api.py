@@ -1,0 +1,281 @@
+"""The DCS v2 and SMN endpoints, in the order a request meets them: route, signature, project, fault, handler.
+
+Every request that reaches this module is logged, whatever its fate (401, injected fault, success).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from . import errors, signing
+from .errors import ApiError
+from .faults import ANSWER_INSTEAD, Fault, FaultBook
+from .requestlog import RequestLog
+from .server import Reply, Request
+from .state import State
+
+log = logging.getLogger("dcs_emulator")
+
+PLACEHOLDER = "{project_id}"
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str  # "list" | "show" | "status" | "smn"
+    project_id: str
+    target: str | None = None  # instance id (show) or topic URN (smn)
+
+
+def match_route(method: str, raw_path: str) -> Route:
+    """Map method and path to an endpoint; anything else is API Gateway's 404."""
+    parts = [unquote(p) for p in raw_path.split("/")]
+    if parts and parts[-1] == "" and len(parts) > 1:
+        parts = parts[:-1]
+    if len(parts) >= 4 and parts[0] == "" and parts[1] == "v2":
+        project, rest = parts[2], parts[3:]
+        if method == "GET" and rest == ["instances"]:
+            return Route("list", project)
+        if method == "PUT" and rest == ["instances", "status"]:
+            return Route("status", project)
+        if method == "GET" and len(rest) == 2 and rest[0] == "instances" and rest[1]:
+            return Route("show", project, rest[1])
+        if method == "POST" and len(rest) == 4 and rest[:2] == ["notifications", "topics"] and rest[3] == "publish":
+            return Route("smn", project, rest[2])
+    raise ApiError(404, errors.NO_SUCH_API, "The API does not exist or has not been published in the environment.")
+
+
+class DcsApi:
+    """Answers signed DCS/SMN requests against the shared ``State``."""
+
+    def __init__(
+        self,
+        state: State,
+        faults: FaultBook,
+        request_log: RequestLog,
+        credentials: dict[str, str],
+        security_token: str | None = None,
+        max_clock_skew: float = 900.0,
+    ):
+        self.state = state
+        self.faults = faults
+        self.log = request_log
+        self.credentials = credentials
+        self.security_token = security_token
+        self.max_clock_skew = max_clock_skew
+        self.smn = SmnInbox()
+
+    def handle(self, req: Request) -> Reply:
+        query = _parse_query(req.raw_query)
+        body = _parse_body(req.body)
+        entry: dict[str, Any] = {
+            "time": time.time(),
+            "method": req.method,
+            "path": unquote(req.raw_path),
+            "query": query,
+            "body": body,
+            "endpoint": None,
+            "project_id": None,
+            "ak": None,
+            "authenticated": False,
+            "fault": None,
+            "status": None,
+            "error_code": None,
+            "request_id": None,
+        }
+        reply = Reply()
+        fault: Fault | None = None
+        try:
+            route = match_route(req.method, req.raw_path)
+            entry.update(endpoint=route.endpoint, project_id=route.project_id)
+            entry["ak"] = _claimed_access_key(req.headers.get("authorization"))
+            entry["ak"] = self._authenticate(req)
+            entry["authenticated"] = True
+            self._check_project(route.project_id, req.headers.get("x-project-id"))
+            repeated = sorted(k for k, v in query.items() if isinstance(v, list))
+            if repeated:
+                raise errors.invalid(f"Query parameter(s) {', '.join(repeated)} given more than once.")
+            fault = self.faults.take(route.endpoint, _named_instances(route, body, query))
+            if fault is not None:
+                entry["fault"] = fault.kind
+            if fault is not None and fault.kind in ANSWER_INSTEAD:
+                reply = _fault_reply(fault)
+                entry["error_code"] = fault.params.get("error_code")
+            else:
+                reply = self._dispatch(route, body, query, fault, entry)
+        except ApiError as exc:
+            reply = Reply.json(exc.status, exc.body(), exc.headers)
+            entry["error_code"] = exc.error_code
+        except Exception:
+            log.exception("error handling %s %s", req.method, req.raw_path)
+            reply = Reply.json(500, errors.error_body(errors.INTERNAL_ERROR, "Internal emulator error."))
+        if fault is not None and fault.kind == "slow":
+            reply.delay = float(fault.params["delay"])
+        if fault is not None and fault.kind == "reset_after":
+            reply.drop = True
+        entry["status"] = None if reply.drop else reply.status
+        entry["request_id"] = None if reply.drop else reply.request_id
+        self.log.append(entry)
+        return reply
+
+    # -- checks ------------------------------------------------------------------------------------------------
+    def _authenticate(self, req: Request) -> str:
+        try:
+            ak = signing.verify(
+                method=req.method,
+                raw_path=req.raw_path,
+                raw_query=req.raw_query,
+                headers=req.headers,
+                body=req.body,
+                credentials=self.credentials,
+                max_skew=self.max_clock_skew,
+            )
+        except signing.SignatureError as exc:
+            raise _auth_error(str(exc)) from None
+        token = req.headers.get("x-security-token")
+        if self.security_token is None and token is not None:
+            raise _auth_error("a security token was sent, but these credentials are permanent (no token expected)")
+        if self.security_token is not None and token != self.security_token:
+            raise _auth_error("missing or wrong X-Security-Token for these temporary credentials")
+        return ak
+
+    def _check_project(self, project_id: str, header_project: str | None) -> None:
+        if project_id == PLACEHOLDER:
+            raise errors.invalid(
+                "The path holds the literal placeholder '{project_id}': the credentials carry no project id."
+            )
+        if not self.state.has_project(project_id):
+            raise ApiError(
+                403, errors.FORBIDDEN_PROJECT, f"Project {project_id} is not accessible with these credentials."
+            )
+        if header_project and header_project != project_id:
+            raise ApiError(
+                403,
+                errors.FORBIDDEN_PROJECT,
+                f"X-Project-Id {header_project} does not match the path's project {project_id}.",
+            )
+
+    # -- endpoints ---------------------------------------------------------------------------------------------
+    def _dispatch(self, route: Route, body: Any, query: dict[str, Any], fault: Fault | None, entry: dict) -> Reply:
+        if route.endpoint == "list":
+            return Reply.json(200, self.state.list_page(route.project_id, query))
+        if route.endpoint == "show":
+            return Reply.json(200, self.state.show(route.project_id, route.target or ""))
+        if route.endpoint == "status":
+            return self._change_status(route.project_id, body, fault, entry)
+        return self._publish(route, body)
+
+    def _change_status(self, project_id: str, body: Any, fault: Fault | None, entry: dict) -> Reply:
+        if not isinstance(body, dict):
+            raise errors.invalid("The request body must be a JSON object with 'instances' and 'action'.")
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances or not all(isinstance(i, str) for i in instances):
+            raise errors.invalid("'instances' must be a non-empty list of instance ids.")
+        forced: list[str] = []
+        if fault is not None and fault.kind == "failed_entries":
+            forced = [i for i in instances if fault.instance_ids is None or i in fault.instance_ids]
+        results, reasons = self.state.change_status(project_id, instances, str(body.get("action")), forced)
+        entry["reasons"] = reasons
+        return Reply.json(200, {"results": results})
+
+    def _publish(self, route: Route, body: Any) -> Reply:
+        if not isinstance(body, dict) or not any(
+            body.get(k) for k in ("message", "message_structure", "message_template_name")
+        ):
+            raise ApiError(
+                400,
+                errors.SMN_INVALID_REQUEST,
+                "One of message, message_structure or message_template_name is required.",
+            )
+        message_id = uuid.uuid4().hex
+        record = {
+            **body,
+            "project_id": route.project_id,
+            "topic_urn": route.target,
+            "message_id": message_id,
+            "time": time.time(),
+        }
+        self.smn.append(record)
+        return Reply.json(200, {"request_id": uuid.uuid4().hex, "message_id": message_id})
+
+
+class SmnInbox:
+    """Messages published to any topic, in arrival order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[dict[str, Any]] = []
+
+    def append(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._messages.append(message)
+
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._messages)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+
+
+def _parse_query(raw: str) -> dict[str, Any]:
+    """Decoded parameters; a repeated one (the SDK repeats a parameter given a list) becomes a list."""
+    query: dict[str, Any] = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        if key in query:
+            previous = query[key]
+            query[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            query[key] = value
+    return query
+
+
+def _claimed_access_key(authorization: str | None) -> str | None:
+    try:
+        return signing.parse_authorization(authorization).access
+    except signing.SignatureError:
+        return None
+
+
+def _parse_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw.decode("utf-8", errors="replace")
+
+
+def _named_instances(route: Route, body: Any, query: dict[str, Any]) -> list[str]:
+    """The instance ids a request is about, for faults restricted to some instances."""
+    if route.endpoint == "status" and isinstance(body, dict) and isinstance(body.get("instances"), list):
+        return [str(i) for i in body["instances"]]
+    if route.endpoint == "show" and route.target:
+        return [route.target]
+    if route.endpoint == "list" and query.get("instance_id"):
+        return [query["instance_id"]]
+    return []
+
+
+def _auth_error(reason: str) -> ApiError:
+    return ApiError(401, errors.AUTH_FAILED, f"Incorrect IAM authentication information: {reason}.")
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    p = fault.params
+    if fault.kind == "reset_before":
+        return Reply(drop=True)
+    if fault.kind == "malformed":
+        return Reply(int(p["status"]), str(p["body"]).encode("utf-8"), {"Content-Type": str(p["content_type"])})
+    if fault.kind == "throttle":
+        headers = {"Retry-After": str(p["retry_after"])} if p["retry_after"] is not None else {}
+        return Reply.json(429, errors.error_body(p["error_code"], p["error_msg"]), headers)
+    return Reply.json(int(p["status"]), errors.error_body(p["error_code"], p["error_msg"]))

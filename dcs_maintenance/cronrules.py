@@ -1,0 +1,687 @@
+"""Cron evaluation on a schedule's wall clock, with cron's (Vixie/Debian) rules across DST changes.
+
+Pure: no I/O; imports only the standard library and croniter. croniter parses and validates the
+expression (``croniter.expand``) and so defines what each field means (names, ranges, steps, ``L``,
+``#``, the day-of-month OR day-of-week rule). It never sees a datetime: a fixed-offset tzinfo would
+freeze the offset, and its own DST handling is not cron's. The matching walls are enumerated here
+from the expansion (naive wall minutes), then mapped to real instants with zoneinfo offsets:
+
+* fixed-time jobs (neither the minute nor the hour field starts with ``*``): a wall time skipped by a
+  spring-forward jump fires once, at the jump (several skipped times, or a skipped and a regular time
+  landing on that instant, fire once); a wall time repeated by a fall-back fires once, on its first pass;
+* jobs whose minute or hour field starts with ``*`` follow real time: they fire at every instant whose
+  wall time matches (twice in a repeated hour) and never in a gap (nothing is invented there).
+
+Assumption (true of every zone in tzdata since the 1970s): an offset change is at most 3 hours, and a
+zone has at most one offset change within about 18 hours.
+
+Every result is an aware datetime in UTC, ascending; compare instants in UTC only (two aware datetimes
+in the same ZoneInfo zone compare by wall time and ignore ``fold``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import re
+import zoneinfo
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from itertools import islice
+from typing import Optional, Union
+
+from croniter import croniter
+
+__all__ = ["CronError", "CronRule", "check_cron", "is_fixed_time", "to_utc"]
+
+UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MIN_ORDINAL = date.min.toordinal()
+_MAX_ORDINAL = date.max.toordinal()
+_MINUTE = timedelta(minutes=1)
+_SECOND = timedelta(seconds=1)
+
+# The largest offset change handled (see the module docstring), and the derived margins.
+_MAX_SHIFT = timedelta(hours=3)
+_SHIFT_MINUTES = 180
+_SKIP_MARGIN = _MAX_SHIFT + timedelta(hours=1)
+# Instants are computed in chunks of at most this length; a chunk looks _MAX_SHIFT either side of itself.
+_CHUNK = timedelta(hours=12)
+# Like croniter's max_years_between_matches: the longest gap searched between two occurrences.
+MAX_YEARS_BETWEEN_MATCHES = 50
+_HORIZON = timedelta(days=366 * MAX_YEARS_BETWEEN_MATCHES)
+_MAX_MONTHS = 12 * MAX_YEARS_BETWEEN_MATCHES + 1
+
+
+class CronError(ValueError):
+    """An expression or time zone that this module does not accept; the message says why."""
+
+
+def to_utc(t: datetime) -> datetime:
+    """An aware datetime as the same instant in UTC; a naive one is a ValueError."""
+    if not isinstance(t, datetime):
+        raise TypeError(f"expected a datetime, got {type(t).__name__}")
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"naive datetime {t.isoformat()}: give an aware datetime (a time zone or UTC offset)")
+    return t.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Validation
+
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_COUNTS = (60, 24, 31, 12, 7)
+_MONTH_NAMES = {n: i for i, n in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+_DOW_NAMES = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+_NAMES = ({}, {}, {}, _MONTH_NAMES, _DOW_NAMES)
+_USAGE = "use 5 fields: minute hour day-of-month month day-of-week"
+
+_VALUE = r"(\d+|[a-z]+)"
+_RE_STEP = re.compile(r"^(.*)/(.*)$")
+_RE_RANGE = re.compile(rf"^{_VALUE}-{_VALUE}$")
+_RE_VALUE = re.compile(rf"^{_VALUE}$")
+_RE_NTH = re.compile(rf"^{_VALUE}#(\d+)$")
+_RE_LAST_DOW = re.compile(r"^(?:(\d+|[a-z]{3})l|l(\d+|[a-z]{3}))$")
+
+
+def _value(index: int, text: str, item: str) -> int:
+    field = _FIELD_NAMES[index]
+    low = text.lower()
+    if low.isdigit():
+        n = int(low)
+    elif low in _NAMES[index]:
+        n = _NAMES[index][low]
+    elif _NAMES[index]:
+        raise CronError(f"{field} field: unknown name {text!r} in {item!r}")
+    else:
+        raise CronError(f"{field} field: {text!r} in {item!r} is not a number")
+    lo, hi = _BOUNDS[index]
+    if not lo <= n <= hi:
+        raise CronError(f"{field} field: {n} in {item!r} is out of range {lo}-{hi}")
+    return n
+
+
+def _check_item(index: int, item: str) -> str:
+    """Check one list item of a field; return its kind: 'plain', 'star', 'nth' (mon#2) or 'last' (5L)."""
+    field = _FIELD_NAMES[index]
+    lo, hi = _BOUNDS[index]
+    low = item.lower()
+    if low == "":
+        raise CronError(f"{field} field: empty list item")
+    if low[0] == "h":
+        raise CronError(f"{field} field: H (hashed) values such as {item!r} are not supported")
+    if low[0] == "r":
+        raise CronError(f"{field} field: R (random) values such as {item!r} are not supported")
+    if "?" in low:
+        raise CronError(f"{field} field: '?' is not supported; use '*'")
+    if index == 2:
+        if "w" in low:
+            raise CronError(f"{field} field: W (nearest weekday) in {item!r} is not supported")
+        if low == "l":
+            return "plain"
+        if "l" in low:
+            raise CronError(f"{field} field: L (last day of the month) must stand alone in a list item, not {item!r}")
+    if index == 4:
+        m = _RE_NTH.match(low)
+        if m:
+            _value(4, m.group(1), item)
+            if not 1 <= int(m.group(2)) <= 5:
+                raise CronError(f"{field} field: the n in {item!r} (n-th weekday of the month) must be 1-5")
+            return "nth"
+        m = _RE_LAST_DOW.match(low)
+        if m:
+            _value(4, m.group(1) or m.group(2), item)
+            return "last"
+        if low == "l":
+            raise CronError(f"{field} field: 'L' needs a weekday, e.g. '5L' for the last Friday of the month")
+        if "#" in low:
+            raise CronError(f"{field} field: {item!r} is not of the form weekday#n (e.g. 'mon#2')")
+    step_match = _RE_STEP.match(low)
+    base = step_match.group(1) if step_match else low
+    if step_match:
+        step_text = step_match.group(2)
+        if not step_text.isdigit() or int(step_text) < 1:
+            raise CronError(f"{field} field: the step in {item!r} must be a whole number of at least 1")
+        step = int(step_text)
+        if base == "*" and step >= _COUNTS[index]:
+            raise CronError(
+                f"{field} field: step {step} in {item!r} is too large for the field's {_COUNTS[index]} values "
+                f"({lo}-{hi}); cron steps do not carry over into the next cycle")
+        if _RE_VALUE.match(base):
+            # A decision: rather than guess, reject. Vixie cron reads 'a/n' as 'a' alone, croniter 7 as a-max/n
+            # (so '59/15' is minute 59 only), other crons differ again.
+            start = item.split("/")[0]
+            top = _COUNTS[index] - 1 + lo  # 59, 23, 31, 12, 6
+            if _value(index, base, item) >= top:
+                hint = f"write '{start}' for that value only"
+            else:
+                top_text = top if base.isdigit() else next(k for k, v in _NAMES[index].items() if v == top)
+                hint = (f"write '{start}-{top_text}/{step}' for every {step} from {start}, "
+                        f"or '{start}' for that value only")
+            raise CronError(
+                f"{field} field: {item!r} is a step without a range, which cron implementations read differently "
+                f"(as '{start}' alone, or as every {step} from {start} to the end of the field); {hint}")
+    if base == "*":
+        return "star"
+    m = _RE_RANGE.match(base)
+    if m:
+        a, b = _value(index, m.group(1), item), _value(index, m.group(2), item)
+        if a == b or (index == 4 and a % 7 == b % 7 and not (a == 0 and b == 7)):
+            raise CronError(
+                f"{field} field: equal range {item!r} is not supported (croniter reads it as the whole cycle); "
+                f"write '{item.split('-')[0]}' for that value only")
+        if step_match and b < a:
+            # croniter restarts the step after the wrap inconsistently ('50-10/7' gives 50,57,5, not 50,57,4).
+            raise CronError(f"{field} field: a wrapping range with a step ({item!r}) is not supported; "
+                            "split it into two ranges")
+        return "plain"
+    if _RE_VALUE.match(base):
+        _value(index, base, item)
+        return "plain"
+    raise CronError(f"{field} field: {item!r} is not a value, a range a-b, '*' or a step form ('*/n', 'a-b/n')")
+
+
+def _check_fields(expr: str) -> list[str]:
+    """Check the grammar; return the five fields as croniter should read them (lower-case, 'L5' forms)."""
+    if not isinstance(expr, str):
+        raise CronError(f"cron must be a string, not {type(expr).__name__}")
+    text = expr.strip()
+    if not text:
+        raise CronError(f"cron is empty; {_USAGE}")
+    if text.startswith("@"):
+        raise CronError(f"macros such as {text.split()[0]!r} are not supported; write the 5 fields, "
+                        f"e.g. '0 0 * * *' for @daily ({_USAGE})")
+    fields = text.split()
+    if len(fields) in (6, 7):
+        raise CronError(f"{len(fields)}-field cron (with seconds or years) is not supported; {_USAGE}")
+    if len(fields) != 5:
+        raise CronError(f"cron has {len(fields)} field{'s' if len(fields) != 1 else ''}; {_USAGE}")
+    kinds = []
+    for index, field in enumerate(fields):
+        items = field.split(",")
+        field_kinds = [_check_item(index, item) for item in items]
+        if len(items) > 1 and "*" in items:
+            raise CronError(f"{_FIELD_NAMES[index]} field: '*' cannot be part of a list ({field!r})")
+        kinds.append(field_kinds)
+    dow_kinds = set(kinds[4])
+    if dow_kinds & {"nth", "last"}:
+        if dow_kinds - {"nth", "last"}:
+            raise CronError("day-of-week field: cannot mix plain weekdays with weekday#n or weekdayL forms "
+                            f"({fields[4]!r})")
+        if fields[2] != "*":
+            raise CronError("day-of-week forms weekday#n and weekdayL cannot be combined with a day-of-month "
+                            f"other than '*' ({fields[2]!r})")
+    fields = [f.lower() for f in fields]
+    # croniter spells "last Friday" L5; accept the usual 5L / friL as well.
+    fields[4] = ",".join(_to_croniter_last(item) for item in fields[4].split(","))
+    return fields
+
+
+def _to_croniter_last(item: str) -> str:
+    m = _RE_LAST_DOW.match(item)
+    if not m:
+        return item
+    day = m.group(1) or m.group(2)
+    return "l" + str(_DOW_NAMES.get(day, day))
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _impossible_date_message(normalized: str) -> Optional[str]:
+    """croniter's strict check, reworded: 'day 31 never occurs in February'."""
+    expanded, _ = croniter.expand(normalized)
+    days = sorted(d for d in expanded[2] if isinstance(d, int))
+    months = sorted(m for m in expanded[3] if isinstance(m, int))
+    if not days or not months:
+        return None
+    month_names = [calendar.month_name[m] for m in months]
+    day_words = _join([str(d) for d in days])
+    verb = "never occurs" if len(days) == 1 else "never occur"
+    return f"impossible date: day{'s' if len(days) > 1 else ''} {day_words} {verb} in {_join(month_names)}"
+
+
+def check_cron(expr: str) -> None:
+    """Raise CronError, saying what is wrong, unless `expr` is a 5-field cron this module evaluates faithfully.
+
+    Accepted: numbers, names (jan, mon), lists, ranges a-b (also wrapping, fri-mon), steps */n and a-b/n,
+    L (last day of the month) in day-of-month, 5L / friL (last Friday) and mon#2 (second Monday) in
+    day-of-week. Rejected: 6/7-field forms, @macros, H/R, '?', W, equal ranges (9-9), a step without a
+    range (59/15), '*/n' with n as large as the field, and dates that can never occur (0 0 31 2 *).
+    """
+    _parse(expr)
+
+
+def is_fixed_time(expr: str) -> bool:
+    """True when neither the minute nor the hour field starts with '*' (cron's rule for DST handling)."""
+    fields = expr.split()
+    return len(fields) >= 2 and not fields[0].startswith("*") and not fields[1].startswith("*")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Matching wall times (naive, as minute numbers since 1970-01-01 00:00 wall time)
+
+
+class _Spec:
+    """A parsed expression: which wall minutes match. Shared by every CronRule with the same expression."""
+
+    __slots__ = ("expr", "fixed_time", "minute_ok", "hour_ok", "minutes", "hours", "month_ok", "dom_star",
+                 "dom_days", "dom_last", "dow_star", "dow_days", "nth", "every_day", "_masks")
+
+    def __init__(self, expr: str, expanded: list, nth: dict) -> None:
+        self.expr = expr
+        self.fixed_time = is_fixed_time(expr)
+        minute, hour, dom, month, dow = expanded
+        self.minutes = list(range(60)) if minute == ["*"] else sorted(minute)
+        self.hours = list(range(24)) if hour == ["*"] else sorted(hour)
+        self.minute_ok = tuple(m in self.minutes for m in range(60))
+        self.hour_ok = tuple(h in self.hours for h in range(24))
+        self.month_ok = tuple(month == ["*"] or m in month for m in range(13))
+        self.dom_star = dom == ["*"]
+        self.dom_days = frozenset(d for d in dom if isinstance(d, int))
+        self.dom_last = "l" in dom
+        self.dow_star = dow == ["*"]
+        self.dow_days = frozenset(d % 7 for d in dow if isinstance(d, int))
+        self.nth = {wd % 7: frozenset(ns) for wd, ns in nth.items()}
+        self.every_day = self.dom_star and self.dow_star and month == ["*"]
+        self._masks: dict[int, int] = {}
+
+    # Days -------------------------------------------------------------------------------------------------------
+
+    def month_mask(self, year: int, month: int) -> int:
+        """Bit d is set when day d of that month matches (day-of-month, month, day-of-week, L, #)."""
+        key = year * 16 + month
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._compute_mask(year, month)
+            if len(self._masks) >= 4096:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
+
+    def _compute_mask(self, year: int, month: int) -> int:
+        if not self.month_ok[month]:
+            return 0
+        ndays = calendar.monthrange(year, month)[1]
+        full = (1 << (ndays + 1)) - 2
+        if self.every_day:
+            return full
+        if self.dom_star:
+            dom_mask = full
+        else:
+            dom_mask = 0
+            for d in self.dom_days:
+                if d <= ndays:
+                    dom_mask |= 1 << d
+            if self.dom_last:
+                dom_mask |= 1 << ndays
+        if self.dow_star:
+            dow_mask = full
+        else:
+            first_wd = (date(year, month, 1).weekday() + 1) % 7  # cron numbering: 0 = Sunday
+            dow_mask = 0
+            if self.nth:
+                for wd, ns in self.nth.items():
+                    days = range(1 + (wd - first_wd) % 7, ndays + 1, 7)
+                    for n in ns:
+                        if n == "l":
+                            dow_mask |= 1 << days[-1]
+                        elif n <= len(days):
+                            dow_mask |= 1 << days[n - 1]
+            else:
+                for wd in self.dow_days:
+                    for d in range(1 + (wd - first_wd) % 7, ndays + 1, 7):
+                        dow_mask |= 1 << d
+        if self.dom_star or self.dow_star:
+            return dom_mask & dow_mask
+        # Both restricted: cron's (and croniter's) rule is day-of-month OR day-of-week.
+        return dom_mask | dow_mask
+
+    def day_ok(self, day: int) -> bool:
+        if self.every_day:
+            return True
+        d = date.fromordinal(_EPOCH_ORDINAL + day)
+        return bool(self.month_mask(d.year, d.month) >> d.day & 1)
+
+    def next_day(self, day: int, limit: Optional[int] = None) -> Optional[int]:
+        """The first matching day number after `day` (and not after `limit`), or None."""
+        if self.every_day:
+            return day + 1 if limit is None or day + 1 <= limit else None
+        ordinal = _EPOCH_ORDINAL + day
+        if ordinal >= _MAX_ORDINAL:
+            return None
+        d = date.fromordinal(ordinal)
+        year, month, start = d.year, d.month, d.day + 1
+        limit_key = None
+        if limit is not None:
+            ld = date.fromordinal(min(_MAX_ORDINAL, max(_MIN_ORDINAL, _EPOCH_ORDINAL + limit)))
+            limit_key = ld.year * 12 + ld.month
+        for _ in range(_MAX_MONTHS):
+            if limit_key is not None and year * 12 + month > limit_key:
+                return None
+            mask = self.month_mask(year, month) >> start
+            if mask:
+                found = date(year, month, start + (mask & -mask).bit_length() - 1).toordinal() - _EPOCH_ORDINAL
+                return found if limit is None or found <= limit else None
+            start = 1
+            month += 1
+            if month == 13:
+                month, year = 1, year + 1
+                if year > 9999:
+                    return None
+        return None
+
+    def prev_day(self, day: int) -> Optional[int]:
+        """The last matching day number before `day`, or None."""
+        if self.every_day:
+            return day - 1
+        ordinal = _EPOCH_ORDINAL + day
+        if ordinal <= _MIN_ORDINAL:
+            return None
+        d = date.fromordinal(ordinal)
+        year, month, end = d.year, d.month, d.day - 1
+        for _ in range(_MAX_MONTHS):
+            if end >= 1:
+                mask = self.month_mask(year, month) & ((2 << end) - 1)
+                if mask:
+                    return date(year, month, mask.bit_length() - 1).toordinal() - _EPOCH_ORDINAL
+            month -= 1
+            if month == 0:
+                month, year = 12, year - 1
+                if year < 1:
+                    return None
+            end = 31
+        return None
+
+    # Wall minutes ------------------------------------------------------------------------------------------------
+
+    def next_wall(self, k: int) -> Optional[int]:
+        """The first matching wall minute strictly after wall minute `k`, or None within the search bound."""
+        k += 1
+        day, tod = divmod(k, 1440)
+        if self.day_ok(day):
+            found = self._next_tod(tod)
+            if found is not None:
+                return day * 1440 + found
+        day = self.next_day(day)
+        if day is None:
+            return None
+        return day * 1440 + self.hours[0] * 60 + self.minutes[0]
+
+    def prev_wall(self, k: int) -> Optional[int]:
+        """The last matching wall minute at or before wall minute `k`, or None within the search bound."""
+        day, tod = divmod(k, 1440)
+        if self.day_ok(day):
+            found = self._prev_tod(tod)
+            if found is not None:
+                return day * 1440 + found
+        day = self.prev_day(day)
+        if day is None:
+            return None
+        return day * 1440 + self.hours[-1] * 60 + self.minutes[-1]
+
+    def _next_tod(self, tod: int) -> Optional[int]:
+        hour, minute = divmod(tod, 60)
+        hours, minutes = self.hours, self.minutes
+        i = bisect_left(hours, hour)
+        if i < len(hours) and hours[i] == hour:
+            j = bisect_left(minutes, minute)
+            if j < len(minutes):
+                return hour * 60 + minutes[j]
+            i += 1
+        if i < len(hours):
+            return hours[i] * 60 + minutes[0]
+        return None
+
+    def _prev_tod(self, tod: int) -> Optional[int]:
+        hour, minute = divmod(tod, 60)
+        hours, minutes = self.hours, self.minutes
+        i = bisect_right(hours, hour) - 1
+        if i >= 0 and hours[i] == hour:
+            j = bisect_right(minutes, minute) - 1
+            if j >= 0:
+                return hour * 60 + minutes[j]
+            i -= 1
+        if i >= 0:
+            return hours[i] * 60 + minutes[-1]
+        return None
+
+    def walls(self, lo: int, hi: int) -> list[int]:
+        """Every matching wall minute in [lo, hi], ascending."""
+        if hi < lo:
+            return []
+        if hi - lo < 16:  # the common tick: a handful of minutes, usually rejected by the minute table
+            minute_ok, hour_ok = self.minute_ok, self.hour_ok
+            return [k for k in range(lo, hi + 1)
+                    if minute_ok[k % 60] and hour_ok[k // 60 % 24] and self.day_ok(k // 1440)]
+        out: list[int] = []
+        last_day = hi // 1440
+        day: Optional[int] = lo // 1440
+        if not self.day_ok(day):
+            day = self.next_day(day, last_day)
+        while day is not None and day <= last_day:
+            base = day * 1440
+            t_lo, t_hi = max(lo - base, 0), min(hi - base, 1439)
+            for hour in self.hours:
+                hb = hour * 60
+                if hb > t_hi:
+                    break
+                if hb + 59 < t_lo:
+                    continue
+                for minute in self.minutes:
+                    tod = hb + minute
+                    if tod > t_hi:
+                        break
+                    if tod >= t_lo:
+                        out.append(base + tod)
+            day = self.next_day(day, last_day)
+        return out
+
+    def any_wall(self, lo: int, hi: int) -> bool:
+        k = self.next_wall(lo - 1)
+        return k is not None and k <= hi
+
+
+@functools.lru_cache(maxsize=32768)
+def _parse(expr: str) -> _Spec:
+    fields = _check_fields(expr)
+    normalized = " ".join(fields)
+    # croniter.is_valid(expr, strict=True) is exactly this call with the error swallowed; calling expand once
+    # (about 100 us) gives both the verdict with croniter's reason (e.g. "Day(s) [31] can never occur in
+    # month(s) [2]") and the expansion.
+    try:
+        expanded, nth = croniter.expand(normalized, strict=True)
+    except (ValueError, TypeError, KeyError) as exc:  # croniter's errors are ValueErrors; be generous
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        if "can never occur" in message:
+            message = _impossible_date_message(normalized) or message
+        raise CronError(f"invalid cron {expr.strip()!r}: {message}") from None
+    return _Spec(expr, expanded, nth)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# From walls to instants
+
+
+def _offset(t: datetime, zone: zoneinfo.ZoneInfo) -> timedelta:
+    return t.astimezone(zone).utcoffset()  # type: ignore[return-value]
+
+
+def _wall_floor(t: datetime, offset: timedelta) -> int:
+    """The wall minute number of instant `t` at `offset`, rounded down."""
+    return (t - _EPOCH + offset) // _MINUTE
+
+
+def _wall_ceil(t: datetime, offset: timedelta) -> int:
+    return -((_EPOCH - t - offset) // _MINUTE)
+
+
+_TRANSITIONS: dict[zoneinfo.ZoneInfo, list[tuple[datetime, timedelta, timedelta]]] = {}
+
+
+def _transition(zone: zoneinfo.ZoneInfo, a: datetime, b: datetime, off_a: timedelta, off_b: timedelta) -> datetime:
+    """The instant in (a, b] at which `zone`'s offset changes from off_a (at a) to off_b (at b)."""
+    known = _TRANSITIONS.setdefault(zone, [])
+    for t, before, after in known:
+        if a < t <= b and before == off_a and after == off_b:
+            return t
+    lo = (a - _EPOCH) // _SECOND  # offset off_a here: transitions fall on whole seconds
+    hi = -((_EPOCH - b) // _SECOND)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _offset(_EPOCH + timedelta(seconds=mid), zone) == off_a:
+            lo = mid
+        else:
+            hi = mid
+    t = _EPOCH + timedelta(seconds=hi)
+    if len(known) >= 256:
+        known.clear()
+    known.append((t, off_a, off_b))
+    return t
+
+
+def _zone(tz: object) -> zoneinfo.ZoneInfo:
+    if isinstance(tz, zoneinfo.ZoneInfo):
+        return tz
+    if isinstance(tz, str):
+        try:
+            return zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise CronError(f"unknown time zone {tz!r}: use an IANA zone name such as 'Europe/Berlin'") from None
+    raise CronError(
+        f"time zone must be an IANA zone name or a zoneinfo.ZoneInfo, not {type(tz).__name__} ({tz!r}): "
+        "a fixed UTC offset would ignore daylight saving time")
+
+
+class CronRule:
+    """A validated cron expression read on the wall clock of an IANA zone."""
+
+    __slots__ = ("expr", "tz", "fixed_time", "_spec")
+
+    def __init__(self, expr: str, tz: Union[str, zoneinfo.ZoneInfo]) -> None:
+        self._spec = _parse(expr)
+        self.expr: str = expr
+        self.tz: zoneinfo.ZoneInfo = _zone(tz)
+        self.fixed_time: bool = self._spec.fixed_time
+
+    def __repr__(self) -> str:
+        return f"CronRule({self.expr!r}, {self.tz.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CronRule) and (self.expr, self.tz) == (other.expr, other.tz)
+
+    def __hash__(self) -> int:
+        return hash((self.expr, self.tz))
+
+    # Public API ----------------------------------------------------------------------------------------------------
+
+    def next_after(self, t: datetime) -> Optional[datetime]:
+        """The first fire instant strictly after `t` (aware), in UTC; None if there is none in 50 years."""
+        return next(self._iter_after(to_utc(t)), None)
+
+    def upcoming(self, t: datetime, n: int) -> list[datetime]:
+        """The next `n` fire instants after `t`, in UTC."""
+        return list(islice(self._iter_after(to_utc(t)), max(n, 0)))
+
+    def between(self, start: datetime, end: datetime) -> list[datetime]:
+        """Fire instants in (start, end], ascending, in UTC."""
+        s, e = to_utc(start), to_utc(end)
+        if e <= s:
+            return []
+        if e - s <= _CHUNK:
+            return self._chunk(s, e)
+        return list(self._iter_after(s, e))
+
+    def prev_at_or_before(self, t: datetime) -> Optional[datetime]:
+        """The latest fire instant at or before `t`, in UTC; None if there is none in 50 years."""
+        spec, zone = self._spec, self.tz
+        e = to_utc(t)
+        try:
+            lower = e - _HORIZON
+        except OverflowError:
+            lower = datetime.min.replace(tzinfo=UTC)
+        try:
+            while e > lower:
+                offset = _offset(e, zone)
+                # Any instant <= e has a wall time (or, for a collapsed gap, a skipped wall time) <= wall(e) + 3h.
+                k = spec.prev_wall(_wall_floor(e, offset) + _SHIFT_MINUTES + 1)
+                if k is None:
+                    return None
+                latest = _EPOCH + _MINUTE * k - offset + _SKIP_MARGIN
+                if latest < e:
+                    e = latest
+                s = e - _CHUNK
+                found = self._chunk(s, e)
+                if found:
+                    return found[-1]
+                e = s
+        except OverflowError:
+            return None
+        return None
+
+    # Internals -----------------------------------------------------------------------------------------------------
+
+    def _iter_after(self, t: datetime, limit: Optional[datetime] = None) -> Iterator[datetime]:
+        """Fire instants after `t` (and at or before `limit`), ascending; bounded by the 50-year search."""
+        spec, zone = self._spec, self.tz
+        if limit is None:
+            try:
+                limit = t + _HORIZON
+            except OverflowError:
+                limit = datetime.max.replace(tzinfo=UTC) - _CHUNK - _SKIP_MARGIN
+        s = t
+        try:
+            while s < limit:
+                offset = _offset(s, zone)
+                # Any instant > s has a wall time (or, for a collapsed gap, a skipped wall time) > wall(s) - 3h:
+                # skip straight to the chunk that can hold the first candidate.
+                k = spec.next_wall(_wall_floor(s, offset) - _SHIFT_MINUTES - 1)
+                if k is None:
+                    return
+                earliest = _EPOCH + _MINUTE * k - offset - _SKIP_MARGIN
+                if earliest > s:
+                    s = earliest
+                if s >= limit:
+                    return
+                e = min(s + _CHUNK, limit)
+                yield from self._chunk(s, e)
+                s = e
+        except OverflowError:
+            return
+
+    def _chunk(self, s: datetime, e: datetime) -> list[datetime]:
+        """Fire instants in (s, e] for e - s <= _CHUNK: at most one offset change in [s - 3h, e + 3h]."""
+        spec, zone = self._spec, self.tz
+        off_b = _offset(s - _MAX_SHIFT, zone)
+        off_a = _offset(e + _MAX_SHIFT, zone)
+        if off_b == off_a:
+            # Fast path: one offset throughout, so walls and instants correspond one to one (no wall near
+            # here is skipped or repeated: that would need an offset change within 3 hours).
+            lo, hi = _wall_floor(s, off_b) + 1, _wall_floor(e, off_b)
+            if hi < lo:
+                return []
+            return [_EPOCH + _MINUTE * k - off_b for k in spec.walls(lo, hi)]
+        tr = _transition(zone, s - _MAX_SHIFT, e + _MAX_SHIFT, off_b, off_a)
+        # Instants before the change: wall = instant + off_b, walls < tr + off_b.
+        lo = _wall_floor(s, off_b) + 1
+        hi = min(_wall_floor(e, off_b), _wall_ceil(tr, off_b) - 1)
+        out = [_EPOCH + _MINUTE * k - off_b for k in spec.walls(lo, hi)]
+        # Instants from the change on: wall = instant + off_a, walls >= tr + off_a.
+        lo = max(_wall_floor(s, off_a) + 1, _wall_ceil(tr, off_a))
+        if spec.fixed_time and off_a < off_b:
+            # Fall-back: walls in [tr + off_a, tr + off_b) come round again; a fixed-time job ran on the first pass.
+            lo = max(lo, _wall_ceil(tr, off_b))
+        hi = _wall_floor(e, off_a)
+        after = [_EPOCH + _MINUTE * k - off_a for k in spec.walls(lo, hi)]
+        if (spec.fixed_time and off_a > off_b and s < tr <= e
+                and spec.any_wall(_wall_ceil(tr, off_b), _wall_ceil(tr, off_a) - 1)
+                and not (after and after[0] == tr)):
+            # Spring-forward: walls in [tr + off_b, tr + off_a) never happen; a fixed-time job runs once at the jump.
+            out.append(tr)
+        out.extend(after)
+        return out

@@ -1,0 +1,266 @@
+"""The DCS SDK gateway: the only module that talks to the cloud API.
+
+It turns SDK objects and exceptions into the model's plain values. Reads are retried
+with capped exponential backoff and jitter; the status PUT is sent exactly once (the
+SDK's transport retry is off: urllib3 would re-send a PUT after a read timeout). The SDK
+is imported lazily, so a tick with nothing due never pays its ~0.3 s import.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from dcs_maintenance.model import Instance, Outcome
+from dcs_maintenance.settings import Credentials, Settings
+
+LIST_PAGE = 1000  # the API's maximum page size
+READ_ATTEMPTS = 4
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+NOT_SENT_MARKERS = ("NewConnectionError", "Connection refused", "Failed to establish", "ConnectTimeout",
+                    "Max retries exceeded with url")
+
+# Statuses an accepted action moves an instance into: read back after an unknown outcome.
+ACTION_STATUSES = {
+    "restart": ("RESTARTING",),
+    "soft_restart": ("RESTARTING",),
+    "flush": ("FLUSHING",),
+    "stop": ("CLOSING", "CLOSED"),
+    "start": ("STARTING",),
+}
+
+
+class GatewayError(Exception):
+    """A read that failed for good (after retries), with what the API said."""
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass
+class CallStats:
+    """Counts of requests sent, for the summary and the API-economy benchmark."""
+
+    list_calls: int = 0
+    show_calls: int = 0
+    status_calls: int = 0
+    retries: int = 0
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short text for an SDK exception: HTTP status, DCS error code and message, request id."""
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        code = getattr(exc, "error_code", None) or ""
+        msg = getattr(exc, "error_msg", None) or ""
+        rid = getattr(exc, "request_id", None)
+        text = f"HTTP {status} {code}: {msg}".strip()
+        return f"{text} (request {rid})" if rid else text
+    msg = getattr(exc, "error_msg", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {msg}"[:500]
+
+
+def _retriable(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return status == 429 or status >= 500
+    return True  # connection errors, timeouts, malformed responses
+
+
+def _retry_after(exc: BaseException) -> Optional[float]:
+    """A 429's Retry-After where the SDK kept it (it usually loses the body and headers)."""
+    for attr in ("retry_after", "headers"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, dict) and value.get("Retry-After", "").isdigit():
+            return float(value["Retry-After"])
+    return None
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True only where the request certainly never reached the server (connect failed)."""
+    text = f"{getattr(exc, 'error_msg', '')} {exc!r}"
+    return type(exc).__name__ in ("HostUnreachableException", "SslHandShakeException") or any(
+        marker in text for marker in NOT_SENT_MARKERS
+    )
+
+
+def to_instance(info: Any) -> Instance:
+    """An SDK InstanceListInfo / ShowInstanceResponse as a model Instance."""
+    tags = tuple(sorted((t.key, t.value or "") for t in (getattr(info, "tags", None) or []) if t.key))
+    return Instance(
+        instance_id=info.instance_id,
+        name=info.name or "",
+        engine=info.engine or "",
+        engine_version=str(info.engine_version or ""),
+        status=info.status or "",
+        tags=tags,
+    )
+
+
+class DcsGateway:
+    """One project in one region, with per-invocation credentials."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Credentials,
+        project_id: str,
+        region: Optional[str] = None,
+        remaining: Callable[[], float] = lambda: float("inf"),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not project_id or "{" in project_id:
+            # With with_endpoints and no project id the SDK silently requests /v2/%7Bproject_id%7D/.
+            raise GatewayError(f"no valid project id ({project_id!r}): set DCS_PROJECT_ID or RUNTIME_PROJECT_ID")
+        if not settings.endpoint and not (region or settings.region):
+            raise GatewayError("no region: set DCS_REGION or the schedule's region, or DCS_ENDPOINT")
+        self.settings = settings
+        self.project_id = project_id
+        self.region = region or settings.region
+        self.stats = CallStats()
+        self._credentials = credentials
+        self._remaining = remaining
+        self._sleep = sleep
+        self._client: Any = None
+
+    # -- client ---------------------------------------------------------------------------
+    def _sdk(self) -> Any:
+        if self._client is None:
+            from huaweicloudsdkcore.auth.credentials import BasicCredentials
+            from huaweicloudsdkcore.http.http_config import HttpConfig
+            from huaweicloudsdkdcs.v2.dcs_client import DcsClient
+
+            creds = BasicCredentials(self._credentials.ak, self._credentials.sk, self.project_id)
+            if self._credentials.token:
+                creds = creds.with_security_token(self._credentials.token)
+            config = HttpConfig.get_default_config()
+            config.timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+            config.retry_times = 0  # never let urllib3 re-send the status PUT
+            builder = DcsClient.new_builder().with_credentials(creds).with_http_config(config)
+            if self.settings.endpoint:
+                builder = builder.with_endpoints([self.settings.endpoint])
+            else:
+                from huaweicloudsdkdcs.v2.region.dcs_region import DcsRegion
+
+                try:
+                    builder = builder.with_region(DcsRegion.value_of(self.region))
+                except (KeyError, ValueError) as exc:
+                    raise GatewayError(f"unknown DCS region {self.region!r}") from exc
+            self._client = builder.build()
+        return self._client
+
+    # -- reads ----------------------------------------------------------------------------
+    def _read(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run a read with capped exponential backoff and full jitter on 5xx, 429 and I/O errors."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except Exception as exc:  # SDK exceptions have no common retriable base
+                attempt += 1
+                if not _retriable(exc) or attempt >= READ_ATTEMPTS:
+                    raise GatewayError(f"{what}: {describe_error(exc)}", getattr(exc, "status_code", None),
+                                       getattr(exc, "error_code", None)) from exc
+                delay = _retry_after(exc) or random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt))
+                if self._remaining() < delay + self.settings.read_timeout:
+                    raise GatewayError(f"{what}: {describe_error(exc)} (no time left to retry)") from exc
+                self.stats.retries += 1
+                self._sleep(delay)
+
+    def list_instances(self) -> list[Instance]:
+        """Every instance of the project, paginated at the API's maximum page size."""
+        from huaweicloudsdkdcs.v2.model.list_instances_request import ListInstancesRequest
+
+        client, found, offset = self._sdk(), [], 0
+        while True:
+            request = ListInstancesRequest(offset=offset, limit=LIST_PAGE)
+            self.stats.list_calls += 1
+            page = self._read(f"list instances of project {self.project_id}",
+                              lambda req=request: client.list_instances(req))
+            batch = page.instances or []
+            found.extend(to_instance(info) for info in batch)
+            offset += len(batch)
+            if not batch or offset >= (page.instance_num or 0):
+                return found
+
+    def show_instance(self, instance_id: str) -> Optional[Instance]:
+        """One instance, or None where the API says it does not exist."""
+        from huaweicloudsdkdcs.v2.model.show_instance_request import ShowInstanceRequest
+
+        client = self._sdk()
+        self.stats.show_calls += 1
+        try:
+            return to_instance(self._read(f"show instance {instance_id}",
+                                          lambda: client.show_instance(ShowInstanceRequest(instance_id=instance_id))))
+        except GatewayError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    # -- the one state-changing call ----------------------------------------------------------
+    def change_status(self, action: str, instance_ids: list[str]) -> list[Outcome]:
+        """One restart_or_flush_instances call; every result entry read; never re-sent.
+
+        A call whose outcome is unknown (timeout, reset, 5xx) is reported `unknown`, refined
+        by reading each instance's status back, and never repeated.
+        """
+        from huaweicloudsdkdcs.v2.model.change_instance_status_body import ChangeInstanceStatusBody
+        from huaweicloudsdkdcs.v2.model.restart_or_flush_instances_request import RestartOrFlushInstancesRequest
+
+        if action not in ACTION_STATUSES:
+            raise ValueError(f"unknown action {action!r}")
+        request = RestartOrFlushInstancesRequest(body=ChangeInstanceStatusBody(instances=list(instance_ids),
+                                                                               action=action))
+        self.stats.status_calls += 1
+        try:
+            response = self._sdk().restart_or_flush_instances(request)
+        except GatewayError:
+            raise
+        except Exception as exc:  # classify: certainly not executed, or unknown
+            return self._after_error(action, instance_ids, exc)
+        results = {}
+        for entry in getattr(response, "results", None) or []:
+            if getattr(entry, "instance", None) in instance_ids:
+                results[entry.instance] = (entry.result or "").lower()
+        outcomes = []
+        for iid in instance_ids:
+            result = results.get(iid)
+            if result == "success":
+                outcomes.append(Outcome(iid, "success", f"{action} accepted"))
+            elif result == "failed":
+                outcomes.append(Outcome(iid, "failed", f"{action} refused by DCS (result: failed)"))
+            else:
+                outcomes.append(self._read_back(action, iid, f"no result entry for the instance ({result!r})"))
+        return outcomes
+
+    def _after_error(self, action: str, instance_ids: list[str], exc: BaseException) -> list[Outcome]:
+        status = getattr(exc, "status_code", None)
+        text = describe_error(exc)
+        if status is not None and status < 500:
+            reason = "throttled, not executed" if status == 429 else "rejected, not executed"
+            return [Outcome(iid, "failed", f"{text} ({reason})") for iid in instance_ids]
+        if status is None and _not_sent(exc):
+            return [Outcome(iid, "failed", f"{text} (not sent)") for iid in instance_ids]
+        return [self._read_back(action, iid, text) for iid in instance_ids]
+
+    def _read_back(self, action: str, instance_id: str, why: str) -> Outcome:
+        """After an unknown outcome: report from the instance's status, never re-send."""
+        try:
+            instance = self.show_instance(instance_id) if self._remaining() > self.settings.read_timeout else None
+        except GatewayError as exc:
+            return Outcome(instance_id, "unknown", f"{why}; status read-back failed: {exc}")
+        if instance is None:
+            return Outcome(instance_id, "unknown", f"{why}; status not read back")
+        if instance.status in ACTION_STATUSES[action]:
+            return Outcome(instance_id, "success",
+                           f"{why}; status read back {instance.status}: the {action} was accepted")
+        return Outcome(instance_id, "unknown", f"{why}; status read back {instance.status}: outcome unknown, "
+                                               "not re-sent")

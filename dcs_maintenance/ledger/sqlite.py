@@ -1,0 +1,246 @@
+"""The SQLite ledger: one file, safe for concurrent processes (and threads) on one machine.
+
+WAL journal, a busy timeout and `BEGIN IMMEDIATE` for every write, so writers queue instead of
+failing and a claim is decided inside one write transaction. Datetimes are stored as fixed-width
+UTC ISO text (see `format_utc`), whose string order is time order. Only the stdlib is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+from .base import (
+    CLAIM_TTL,
+    CLAIMED,
+    ClaimRecord,
+    LedgerBase,
+    LedgerError,
+    WindowState,
+    format_utc,
+    parse_utc,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS watermarks (schedule TEXT PRIMARY KEY, mark TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS claims ("
+    " key TEXT PRIMARY KEY, outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
+    " holder TEXT NOT NULL, at TEXT NOT NULL, expires TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS claims_expires ON claims (expires)",
+    "CREATE TABLE IF NOT EXISTS window_states ("
+    " schedule TEXT NOT NULL, instance_id TEXT NOT NULL, state TEXT NOT NULL, occurrence TEXT NOT NULL,"
+    " PRIMARY KEY (schedule, instance_id))",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+# Stay well under SQLITE_MAX_VARIABLE_NUMBER (999 before SQLite 3.32).
+_CHUNK = 500
+
+MEMORY = ":memory:"
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class SqliteLedger(LedgerBase):
+    """`Ledger` on an SQLite file (or `:memory:`, for tests). One connection, guarded by a lock."""
+
+    # `INSERT ... ON CONFLICT DO UPDATE` needs SQLite 3.24; older libraries take an equivalent path.
+    _has_upsert = sqlite3.sqlite_version_info >= (3, 24, 0)
+
+    def __init__(self, path: str, *, timeout: float = 10.0) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn: Optional[sqlite3.Connection] = None
+        try:
+            if path != MEMORY:
+                parent = os.path.dirname(os.path.abspath(path))
+                os.makedirs(parent, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"cannot open the SQLite ledger at {path}: {exc}") from exc
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if path != MEMORY:
+                self._enable_wal(conn, path, timeout)
+                conn.execute("PRAGMA synchronous = FULL")
+            with self._write() as c:
+                for statement in _SCHEMA:
+                    c.execute(statement)
+                if c.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            self.close()
+            raise LedgerError(f"cannot open the SQLite ledger at {path}: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger({self.path!r})"
+
+    @staticmethod
+    def _enable_wal(conn: sqlite3.Connection, path: str, timeout: float) -> None:
+        # Switching a new file to WAL can report "locked" without waiting while another process
+        # does the same; retry within the busy timeout. A filesystem without WAL support keeps the
+        # rollback journal, which is still correct (only slower under contention).
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise LedgerError(f"SQLite ledger at {path}: {exc}") from exc
+                if time.monotonic() > deadline:
+                    raise LedgerError(f"SQLite ledger at {path}: cannot enable WAL: {exc}") from exc
+                time.sleep(0.02)
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"the SQLite ledger at {self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute(begin)
+            except sqlite3.Error as exc:
+                raise LedgerError(f"SQLite ledger at {self.path}: {exc}") from exc
+            try:
+                yield conn
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise LedgerError(f"SQLite ledger at {self.path}: {exc}") from exc
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise LedgerError(f"SQLite ledger at {self.path}: commit failed: {exc}") from exc
+
+    def _write(self):
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def _read(self):
+        return self._transaction("BEGIN")
+
+    # -- Ledger -------------------------------------------------------------------------------
+
+    def watermarks(self) -> dict[str, datetime]:
+        with self._read() as c:
+            rows = c.execute("SELECT schedule, mark FROM watermarks").fetchall()
+        return {schedule: parse_utc(mark) for schedule, mark in rows}
+
+    def advance_watermarks(self, marks: dict[str, datetime]) -> None:
+        if not marks:
+            return
+        rows = [(schedule, format_utc(mark)) for schedule, mark in marks.items()]
+        with self._write() as c:
+            if self._has_upsert:
+                c.executemany(
+                    "INSERT INTO watermarks (schedule, mark) VALUES (?, ?)"
+                    " ON CONFLICT (schedule) DO UPDATE SET mark = max(mark, excluded.mark)",
+                    rows,
+                )
+            else:
+                c.executemany("INSERT OR IGNORE INTO watermarks (schedule, mark) VALUES (?, ?)", rows)
+                c.executemany(
+                    "UPDATE watermarks SET mark = ?2 WHERE schedule = ?1 AND mark < ?2",
+                    rows,
+                )
+
+    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL) -> list[bool]:
+        if ttl <= timedelta(0):
+            raise ValueError(f"claim ttl must be positive, got {ttl}")
+        if not keys:
+            return []
+        now = datetime.now(timezone.utc)
+        at, expires = format_utc(now), format_utc(now + ttl)
+        won: list[bool] = []
+        with self._write() as c:
+            # An expired claim no longer guards anything (its occurrence is long past its deadline).
+            c.execute("DELETE FROM claims WHERE expires < ?", (at,))
+            for key in keys:
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO claims (key, outcome, detail, holder, at, expires)"
+                    " VALUES (?, ?, '', ?, ?, ?)",
+                    (key, CLAIMED, holder, at, expires),
+                )
+                won.append(cur.rowcount == 1)  # sqlite3_changes(): 0 when the key already existed
+        return won
+
+    def record_many(self, outcomes: dict[str, tuple[str, str]]) -> None:
+        if not outcomes:
+            return
+        rows = [(outcome, detail, key) for key, (outcome, detail) in outcomes.items()]
+        with self._write() as c:
+            c.executemany("UPDATE claims SET outcome = ?, detail = ? WHERE key = ?", rows)
+
+    def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
+        if not keys:
+            return {}
+        now = format_utc(datetime.now(timezone.utc))
+        found: dict[str, ClaimRecord] = {}
+        with self._read() as c:
+            for chunk in _chunks(list(dict.fromkeys(keys))):
+                marks = ",".join("?" * len(chunk))
+                rows = c.execute(
+                    f"SELECT key, outcome, detail, holder, at FROM claims WHERE expires >= ? AND key IN ({marks})",
+                    (now, *chunk),
+                ).fetchall()
+                for key, outcome, detail, holder, at in rows:
+                    found[key] = ClaimRecord(key, outcome, detail, holder, parse_utc(at))
+        return found
+
+    def window_states(self, schedule: str) -> dict[str, WindowState]:
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT instance_id, state, occurrence FROM window_states WHERE schedule = ?", (schedule,)
+            ).fetchall()
+        return {instance: WindowState(state, parse_utc(occurrence)) for instance, state, occurrence in rows}
+
+    def set_window_states(self, schedule: str, states: dict[str, WindowState]) -> None:
+        """Upsert the given instances' states; instances not given keep theirs."""
+        if not states:
+            return
+        rows = [(schedule, instance, ws.state, format_utc(ws.occurrence)) for instance, ws in states.items()]
+        with self._write() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO window_states (schedule, instance_id, state, occurrence) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def get_meta(self, key: str) -> Optional[str]:
+        with self._read() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()

@@ -1,0 +1,177 @@
+"""Settings from the environment (FunctionGraph "user data"), checked once, with clear errors.
+
+SPEC section 4 names are public: keep them. Extra settings are documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+from dcs_maintenance.durations import parse_duration
+from dcs_maintenance.logs import LEVELS as _LEVELS
+
+HERE = Path(__file__).resolve().parent.parent
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or invalid; the message names each."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """AK/SK (and an agency's security token). Never printed: repr hides the values."""
+
+    ak: str = field(repr=False)
+    sk: str = field(repr=False)
+    token: Optional[str] = field(default=None, repr=False)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.ak, self.sk, self.token) if s]
+
+
+@dataclass(frozen=True)
+class Settings:
+    schedules_dir: Path
+    region: Optional[str]
+    endpoint: Optional[str]
+    project_id: Optional[str]
+    tick_period: timedelta
+    ledger_url: str
+    batch_size: int
+    protect_tag: tuple[str, str]
+    dry_run: bool
+    api_token: Optional[str] = field(repr=False)
+    log_level: str
+    connect_timeout: float
+    read_timeout: float
+    safety_margin: timedelta
+    max_parallel_projects: int
+    notify_topic: Optional[str]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, errors: list[str]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors.append(f"{name}={raw!r} is not a whole number")
+        return default
+    if not low <= value <= high:
+        errors.append(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, errors: list[str]) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        errors.append(f"{name}={raw!r} is not a number of seconds")
+        return default
+    if not 0 < value <= 600:
+        errors.append(f"{name}={value} must be more than 0 and at most 600 seconds")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, errors: list[str]) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw not in _FALSE:
+        errors.append(f"{name}={raw!r} must be true or false")
+    return False
+
+
+def _duration(env: Mapping[str, str], name: str, default: str, errors: list[str]) -> timedelta:
+    raw = env.get(name, "").strip() or default
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        errors.append(f"{name}={raw!r}: {exc}")
+        return parse_duration(default)
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read and check every setting; raise SettingsError listing all problems at once."""
+    env = os.environ if env is None else env
+    errors: list[str] = []
+    schedules_dir = Path(env.get("SCHEDULES_DIR") or HERE / "schedules")
+    endpoint = env.get("DCS_ENDPOINT", "").strip() or None
+    if endpoint and not re.match(r"^https?://[^/\s]+", endpoint):
+        errors.append(f"DCS_ENDPOINT={endpoint!r} must be an http:// or https:// URL")
+    region = env.get("DCS_REGION", "").strip() or None
+    project_id = (env.get("DCS_PROJECT_ID") or env.get("RUNTIME_PROJECT_ID") or "").strip() or None
+    if project_id and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", project_id):
+        errors.append(f"DCS_PROJECT_ID/RUNTIME_PROJECT_ID={project_id!r} is not a project id")
+    protect_raw = env.get("PROTECT_TAG", "maintenance-protect=true")
+    key, sep, value = protect_raw.partition("=")
+    if not sep or not key.strip():
+        errors.append(f"PROTECT_TAG={protect_raw!r} must be key=value")
+    log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if log_level not in _LEVELS:
+        errors.append(f"LOG_LEVEL={log_level!r} must be one of {', '.join(_LEVELS)}")
+    settings = Settings(
+        schedules_dir=schedules_dir,
+        region=region,
+        endpoint=endpoint.rstrip("/") if endpoint else None,
+        project_id=project_id,
+        tick_period=_duration(env, "TICK_PERIOD", "5m", errors),
+        ledger_url=env.get("LEDGER_URL", "").strip()
+        or f"sqlite:///{Path(tempfile.gettempdir()) / 'dcs-maintenance.sqlite3'}",
+        batch_size=_int(env, "BATCH_SIZE", 50, 1, 1000, errors),
+        protect_tag=(key.strip(), value.strip()),
+        dry_run=_bool(env, "DRY_RUN", errors),
+        api_token=env.get("API_TOKEN") or None,
+        log_level=log_level,
+        connect_timeout=_float(env, "DCS_CONNECT_TIMEOUT", 5.0, errors),
+        read_timeout=_float(env, "DCS_READ_TIMEOUT", 30.0, errors),
+        safety_margin=_duration(env, "SAFETY_MARGIN", "5s", errors),
+        max_parallel_projects=_int(env, "MAX_PARALLEL_PROJECTS", 4, 1, 32, errors),
+        notify_topic=env.get("NOTIFY_SMN_TOPIC_URN", "").strip() or None,
+    )
+    if errors:
+        raise SettingsError("invalid settings: " + "; ".join(errors))
+    return settings
+
+
+def _context_value(context: Any, method: str) -> Optional[str]:
+    getter = getattr(context, method, None)
+    if getter is None:
+        return None
+    try:
+        value = getter()
+    except Exception:  # a context without an agency raises or returns nothing: fall back to the environment
+        return None
+    return value or None
+
+
+def load_credentials(context: Any = None, env: Optional[Mapping[str, str]] = None) -> Credentials:
+    """The agency's temporary keys from the context where present, else HUAWEICLOUD_SDK_AK/SK.
+
+    Read per invocation and never cached: an agency's keys expire.
+    """
+    env = os.environ if env is None else env
+    ak = _context_value(context, "getSecurityAccessKey")
+    sk = _context_value(context, "getSecuritySecretKey")
+    if ak and sk:
+        return Credentials(ak, sk, _context_value(context, "getSecurityToken"))
+    ak, sk = env.get("HUAWEICLOUD_SDK_AK", "").strip(), env.get("HUAWEICLOUD_SDK_SK", "").strip()
+    if not ak or not sk:
+        raise SettingsError(
+            "no credentials: give the function an agency (context security keys) or set "
+            "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
+        )
+    return Credentials(ak, sk, env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip() or None)
