@@ -277,6 +277,8 @@ NEXT = [
                  id="fixed: no second firing in the repeated hour"),
     pytest.param("*/15 * * * *", BERLIN, "2026-10-25T02:45+02:00", "2026-10-25T02:00+01:00",
                  id="wildcard: after 02:45+02:00 comes the EARLIER wall time 02:00+01:00"),
+    pytest.param("*/30 2 * * *", BERLIN, "2026-10-25T02:45+02:00", "2026-10-25T02:00+01:00",
+                 id="wildcard: after the first pass's last 02:xx comes the second pass, not tomorrow"),
     pytest.param("0 2,3 * * *", BERLIN, "2026-03-29T03:00+02:00", "2026-03-30T02:00+02:00",
                  id="collapsed firing happened once: next is the next day"),
     pytest.param("30 1 * * *", NEW_YORK, "2026-11-01T01:30-04:00", "2026-11-02T01:30-05:00",
