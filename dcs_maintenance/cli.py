@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -53,44 +53,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if not catalog.problems else 1
 
 
-def upcoming(schedule: Any, after: datetime, count: int) -> list[dict[str, str]]:
-    """The next occurrences of a schedule (both window edges for windows), in its zone and UTC."""
-    from zoneinfo import ZoneInfo
-
-    from dcs_maintenance.planner import iso, local_date_reason, rule
-
-    tz = ZoneInfo(schedule.timezone)
-    exprs = [("stop", schedule.window.stop), ("start", schedule.window.start)] if schedule.is_window else [
-        (schedule.action, schedule.cron)]
-    found: list[tuple[datetime, str]] = []
-    for label, expr in exprs:
-        cursor, taken = after, 0
-        while taken < count:
-            nxt = rule(expr, schedule.timezone).next_after(cursor)
-            if nxt is None:
-                break
-            cursor = nxt
-            if local_date_reason(schedule, nxt) is None:
-                found.append((nxt, label))
-                taken += 1
-            elif nxt > after + timedelta(days=3660):
-                break
-    found.sort()
-    return [{"action": label, "utc": iso(when), "local": when.astimezone(tz).isoformat()}
-            for when, label in found[:count]]
-
-
-def describe_schedule(schedule: Any) -> str:
-    from dcs_maintenance.describe import describe
-
-    if schedule.is_window:
-        return (f"stopped {describe(schedule.window.stop)} until started {describe(schedule.window.start)}"
-                f" ({schedule.timezone})")
-    return f"{schedule.action} {describe(schedule.cron)} ({schedule.timezone})"
-
-
 def cmd_next(args: argparse.Namespace) -> int:
     from dcs_maintenance.loader import load_catalog
+    from dcs_maintenance.schedule_info import describe_schedule, upcoming
 
     catalog = load_catalog(_schedules_dir(args))
     after = args.after or datetime.now(timezone.utc)

@@ -1,0 +1,53 @@
+"""What a schedule means to a reader: its cron in plain language and its next occurrences.
+
+Shared by the CLI (`next`) and the HTTP route `GET /schedules`, so both say the same thing.
+Pure: no I/O, no SDK.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dcs_maintenance.describe import describe
+from dcs_maintenance.model import Schedule
+from dcs_maintenance.planner import iso, local_date_reason, rule
+
+# A sparse expression (`0 0 29 2 *`) with skip dates could search for ever: stop after ten years.
+SEARCH_LIMIT = timedelta(days=3660)
+
+
+def upcoming(schedule: Schedule, after: datetime, count: int) -> list[dict[str, str]]:
+    """The next `count` occurrences after `after` (both window edges for windows), in its zone and UTC.
+
+    Occurrences on a skipped or inactive local date are left out, as the tick would skip them.
+    """
+    tz = ZoneInfo(schedule.timezone)
+    if schedule.window is not None:
+        exprs = [("stop", schedule.window.stop), ("start", schedule.window.start)]
+    else:
+        exprs = [(schedule.action or "", schedule.cron or "")]
+    found: list[tuple[datetime, str]] = []
+    for label, expr in exprs:
+        cursor, taken = after, 0
+        while taken < count:
+            nxt = rule(expr, schedule.timezone).next_after(cursor)
+            if nxt is None:
+                break
+            cursor = nxt
+            if local_date_reason(schedule, nxt) is None:
+                found.append((nxt, label))
+                taken += 1
+            elif nxt > after + SEARCH_LIMIT:
+                break
+    found.sort()
+    return [{"action": label, "utc": iso(when), "local": when.astimezone(tz).isoformat()}
+            for when, label in found[:count]]
+
+
+def describe_schedule(schedule: Schedule) -> str:
+    """One sentence: "restart at 03:00 every day (Asia/Shanghai)", or the window's two edges."""
+    if schedule.window is not None:
+        return (f"stopped {describe(schedule.window.stop)} until started {describe(schedule.window.start)}"
+                f" ({schedule.timezone})")
+    return f"{schedule.action} {describe(schedule.cron or '')} ({schedule.timezone})"
