@@ -135,6 +135,12 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dcs_maintenance.serve import serve
+
+    return serve(args.host, args.port)
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from dcs_emulator.__main__ import main as emulator_main
 
@@ -178,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header", action="append", help="Name: value (repeatable)")
     p.add_argument("--query", action="append", help="key=value (repeatable)")
     p.set_defaults(func=cmd_invoke)
+    p = sub.add_parser("serve", help="serve the HTTP routes locally (real HTTP -> APIG events -> handler.handler)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_serve)
     p = sub.add_parser("emulator", help="start the local DCS emulator (arguments go to python -m dcs_emulator)")
     p.add_argument("emulator_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_emulator)

@@ -12,8 +12,9 @@ from the expansion (naive wall minutes), then mapped to real instants with zonei
 * jobs whose minute or hour field starts with ``*`` follow real time: they fire at every instant whose
   wall time matches (twice in a repeated hour) and never in a gap (nothing is invented there).
 
-Assumption (true of every zone in tzdata since the 1970s): an offset change is at most 3 hours, and a
-zone has at most one offset change within about 18 hours.
+Assumption: an offset change is at most 3 hours (DST shifts are 30 minutes to 2 hours), and a zone has at
+most one offset change within about 18 hours. Rare one-off changes of a zone's standard offset can break
+it (Samoa skipped a whole day in 2011): around such a change results may be off.
 
 Every result is an aware datetime in UTC, ascending; compare instants in UTC only (two aware datetimes
 in the same ZoneInfo zone compare by wall time and ignore ``fold``).
@@ -80,18 +81,22 @@ _DOW_NAMES = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fr
 _NAMES = ({}, {}, {}, _MONTH_NAMES, _DOW_NAMES)
 _USAGE = "use 5 fields: minute hour day-of-month month day-of-week"
 
-_VALUE = r"(\d+|[a-z]+)"
+_VALUE = r"([0-9]+|[a-z]+)"
 _RE_STEP = re.compile(r"^(.*)/(.*)$")
 _RE_RANGE = re.compile(rf"^{_VALUE}-{_VALUE}$")
 _RE_VALUE = re.compile(rf"^{_VALUE}$")
-_RE_NTH = re.compile(rf"^{_VALUE}#(\d+)$")
-_RE_LAST_DOW = re.compile(r"^(?:(\d+|[a-z]{3})l|l(\d+|[a-z]{3}))$")
+_RE_NTH = re.compile(rf"^{_VALUE}#([0-9]+)$")
+_RE_LAST_DOW = re.compile(r"^(?:([0-9]+|[a-z]{3})l|l([0-9]+|[a-z]{3}))$")
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _value(index: int, text: str, item: str) -> int:
     field = _FIELD_NAMES[index]
     low = text.lower()
-    if low.isdigit():
+    if _is_number(low):
         n = int(low)
     elif low in _NAMES[index]:
         n = _NAMES[index][low]
@@ -144,7 +149,7 @@ def _check_item(index: int, item: str) -> str:
     base = step_match.group(1) if step_match else low
     if step_match:
         step_text = step_match.group(2)
-        if not step_text.isdigit() or int(step_text) < 1:
+        if not _is_number(step_text) or int(step_text) < 1:
             raise CronError(f"{field} field: the step in {item!r} must be a whole number of at least 1")
         step = int(step_text)
         if base == "*" and step >= _COUNTS[index]:
@@ -159,7 +164,7 @@ def _check_item(index: int, item: str) -> str:
             if _value(index, base, item) >= top:
                 hint = f"write '{start}' for that value only"
             else:
-                top_text = top if base.isdigit() else next(k for k, v in _NAMES[index].items() if v == top)
+                top_text = top if _is_number(base) else next(k for k, v in _NAMES[index].items() if v == top)
                 hint = (f"write '{start}-{top_text}/{step}' for every {step} from {start}, "
                         f"or '{start}' for that value only")
             raise CronError(
@@ -487,8 +492,14 @@ class _Spec:
         return k is not None and k <= hi
 
 
-@functools.lru_cache(maxsize=32768)
 def _parse(expr: str) -> _Spec:
+    if not isinstance(expr, str):
+        raise CronError(f"cron must be a string, not {type(expr).__name__}")
+    return _parse_cached(expr)
+
+
+@functools.lru_cache(maxsize=32768)
+def _parse_cached(expr: str) -> _Spec:
     fields = _check_fields(expr)
     normalized = " ".join(fields)
     # croniter.is_valid(expr, strict=True) is exactly this call with the error swallowed; calling expand once

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from dcs_maintenance import clock
 
 TIMER_OPTIONS = {"dry_run": bool, "schedules": list}
+# Tick times outside these years are mistakes; near datetime's own limits (years 1 and 9999) the tick's
+# window arithmetic overflowed into an "internal error".
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 
 class EventError(ValueError):
@@ -54,7 +58,13 @@ def parse_time(raw: Any, field: str = "time") -> datetime:
         raise EventError(f"{field}: {raw!r} is not an ISO 8601 time") from None
     if value.tzinfo is None:
         raise EventError(f"{field}: {raw!r} has no UTC offset")
-    return value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:
+        value = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= value < LATEST:
+        raise EventError(f"{field}: {raw!r} is outside the years {EARLIEST.year}-{LATEST.year - 1}")
+    return value
 
 
 def parse_timer(event: dict) -> TimerEvent:

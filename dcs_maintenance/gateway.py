@@ -21,8 +21,10 @@ LIST_PAGE = 1000  # the API's maximum page size
 READ_ATTEMPTS = 4
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
-NOT_SENT_MARKERS = ("NewConnectionError", "Connection refused", "Failed to establish", "ConnectTimeout",
-                    "Max retries exceeded with url")
+# Only connect-phase failures prove the request never reached the server. NOT "Max retries exceeded with
+# url": urllib3 wraps EVERY error in it with retry_times=0, read timeouts and resets after the request was sent
+# included, so matching it reported executed actions as "failed (not sent)".
+NOT_SENT_MARKERS = ("NewConnectionError", "Connection refused", "Failed to establish", "ConnectTimeout")
 
 # Statuses an accepted action moves an instance into: read back after an unknown outcome.
 ACTION_STATUSES = {
@@ -32,6 +34,19 @@ ACTION_STATUSES = {
     "stop": ("CLOSING", "CLOSED"),
     "start": ("STARTING",),
 }
+
+
+class MalformedResponse(Exception):
+    """A 2xx answer whose body is not the JSON the API documents (e.g. a proxy's HTML page): retried like a 5xx."""
+
+
+def _checked(response: Any, *fields: str) -> Any:
+    """The SDK turns an unparseable 2xx body into an empty response object: refuse it instead of reading
+    "no instances" (a list) or "no status" (a read-back) into it."""
+    if all(getattr(response, name, None) is None for name in fields):
+        raw = getattr(response, "raw_content", None) or b""
+        raise MalformedResponse(f"malformed response body (none of {', '.join(fields)}): {bytes(raw)[:80]!r}")
+    return response
 
 
 class GatewayError(Exception):
@@ -158,10 +173,18 @@ class DcsGateway:
         return self._client
 
     # -- reads ----------------------------------------------------------------------------
+    def _call_budget(self) -> float:
+        """Seconds a call may take at worst, plus the margin kept to return the summary in time."""
+        s = self.settings
+        return s.connect_timeout + s.read_timeout + s.safety_margin.total_seconds()
+
     def _read(self, what: str, call: Callable[[], Any]) -> Any:
         """Run a read with capped exponential backoff and full jitter on 5xx, 429 and I/O errors."""
         attempt = 0
         while True:
+            if self._remaining() < self._call_budget():
+                raise GatewayError(f"{what}: not started, not enough time left in this invocation "
+                                   "(connect + read timeout + SAFETY_MARGIN); the next tick picks it up")
             try:
                 return call()
             except Exception as exc:  # SDK exceptions have no common retriable base
@@ -169,8 +192,8 @@ class DcsGateway:
                 if not _retriable(exc) or attempt >= READ_ATTEMPTS:
                     raise GatewayError(f"{what}: {describe_error(exc)}", getattr(exc, "status_code", None),
                                        getattr(exc, "error_code", None)) from exc
-                delay = _retry_after(exc) or random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt))
-                if self._remaining() < delay + self.settings.read_timeout:
+                delay = min(BACKOFF_CAP, _retry_after(exc) or random.uniform(0, BACKOFF_BASE * 2 ** attempt))
+                if self._remaining() < delay + self._call_budget():
                     raise GatewayError(f"{what}: {describe_error(exc)} (no time left to retry)") from exc
                 self.stats.retries += 1
                 self._sleep(delay)
@@ -184,7 +207,7 @@ class DcsGateway:
             request = ListInstancesRequest(offset=offset, limit=LIST_PAGE)
             self.stats.list_calls += 1
             page = self._read(f"list instances of project {self.project_id}",
-                              lambda req=request: client.list_instances(req))
+                              lambda req=request: _checked(client.list_instances(req), "instances", "instance_num"))
             batch = page.instances or []
             found.extend(to_instance(info) for info in batch)
             offset += len(batch)
@@ -196,10 +219,11 @@ class DcsGateway:
         from huaweicloudsdkdcs.v2.model.show_instance_request import ShowInstanceRequest
 
         client = self._sdk()
+        request = ShowInstanceRequest(instance_id=instance_id)
         self.stats.show_calls += 1
         try:
             return to_instance(self._read(f"show instance {instance_id}",
-                                          lambda: client.show_instance(ShowInstanceRequest(instance_id=instance_id))))
+                                          lambda: _checked(client.show_instance(request), "status")))
         except GatewayError as exc:
             if exc.status == 404:
                 return None
@@ -254,7 +278,7 @@ class DcsGateway:
     def _read_back(self, action: str, instance_id: str, why: str) -> Outcome:
         """After an unknown outcome: report from the instance's status, never re-send."""
         try:
-            instance = self.show_instance(instance_id) if self._remaining() > self.settings.read_timeout else None
+            instance = self.show_instance(instance_id) if self._remaining() >= self._call_budget() else None
         except GatewayError as exc:
             return Outcome(instance_id, "unknown", f"{why}; status read-back failed: {exc}")
         if instance is None:

@@ -103,8 +103,17 @@ def load_catalog(directory: Union[str, Path]) -> Catalog:
     for name in names:
         source = f"{prefix}/{name}" if prefix else name
         loaded.append((source, _load_file(directory / name, source)))
+    # The same (cached) file results as last time: the same catalog, without recomputing name uniqueness.
+    previous = _CATALOG_CACHE.get(str(directory))
+    if previous is not None and len(previous[0]) == len(loaded) and all(
+            s1 == s2 and r1 is r2 for (s1, r1), (s2, r2) in zip(previous[0], loaded)):
+        return previous[1]
     schedules, problems = _combine(loaded)
-    return Catalog(tuple(schedules), tuple(problems), tuple(source for source, _ in loaded))
+    catalog = Catalog(tuple(schedules), tuple(problems), tuple(source for source, _ in loaded))
+    if len(_CATALOG_CACHE) >= _CACHE_LIMIT:
+        _CATALOG_CACHE.clear()
+    _CATALOG_CACHE[str(directory)] = (loaded, catalog)
+    return catalog
 
 
 def parse_document(data: Union[str, bytes], source: str,
@@ -132,6 +141,7 @@ def schema() -> dict:
 def clear_cache() -> None:
     """Forget cached file results (tests that rewrite a file within one mtime tick use this)."""
     _FILE_CACHE.clear()
+    _CATALOG_CACHE.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +156,8 @@ class _FileResult:
 
 
 _FILE_CACHE: dict[tuple[str, str], tuple[tuple[int, int, int], _FileResult]] = {}
+# directory -> (its (source, file result) pairs, the catalog made of them), reused while every result is the same
+_CATALOG_CACHE: dict[str, tuple[list[tuple[str, _FileResult]], Catalog]] = {}
 
 
 def _load_file(path: Path, source: str) -> _FileResult:
@@ -227,6 +239,12 @@ def _load_document(data: Union[str, bytes], source: str, fmt: str) -> _FileResul
         if size > MAX_FILE_BYTES:
             return _file_problem(source, _too_large(size))
         text = data[1:] if data.startswith("\ufeff") else data
+        try:  # a lone surrogate (from a JSON "\ud800" escape, say) is no text: libyaml raised UnicodeEncodeError
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            line = text.count("\n", 0, exc.start) + 1
+            return _file_problem(source, f"the document is not valid Unicode text (U+{ord(text[exc.start]):04X} at "
+                                         f"line {line}, offset {exc.start}): save it as UTF-8")
     else:
         if len(data) > MAX_FILE_BYTES:
             return _file_problem(source, _too_large(len(data)))
@@ -242,6 +260,8 @@ def _load_document(data: Union[str, bytes], source: str, fmt: str) -> _FileResul
         return _file_problem(source, str(exc))
     except RecursionError:
         return _file_problem(source, "the document is nested too deeply")
+    except ValueError as exc:  # int() past sys.get_int_max_str_digits() (4300), in json and in PyYAML alike
+        return _file_problem(source, f"the document holds a value that cannot be read: {_clip(str(exc), 200)}")
     try:
         return _validate_document(doc, source)
     except Exception as exc:  # a bug here must not stop the other files (and every other schedule) loading

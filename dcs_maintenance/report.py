@@ -87,6 +87,7 @@ class TickReport:
         self.problems: list[Problem] = []
         self.errors: list[str] = []
         self.api_calls: dict[str, int] = {}
+        self.idle = 0  # schedules found idle without a ScheduleReport (the runner's fast path): counted, not listed
 
     def add(self, report: ScheduleReport) -> ScheduleReport:
         self.schedules.append(report)
@@ -108,7 +109,7 @@ class TickReport:
             "preview": self.preview,
             "counts": dict(counts),
             "schedules": [r.data for r in self.schedules if not r.is_quiet],
-            "idle": len(quiet),
+            "idle": len(quiet) + self.idle,
             "problems": [p.to_dict() for p in self.problems],
             "errors": list(self.errors),
             "api_calls": dict(self.api_calls),

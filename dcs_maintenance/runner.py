@@ -13,16 +13,15 @@ Order of a tick, and why:
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from dcs_maintenance import clock, logs
-from dcs_maintenance.gateway import DcsGateway
+from dcs_maintenance import clock, fastpath, logs
 from dcs_maintenance.ledger.base import Ledger, WindowState, claim_key
 from dcs_maintenance.loader import Catalog
 from dcs_maintenance.model import RUNNING, Instance, Outcome, Schedule
@@ -40,8 +39,14 @@ from dcs_maintenance.planner import (
 from dcs_maintenance.report import ScheduleReport, TickReport
 from dcs_maintenance.settings import Settings
 
-GatewayFactory = Callable[[str, Optional[str]], DcsGateway]
+if TYPE_CHECKING:  # the gateway (and the thread pool) are imported when a tick has work: a cold idle tick skips them
+    from dcs_maintenance.gateway import DcsGateway
+
+GatewayFactory = Callable[[str, Optional[str]], "DcsGateway"]
 PENDING_HOLD = timedelta(seconds=1)
+# A window action counts as applied (what the schedule last did) unless DCS refused it: an unknown outcome may have
+# run, and a later transition must still act (e.g. start in the morning what a lost-answer stop did stop).
+APPLIED_OUTCOMES = ("success", "unknown", "claimed")
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ def run_tick(catalog: Catalog, request: TickRequest, rt: Runtime) -> dict[str, A
         _execute([w for w in works if not w.report.error], rt, ledger, request)
         for work in works:
             _finish(work, ledger, new_marks, request)
-    if not request.preview:
+    if not (request.preview or report.dry_run):  # a dry-run tick (e.g. an observer timer) must not use up work
         ledger.advance_watermarks(new_marks)
     for gw in rt.gateways.values():
         for name, count in vars(gw.stats).items():
@@ -158,7 +163,11 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
               marks: dict[str, datetime], new_marks: dict[str, datetime], report: TickReport) -> list[Work]:
     settings, tick = rt.settings, request.at
     works: list[Work] = []
+    settled_marks = _settled_marks(schedules, request, ledger)
     for schedule in schedules:
+        if not request.manual and _idle(schedule, tick, marks, new_marks, settled_marks, settings):
+            report.idle += 1  # nothing to say: no report entry, no log line, no ledger round trip
+            continue
         rep = ScheduleReport(schedule, report.dry_run or schedule.dry_run)
         report.add(rep)
         if not schedule.enabled:
@@ -170,11 +179,11 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
             works.append(_manual_work(schedule, rep, project, region, tick))
             continue
         if schedule.is_window:
-            desired = window_desired(schedule, tick)
+            desired = fastpath.window_desired(schedule, tick)
             if desired is None:
                 rep.decide("not_due", "no stop or start occurrence at or before the tick")
                 continue
-            settled = ledger.get_meta(f"settled:{schedule.name}") == iso(desired.occurrence)
+            settled = settled_marks.get(schedule.name) == iso(desired.occurrence)
             if settled and not schedule.enforce:
                 rep.decide("settled", f"{desired.state} since {iso(desired.occurrence)}; every instance done",
                            desired=desired.state)
@@ -191,6 +200,33 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
             continue
         works.append(Work(schedule, rep, project, region, due.fire, None, rep.data["dry_run"]))
     return works
+
+
+def _settled_marks(schedules: list[Schedule], request: TickRequest, ledger: Any) -> dict[str, Optional[str]]:
+    """Every window's settled marker in one ledger read (enforced windows act whatever it says)."""
+    if request.manual:
+        return {}
+    names = [s.name for s in schedules if s.is_window and s.enabled]
+    if not names:
+        return {}
+    keys = [f"settled:{name}" for name in names]
+    get_metas = getattr(ledger, "get_metas", None)
+    values = get_metas(keys) if get_metas is not None else {key: ledger.get_meta(key) for key in keys}
+    return {name: values.get(key) for name, key in zip(names, keys, strict=True)}
+
+
+def _idle(schedule: Schedule, tick: datetime, marks: dict[str, datetime], new_marks: dict[str, datetime],
+          settled_marks: dict[str, Optional[str]], settings: Settings) -> bool:
+    """True for a schedule that the code below would report as quiet (disabled, not due, settled): the fast path."""
+    if not schedule.enabled:
+        return True
+    if schedule.is_window:
+        desired = fastpath.window_desired(schedule, tick)
+        return desired is None or (not schedule.enforce and settled_marks.get(schedule.name) == iso(desired.occurrence))
+    if fastpath.quiet_one_shot(schedule, tick, marks.get(schedule.name), settings.tick_period):
+        new_marks[schedule.name] = tick
+        return True
+    return False
 
 
 def _manual_work(schedule: Schedule, rep: ScheduleReport, project: str, region: Optional[str],
@@ -219,8 +255,14 @@ def _list_projects(works: list[Work], rt: Runtime) -> dict[tuple[str, Optional[s
             rt.gateway(*key)
         except Exception as exc:
             logs.error("gateway", project=key[0], region=key[1], error=str(exc))
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(rt.settings.max_parallel_projects, len(keys))) as pool:
-        return dict(zip(keys, pool.map(list_one, keys), strict=False))
+        # Each worker runs in a copy of this context: the request id and the secrets to redact are context
+        # variables, which a bare pool thread does not inherit (its log lines were unredacted, its claims
+        # held by request '-').
+        futures = [pool.submit(contextvars.copy_context().run, list_one, key) for key in keys]
+        return {key: future.result() for key, future in zip(keys, futures, strict=False)}
 
 
 # -- 3. targets and eligibility (pure decisions) -----------------------------------------------------
@@ -292,7 +334,14 @@ def _execute(works: list[Work], rt: Runtime, ledger: Any, request: TickRequest) 
     for (project, region, _action), intents in sorted(live.items(), key=lambda kv: (kv[0][0], kv[0][1] or "",
                                                                                     kv[0][2])):
         size = rt.settings.batch_size
-        by_project[(project, region)].extend(intents[i:i + size] for i in range(0, len(intents), size))
+        # Several schedules may want the same instance (same action, same tick): keep them in one chunk, where
+        # the instance is sent once (DCS fails a repeated id, and two chunks would act twice).
+        same: dict[str, list[Intent]] = defaultdict(list)
+        for it in intents:
+            same[it.instance.instance_id].append(it)
+        groups = list(same.values())
+        by_project[(project, region)].extend([it for g in groups[i:i + size] for it in g]
+                                             for i in range(0, len(groups), size))
     if not by_project:
         return
 
@@ -300,8 +349,10 @@ def _execute(works: list[Work], rt: Runtime, ledger: Any, request: TickRequest) 
         for chunk in by_project[key]:
             _send_chunk(rt.gateway(*key), chunk, rt, ledger, request)
 
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(rt.settings.max_parallel_projects, len(by_project))) as pool:
-        for future in [pool.submit(run_project, key) for key in by_project]:
+        for future in [pool.submit(contextvars.copy_context().run, run_project, key) for key in by_project]:
             future.result()
 
 
@@ -332,7 +383,9 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
     for it in chunk:
         if action == "flush" and not (it.work.schedule.allow_flush and it.work.schedule.action == "flush"):
             raise AssertionError("flush without allow_flush reached the sender")  # defence in depth, never expected
-        if not it.work.schedule.is_window and too_late(it.work.schedule, it.occurrence, now):
+        # A manual run's occurrence is the current minute (its claim's scope), not a due time: never "late".
+        late = not it.work.manual and too_late(it.work.schedule, it.occurrence, now)
+        if not it.work.schedule.is_window and late:
             it.work.report.instance(it.instance.instance_id, it.instance.name, action, "missed",
                                     f"older than starting_deadline {it.work.schedule.starting_deadline} by the wall "
                                     f"clock at {iso(now)}", it.occurrence)
@@ -348,13 +401,13 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
             holder = f"request {rec.holder} ({rec.outcome})" if rec else "another invocation"
             it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
                                     f"already handled by {holder}: not sent again", it.occurrence)
-            if it.work.desired and rec and rec.outcome == "success":
+            if it.work.desired and rec and rec.outcome in APPLIED_OUTCOMES:
                 it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
     if not claimed:
         return
     try:
-        outcomes = {o.instance_id: o for o in gateway.change_status(action, [it.instance.instance_id
-                                                                             for it in claimed])}
+        outcomes = {o.instance_id: o for o in gateway.change_status(action, list(dict.fromkeys(
+            it.instance.instance_id for it in claimed)))}
     except Exception as exc:  # a bug or an unexpected SDK error: the outcome is unknown, never re-sent
         outcomes = {it.instance.instance_id: Outcome(it.instance.instance_id, "unknown", f"{exc}")
                     for it in claimed}
@@ -365,7 +418,7 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
         it.outcome = outcome
         it.work.report.instance(it.instance.instance_id, it.instance.name, action, outcome.result, outcome.reason,
                                 it.occurrence)
-        if it.work.desired and outcome.result == "success":
+        if it.work.desired and outcome.result in APPLIED_OUTCOMES:
             it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
 
 

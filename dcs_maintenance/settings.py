@@ -56,6 +56,7 @@ class Settings:
     safety_margin: timedelta
     max_parallel_projects: int
     notify_topic: Optional[str]
+    notify_endpoint: Optional[str] = None  # SMN_ENDPOINT, else DCS_ENDPOINT; None: the topic region's endpoint
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, errors: list[str]) -> int:
@@ -112,6 +113,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     endpoint = env.get("DCS_ENDPOINT", "").strip() or None
     if endpoint and not re.match(r"^https?://[^/\s]+", endpoint):
         errors.append(f"DCS_ENDPOINT={endpoint!r} must be an http:// or https:// URL")
+    smn_endpoint = env.get("SMN_ENDPOINT", "").strip() or None
+    if smn_endpoint and not re.match(r"^https?://[^/\s]+", smn_endpoint):
+        errors.append(f"SMN_ENDPOINT={smn_endpoint!r} must be an http:// or https:// URL")
+    notify_topic = env.get("NOTIFY_SMN_TOPIC_URN", "").strip() or None
+    if notify_topic and not re.fullmatch(r"urn:smn:[a-z0-9-]+:[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,255}", notify_topic):
+        errors.append(f"NOTIFY_SMN_TOPIC_URN={notify_topic!r} is not an SMN topic URN "
+                      "(urn:smn:<region>:<project>:<name>)")
     region = env.get("DCS_REGION", "").strip() or None
     project_id = (env.get("DCS_PROJECT_ID") or env.get("RUNTIME_PROJECT_ID") or "").strip() or None
     if project_id and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", project_id):
@@ -140,7 +148,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         read_timeout=_float(env, "DCS_READ_TIMEOUT", 30.0, errors),
         safety_margin=_duration(env, "SAFETY_MARGIN", "5s", errors),
         max_parallel_projects=_int(env, "MAX_PARALLEL_PROJECTS", 4, 1, 32, errors),
-        notify_topic=env.get("NOTIFY_SMN_TOPIC_URN", "").strip() or None,
+        notify_topic=notify_topic,
+        notify_endpoint=(smn_endpoint or endpoint or "").rstrip("/") or None,
     )
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Optional, Protocol
 
 # Claims must outlive any occurrence they guard; an occurrence is only ever acted on within
@@ -63,6 +64,9 @@ class Ledger(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
+    # Optional (the runner falls back to get_meta per key without it):
+    # def get_metas(self, keys: list[str]) -> dict[str, Optional[str]]: several meta values in one round trip.
+
     def close(self) -> None: ...
 
 
@@ -94,11 +98,13 @@ def to_utc(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=4096)  # a tick writes the same instant for most watermarks: format it once
 def format_utc(dt: datetime) -> str:
     """Fixed-width UTC ISO text, `2026-03-29T03:00:00.000000Z`: its string order is time order."""
     return to_utc(dt).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+@lru_cache(maxsize=4096)  # and reads the same few texts back (datetimes are immutable: sharing is safe)
 def parse_utc(text: str) -> datetime:
     """The aware UTC datetime for text written by `format_utc` (or any ISO 8601 form)."""
     if text.endswith(("Z", "z")):

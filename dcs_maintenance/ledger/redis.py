@@ -242,6 +242,14 @@ class RedisLedger(LedgerBase):
     def set_meta(self, key: str, value: str) -> None:
         self._run("writing meta", lambda r: r.set(self._key("meta:", key), value))
 
+    def get_metas(self, keys: list[str]) -> dict[str, Optional[str]]:
+        """Several meta values in one round trip (MGET): key -> value or None."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        values = self._run("reading meta", lambda r: r.mget([self._key("meta:", k) for k in keys]))
+        return dict(zip(keys, values, strict=True))
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:

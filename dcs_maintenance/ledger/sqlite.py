@@ -238,6 +238,18 @@ class SqliteLedger(LedgerBase):
         with self._write() as c:
             c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def get_metas(self, keys: list[str]) -> dict[str, Optional[str]]:
+        """Several meta values in one read: key -> value or None."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Optional[str]] = dict.fromkeys(keys)
+        if not keys:
+            return found
+        with self._read() as c:
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                found.update(c.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", chunk).fetchall())
+        return found
+
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None

@@ -1,0 +1,117 @@
+"""Benchmark 3: 10,000 schedules (random crons in 10 zones, one JSON file), nothing due, no emulator needed.
+
+Measured in fresh processes, side by side, median of several runs:
+- ours, first tick: `import handler` + load + validate + decide, with an empty ledger
+  <= 1.0x (stretch 0.5x) the plain loop that builds a croniter per schedule and finds its occurrences in the
+  tick's window (croniter already imported and the JSON already read: only the loop is timed);
+- ours, the following tick in the same process <= 0.1x that loop;
+- both also against the same loop over pre-parsed croniter objects (reported, no target).
+A tick must make no API call, import no SDK module and report every schedule as idle.
+
+Then windows: the same 10,000 plus 1,000 window schedules on one project with no matching instance. The first
+tick lists that project once and settles them all; the following ticks make no API call (reported against the
+loop too, no target).
+
+Usage: python bench/many_schedules.py [--reps N] [--schedules N]
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+
+from common import (
+    PROJECT,
+    TICK,
+    UTC,
+    EmulatorProcess,
+    Results,
+    base_env,
+    cleanup,
+    count_requests,
+    many_schedules,
+    median,
+    ms,
+    precompile,
+    run_child,
+    seed_file,
+    tempdir,
+    write_schedules,
+)
+
+AT = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
+TICKS = 3  # the first, and two following ones; the following figure is the median of those
+
+
+def main(argv: list[str]) -> int:
+    reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv else 3
+    n = int(argv[argv.index("--schedules") + 1]) if "--schedules" in argv else 10_000
+    res = Results("many_schedules")
+    work = tempdir("many")
+    precompile()
+    try:
+        items = many_schedules(n, AT - 3 * TICK, AT + (TICKS + 1) * TICK)
+        path = write_schedules(work / "schedules", items)
+        env = base_env(work, SCHEDULES_DIR=str(work / "schedules"), DCS_ENDPOINT="http://127.0.0.1:9")
+        loops, pre, firsts, follows = [], [], [], []
+        result = None
+        for rep in range(reps):
+            _, out = run_child(["loop", "--file", str(path), "--at", AT.isoformat()], env)
+            loops.append(out["loop"])
+            _, out = run_child(["loop", "--file", str(path), "--at", AT.isoformat(), "--preparsed"], env)
+            pre.append(out["loop"])
+            ledger = {"LEDGER_URL": f"sqlite:///{work / f'ledger-{rep}.sqlite3'}"}
+            _, result = run_child(["tick", "--at", AT.isoformat(), "--ticks", str(TICKS)], {**env, **ledger})
+            firsts.append(result["first_total"])
+            follows.append(median(result["ticks"][1:]))
+
+        loop, loop_pre, first, follow = median(loops), median(pre), median(firsts), median(follows)
+        res.info("schedules", f"{n:,} one-shot, random crons in 10 zones, one JSON file "
+                              f"({path.stat().st_size / 1e6:.1f} MB); {reps} runs each, medians")
+        res.info("plain croniter loop", ms(loop))
+        res.info("loop over pre-parsed croniter objects", ms(loop_pre))
+        res.info("first tick (import + load + validate + decide)",
+                 f"{ms(first)} (import {ms(result['import'])}, tick {ms(result['ticks'][0])})")
+        res.info("following tick, same process", ms(follow))
+        summaries = result["summaries"]
+        res.check("every tick idle, no API call, no SDK import",
+                  all(s["ok"] and s["idle"] == n and s["reported"] == 0 and not any((s["api_calls"] or {}).values())
+                      for s in summaries) and not result["modules_end"]["sdk"],
+                  f"idle {[s['idle'] for s in summaries]}, api {[s['api_calls'] for s in summaries]}")
+        res.ratio("first tick / plain loop", first / loop, 1.0, f"{ms(first)} vs {ms(loop)}", stretch=0.5)
+        res.ratio("following tick / plain loop", follow / loop, 0.1, f"{ms(follow)} vs {ms(loop)}")
+        res.ratio("first tick / pre-parsed loop", first / loop_pre, None, f"{ms(first)} vs {ms(loop_pre)}")
+        res.ratio("following tick / pre-parsed loop", follow / loop_pre, None, f"{ms(follow)} vs {ms(loop_pre)}")
+
+        _windows(res, work, items, loop, reps)
+    finally:
+        cleanup(work)
+    return res.finish()
+
+
+def _windows(res: Results, work, items: list, loop: float, reps: int) -> None:
+    """10,000 one-shots + 1,000 settled windows: after the first tick, no API call and no per-window round trip."""
+    windows = [{"name": f"bench-window-{i:04d}", "timezone": "Europe/Berlin",
+                "window": {"stop": f"{i % 60} 20 * * mon-fri", "start": f"{i % 60} 7 * * mon-fri"},
+                "instances": {"tags": {"team": f"team-{i}"}}} for i in range(1000)]
+    directory = work / "schedules-windows"
+    write_schedules(directory, items, "many.json")
+    write_schedules(directory, windows, "windows.json")
+    seed = seed_file(work / "seed.json", {PROJECT: 10})
+    with EmulatorProcess(seed, work) as emu:
+        env = base_env(work, SCHEDULES_DIR=str(directory), DCS_ENDPOINT=emu.url,
+                       LEDGER_URL=f"sqlite:///{work / 'ledger-windows.sqlite3'}")
+        _, out = run_child(["tick", "--at", AT.isoformat(), "--ticks", str(TICKS)], env)
+        requests = count_requests(emu.requests())
+    first, later = out["summaries"][0], out["summaries"][1:]
+    follow = median(out["ticks"][1:])
+    res.info("with 1,000 windows: first tick", f"{ms(out['ticks'][0])}, API calls {first['api_calls']}")
+    res.info("with 1,000 windows: following tick", ms(follow))
+    res.check("windows: one list call in all, none once settled",
+              requests == {"list": 1} and all(s["ok"] and not any((s["api_calls"] or {}).values()) for s in later),
+              f"emulator requests {requests}; later ticks {[s['api_calls'] for s in later]}")
+    res.ratio("with 1,000 windows: following tick / plain loop", follow / loop, None, f"{ms(follow)} vs {ms(loop)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
