@@ -1,7 +1,8 @@
 """The measured side of the benchmarks: one fresh interpreter per run, started by the bench scripts.
 
-    python bench/child.py tick --at ISO [--clock ISO] [--ticks N] [--period SECONDS]
+    python bench/child.py tick --at ISO [--clock ISO] [--ticks N] [--period SECONDS] [--track]
         imports `handler` and runs N TIMER ticks (settings from the environment, as on FunctionGraph);
+        --track counts the gateway calls and projects in flight at once;
     python bench/child.py loop --file schedules.json --at ISO [--period SECONDS] [--preparsed]
         the plain croniter loop the schedule benchmark compares against.
 
@@ -78,6 +79,7 @@ def tick(opts: dict) -> dict:
     from dcs_maintenance.events import parse_time
 
     t_import = time.perf_counter()
+    in_flight = _track_in_flight() if opts.get("track") else None
     at = parse_time(opts["at"])
     wall = parse_time(opts["clock"]) if "clock" in opts else None
     period = float(opts.get("period", 300))
@@ -98,9 +100,41 @@ def tick(opts: dict) -> dict:
             first_modules = _modules()
     import resource
 
-    return {"import": t_import - T0, "ticks": timings, "first_total": t_import - T0 + timings[0],
+    return {"import": t_import - T0, "ticks": timings, "in_flight": in_flight,
+            "first_total": t_import - T0 + timings[0],
             "summaries": summaries, "modules": first_modules, "modules_end": _modules(),
             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def _track_in_flight() -> dict:
+    """Count the gateway calls (list, status) running at once, and the projects they belong to."""
+    import threading
+
+    from dcs_maintenance import gateway
+
+    lock, active, peak = threading.Lock(), {}, {"calls": 0, "projects": 0}
+
+    def wrap(name: str) -> None:
+        real = getattr(gateway.DcsGateway, name)
+
+        def call(self, *args, **kwargs):
+            with lock:
+                active[self.project_id] = active.get(self.project_id, 0) + 1
+                peak["calls"] = max(peak["calls"], sum(active.values()))
+                peak["projects"] = max(peak["projects"], len(active))
+            try:
+                return real(self, *args, **kwargs)
+            finally:
+                with lock:
+                    active[self.project_id] -= 1
+                    if not active[self.project_id]:
+                        del active[self.project_id]
+
+        setattr(gateway.DcsGateway, name, call)
+
+    wrap("list_instances")
+    wrap("change_status")
+    return peak
 
 
 def loop(opts: dict) -> dict:

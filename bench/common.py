@@ -165,10 +165,19 @@ class EmulatorProcess:
             self.stop()
             raise RuntimeError("the emulator did not start")
 
-    def _admin(self, method: str, path: str) -> Any:
-        req = urllib.request.Request(f"{self.url}/_emulator{path}", method=method)
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}/_emulator{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
         with urllib.request.urlopen(req, timeout=120) as resp:
             return json.loads(resp.read())
+
+    def inject(self, **fault: Any) -> None:
+        """A fault (see dcs_emulator/README.md), e.g. inject(endpoint="any", kind="slow", times=None, delay=0.03)."""
+        self._admin("POST", "/faults", fault)
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "/faults")
 
     def requests(self) -> list[dict[str, Any]]:
         return self._admin("GET", "/requests")["requests"]

@@ -18,7 +18,7 @@ Usage: python bench/many_schedules.py [--reps N] [--schedules N]
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from common import (
     PROJECT,

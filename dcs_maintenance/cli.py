@@ -7,6 +7,7 @@ argument) so it can gate CI or a deployment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -33,6 +34,12 @@ def _print(data: Any, as_json: bool, text: Optional[str] = None) -> None:
         print(json.dumps(data, indent=2, default=str))
     else:
         print(text)
+
+
+def _logs_to_stderr() -> contextlib.AbstractContextManager:
+    """The function writes its JSON log lines to stdout (FunctionGraph collects them there); on the command line
+    they go to stderr, so that stdout carries only the command's output (text or --json)."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _schedules_dir(args: argparse.Namespace) -> Path:
@@ -93,8 +100,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     at = args.at or datetime.now(timezone.utc)
-    summary = run_tick(load_catalog(settings.schedules_dir), TickRequest(at, "plan", True, None, preview=True),
-                       runtime(settings))
+    with _logs_to_stderr():
+        summary = run_tick(load_catalog(settings.schedules_dir), TickRequest(at, "plan", True, None, preview=True),
+                           runtime(settings))
     _print(summary, args.json, _summary_text(summary))
     return 0 if summary["ok"] else 1
 
@@ -111,9 +119,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         options["dry_run"] = True
     if args.schedule:
         options["schedules"] = args.schedule
-    summary = handler.handler(timer_event(at, options or ""), LocalContext())
+    if args.until:
+        return _run_ticks(args, at, options)
+    with _logs_to_stderr():
+        summary = handler.handler(timer_event(at, options or ""), LocalContext())
     _print(summary, args.json, _summary_text(summary))
     return 0 if summary.get("ok") else 1
+
+
+def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any]) -> int:
+    """Successive ticks from --at to --until every --every (default TICK_PERIOD), the wall clock following."""
+    import handler
+    from dcs_maintenance.durations import parse_duration
+    from dcs_maintenance.local import LocalContext, timer_event
+    from dcs_maintenance.progress import Progress
+    from dcs_maintenance.settings import load_settings
+
+    step = parse_duration(args.every) if args.every else load_settings().tick_period
+    if args.until < start or step.total_seconds() <= 0:
+        raise ValueError("--until must not be before --at, and --every must be positive")
+    count = int((args.until - start) / step) + 1
+    ok, active = True, []
+    with Progress(count, "ticks", enabled=False if args.json else None) as bar:
+        for n in range(count):
+            at = start + n * step
+            clock.set_clock(clock.offset_clock(at))
+            with _logs_to_stderr():
+                summary = handler.handler(timer_event(at, options or ""), LocalContext())
+            ok = ok and bool(summary.get("ok"))
+            if summary.get("schedules") or summary.get("problems") or summary.get("errors"):
+                active.append(summary)
+                if not args.json:
+                    bar.clear()
+                    print(_summary_text(summary))
+            bar.update(n + 1, at.isoformat())
+    clock.set_clock(None)
+    _print({"ok": ok, "ticks": count, "from": start.isoformat(), "until": args.until.isoformat(), "active": active},
+           args.json, f"{count} tick(s) from {start.isoformat()}, {len(active)} with activity, ok={ok}")
+    return 0 if ok else 1
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -131,8 +174,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             headers["Authorization"] = f"Bearer {token}"
         event = apig_event(args.method, args.path, args.body, headers,
                            dict(q.split("=", 1) for q in args.query or []))
-    print(json.dumps(handler.handler(event, LocalContext()), indent=2, default=str))
-    return 0
+    with _logs_to_stderr():
+        result = handler.handler(event, LocalContext())
+    print(json.dumps(result, indent=2, default=str))
+    failed = result.get("statusCode", 200) >= 400 if args.kind == "http" else not result.get("ok")
+    return 1 if failed else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -153,8 +199,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    from dcs_maintenance.package import run_cli
+
+    return run_cli(args)
+
+
+EXAMPLES = """examples:
+  python -m dcs_maintenance validate --json
+  python -m dcs_maintenance next staging-nightly-restart --count 3
+  python -m dcs_maintenance plan --at 2026-12-06T19:00:00Z
+  python -m dcs_maintenance run --at 2026-12-05T18:00:00Z --until 2026-12-07T07:00:00Z --dry-run
+  python -m dcs_maintenance invoke http GET /schedules
+  python -m dcs_maintenance emulator --port 8800 --seed demo/seed.json
+  python -m dcs_maintenance package --python 3.10
+  python -m dcs_maintenance demo
+
+--json and --schedules go before or after the command. Exit codes: 0 ok; 1 a check failed or a tick
+was not ok; 2 bad arguments or settings. plan, run and invoke read the function's settings from the
+environment (DCS_ENDPOINT, DCS_REGION, RUNTIME_PROJECT_ID, HUAWEICLOUD_SDK_AK/SK, LEDGER_URL, ...)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dcs_maintenance", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dcs_maintenance", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedules", help="schedules folder (default: SCHEDULES_DIR or ./schedules)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -163,24 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("next", help="upcoming occurrences, with the cron in plain language")
     p.add_argument("names", nargs="*", help="schedule names (default: all)")
-    p.add_argument("--count", type=int, default=5)
+    p.add_argument("--count", type=int, default=5, help="occurrences per schedule (default 5)")
     p.add_argument("--after", type=_time, help="ISO 8601 start (default: now)")
     p.set_defaults(func=cmd_next)
     p = sub.add_parser("plan", help="what a tick at --at would do, calling only read APIs")
-    p.add_argument("--at", type=_time)
+    p.add_argument("--at", type=_time, help="tick time, ISO 8601 (default: now)")
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("run", help="run one tick now, or at --at (the wall clock is set to --at)")
-    p.add_argument("--at", type=_time)
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--at", type=_time, help="tick time, ISO 8601 (default: now, to the minute)")
+    p.add_argument("--until", type=_time, help="run successive ticks from --at up to this time (ISO 8601)")
+    p.add_argument("--every", help="interval between those ticks, e.g. 5m (default: TICK_PERIOD)")
+    p.add_argument("--dry-run", action="store_true", help="decide and report, change nothing")
     p.add_argument("--schedule", action="append", help="only this schedule (repeatable)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("invoke", help="call handler.handler with a TIMER or APIG event and print its answer")
-    p.add_argument("kind", choices=["timer", "http"])
-    p.add_argument("method", nargs="?", default="GET")
-    p.add_argument("path", nargs="?", default="/health")
-    p.add_argument("--at", type=_time)
-    p.add_argument("--user-event")
-    p.add_argument("--body")
+    p.add_argument("kind", choices=["timer", "http"], help="the event to build")
+    p.add_argument("method", nargs="?", default="GET", help="http: the method (default GET)")
+    p.add_argument("path", nargs="?", default="/health", help="http: the path (default /health)")
+    p.add_argument("--at", type=_time, help="timer: the event's time (default: now)")
+    p.add_argument("--user-event", help="timer: user_event, e.g. '{\"dry_run\": true}'")
+    p.add_argument("--body", help="http: request body (JSON or YAML text)")
     p.add_argument("--header", action="append", help="Name: value (repeatable)")
     p.add_argument("--query", action="append", help="key=value (repeatable)")
     p.set_defaults(func=cmd_invoke)
@@ -192,14 +262,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("emulator_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_emulator)
     p = sub.add_parser("demo", help="a night of maintenance against the local emulator, printed as it happens")
-    p.add_argument("--from", dest="start", type=_time, default=None, help="first tick (ISO 8601)")
-    p.add_argument("--hours", type=float, default=38.0, help="how many hours of 5-minute ticks")
+    from dcs_maintenance import demo, package
+
+    demo.add_arguments(p)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("package", help="build the FunctionGraph deployment zip (code, schedules, wheels, bytecode)",
+                       description="Build dist/dcs-maintenance.zip for FunctionGraph: handler.py, the package, "
+                                   "schedules/ and the requirements' manylinux wheels, with bytecode compiled by the "
+                                   "target Python. Fails above the console's 40 MB upload limit.")
+    package.add_arguments(p)
+    p.set_defaults(func=cmd_package)
+    for name, command in sub.choices.items():  # `validate --json` works as well as `--json validate`
+        for flag, kwargs in (("--json", {"action": "store_true", "help": "print JSON instead of text"}),
+                             ("--schedules", {"help": "schedules folder (default: SCHEDULES_DIR or ./schedules)"})):
+            servers = ("emulator", "serve") if flag == "--json" else ("emulator",)
+            if name not in servers and flag not in command._option_string_actions:
+                command.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # `emulator --port 0 ...`: argparse's REMAINDER does not take leading options, so hand them on
+        if getattr(args, "command", None) != "emulator":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.emulator_args = extra + list(args.emulator_args)
+    if getattr(args, "schedules", None) and args.command in ("plan", "run", "invoke", "serve"):
+        os.environ["SCHEDULES_DIR"] = args.schedules  # the function reads its schedules folder from there
     try:
         return int(args.func(args) or 0)
     except Exception as exc:  # a clear one-line error, not a traceback, for expected failures

@@ -1,17 +1,29 @@
 """The README's main command: a weekend night of maintenance against the local emulator.
 
-It starts the emulator in this process with demo/seed.json, points the function at it (real
-SDK, real HTTP, signed requests), and runs the function's TIMER handler every 5 minutes of
-simulated time with the example schedules, printing each tick that did something.
+It starts the emulator in this process with demo/seed.json, points the function at it (real SDK,
+real HTTP, signed requests), and runs the function's TIMER handler every 5 minutes of simulated
+time with the example schedules, printing each tick that did something.
+
+With real Redis (`--redis`, the default when `redis-server` is installed) every instance is a
+`redis-server` process: keys are written into each one before the first tick, the stopped instance
+is probed while it is stopped (connections refused), and afterwards the data is checked against
+what DCS promises: a flushed instance is empty, an instance with AOF persistence keeps its data
+across a restart, one without persistence loses it, untouched instances keep theirs. Each claim is
+printed with ok/FAILED and the command exits non-zero when one does not hold.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import shutil
+import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Optional
 
 from dcs_maintenance import clock
 
@@ -19,43 +31,261 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_AK, DEMO_SK = "DEMOACCESSKEY00000000", "demo-secret-key-not-a-real-one"
 DEMO_PROJECT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 DEFAULT_START = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)  # Saturday evening
+DEFAULT_HOURS = 38.0
+KEYS_PER_INSTANCE = 100
+CANARY = "demo:canary"
+ACTIONS = {"restarts": "restart", "soft_restarts": "soft_restart", "flushes": "flush", "stops": "stop",
+           "starts": "start"}
+ENV_KEYS = ("DCS_ENDPOINT", "DCS_REGION", "RUNTIME_PROJECT_ID", "DCS_PROJECT_ID", "HUAWEICLOUD_SDK_AK",
+            "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "LEDGER_URL", "SCHEDULES_DIR", "LOG_LEVEL",
+            "NOTIFY_SMN_TOPIC_URN", "SMN_ENDPOINT", "DRY_RUN", "TICK_PERIOD")
+
+
+def _time(text: str) -> datetime:
+    from dcs_maintenance.events import EventError, parse_time
+
+    try:
+        return parse_time(text, "--from")
+    except EventError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", type=_time, default=None, metavar="ISO8601",
+                        help=f"first tick (default {DEFAULT_START.isoformat()}, a Saturday evening)")
+    parser.add_argument("--hours", type=float, default=DEFAULT_HOURS,
+                        help=f"how many hours of 5-minute ticks (default {DEFAULT_HOURS:g})")
+    parser.add_argument("--redis", action=argparse.BooleanOptionalAction, default=None,
+                        help="back every instance with a real redis-server and check the data afterwards "
+                             "(default: when redis-server is installed)")
+    parser.add_argument("--seed", default=str(ROOT / "demo" / "seed.json"), help="emulator seed (instances)")
+
+
+def redis_available() -> Optional[str]:
+    """The redis-server binary the emulator would use, or None."""
+    try:
+        from dcs_emulator.redis_backend import find_redis_server
+
+        return find_redis_server()
+    except (ImportError, RuntimeError):
+        return None
+
+
+class RedisData:
+    """Writes keys into every instance's redis-server, probes stopped ones, and checks the data at the end."""
+
+    def __init__(self, emulator: Any, project: str) -> None:
+        self.emu = emulator
+        self.project = project
+        self.before: dict[str, int] = {}
+        self.probes: dict[str, dict[str, Any]] = {}
+
+    def _client(self, inst: dict[str, Any]) -> Any:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        return redis.Redis(host=inst["ip"], port=int(inst["port"]), socket_connect_timeout=1, socket_timeout=2,
+                           retry=Retry(NoBackoff(), 0))  # a refused connection is the answer, not a glitch
+
+    def write(self) -> int:
+        for inst in self.emu.instances(self.project):
+            client = self._client(inst)
+            pipe = client.pipeline()
+            pipe.set(CANARY, f"{inst['name']}: written before the night")
+            pipe.mset({f"demo:key:{n:03d}": f"value {n}" for n in range(KEYS_PER_INSTANCE)})
+            pipe.execute()
+            self.before[inst["instance_id"]] = int(client.dbsize())
+            client.close()
+        return KEYS_PER_INSTANCE + 1
+
+    def probe_stopped(self, at: datetime) -> list[dict[str, Any]]:
+        """Try every CLOSED instance once per stop: the connection must be refused."""
+        import redis
+
+        found = []
+        for inst in self.emu.instances(self.project):
+            iid = inst["instance_id"]
+            if inst["status"] != "CLOSED":
+                continue
+            stops = inst["counters"]["stops"]
+            if self.probes.get(iid, {}).get("stops") == stops:
+                continue
+            client = self._client(inst)
+            try:
+                client.ping()
+                outcome, refused = "answered PING although CLOSED", False
+            except redis.ConnectionError as exc:
+                outcome, refused = f"connection refused ({type(exc).__name__})", True
+            finally:
+                client.close()
+            probe = {"instance": inst["name"], "instance_id": iid, "tick": at.isoformat(), "stops": stops,
+                     "address": f"{inst['ip']}:{inst['port']}", "refused": refused, "outcome": outcome}
+            self.probes[iid] = probe
+            found.append(probe)
+        return found
+
+    def check(self) -> list[dict[str, Any]]:
+        """One claim per instance about its data, and one per stopped instance about the probe."""
+        claims = []
+        for inst in self.emu.instances(self.project):
+            iid, counters = inst["instance_id"], inst["counters"]
+            actions = [ACTIONS.get(k, k) + (f" x{v}" if v > 1 else "") for k, v in counters.items() if v]
+            client = self._client(inst)
+            try:
+                after = int(client.dbsize())
+                canary = client.get(CANARY) is not None
+            except Exception as exc:  # an instance left stopped: no data to read
+                after, canary = -1, False
+                actions.append(f"unreachable: {type(exc).__name__}")
+            finally:
+                client.close()
+            before = self.before.get(iid, 0)
+            restarted = counters["restarts"] + counters["soft_restarts"] + counters["stops"]
+            if counters["flushes"]:
+                expected, why, ok = "emptied", "flush is FLUSHALL: every key is deleted", after == 0
+            elif restarted and inst["persistence"] == "aof":
+                expected, why, ok = "kept", "AOF persistence: the data is reloaded after the restart", (
+                    after == before and canary)
+            elif restarted:
+                what = "a restarted" if counters["restarts"] + counters["soft_restarts"] else "a stopped and started"
+                expected, why, ok = "lost", f"no persistence: {what} Redis starts empty", after == 0
+            else:
+                expected, why, ok = "kept", "not touched by any schedule", after == before and canary
+            claims.append({"kind": "data", "instance": inst["name"], "instance_id": iid,
+                           "persistence": inst["persistence"], "actions": actions, "keys_before": before,
+                           "keys_after": after, "expected": expected, "why": why, "ok": ok})
+            if counters["stops"]:
+                probe = self.probes.get(iid)
+                claims.append({"kind": "stopped", "instance": inst["name"], "instance_id": iid,
+                               "probe": probe, "ok": bool(probe and probe["refused"]),
+                               "why": "a stopped instance refuses connections" if probe else
+                               "never seen CLOSED at a tick: not probed"})
+        return claims
+
+
+def _claims_text(claims: list[dict[str, Any]]) -> str:
+    lines = ["", "real Redis, after the night (keys before -> after):",
+             f"  {'instance':<22} {'persistence':<11} {'actions':<26} {'keys':<11} {'expected':<8}  result"]
+    for c in claims:
+        if c["kind"] != "data":
+            continue
+        keys = f"{c['keys_before']} -> {c['keys_after'] if c['keys_after'] >= 0 else '?'}"
+        lines.append(f"  {c['instance']:<22} {c['persistence']:<11} {', '.join(c['actions']) or '-':<26} "
+                     f"{keys:<11} {c['expected']:<8}  {'ok' if c['ok'] else 'FAILED'}: {c['why']}")
+    for c in claims:
+        if c["kind"] == "stopped":
+            p = c["probe"]
+            detail = f"probed at the {p['tick'][:16]} tick, {p['address']}: {p['outcome']}" if p else c["why"]
+            lines.append(f"  {c['instance']:<22} stopped during its window: {detail}  "
+                         f"{'ok' if c['ok'] else 'FAILED'}")
+    bad = [c for c in claims if not c["ok"]]
+    lines.append(f"  {len(claims) - len(bad)} of {len(claims)} claims hold" + ("" if not bad else
+                                                                             ": SEE FAILED LINES ABOVE"))
+    return "\n".join(lines)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HOME", tempfile.mkdtemp(prefix="dcsm-home-"))
+    saved = {key: os.environ.get(key) for key in (*ENV_KEYS, "HOME")}
+    try:
+        return _run(args)
+    finally:
+        clock.set_clock(None)
+        from dcs_maintenance import app
+
+        app.close_ledgers()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not os.environ.get("HOME"):
+        os.environ["HOME"] = tempfile.mkdtemp(prefix="dcsm-home-")
     import handler
     from dcs_emulator import Emulator
     from dcs_maintenance.cli import _summary_text
     from dcs_maintenance.local import LocalContext, timer_event
+    from dcs_maintenance.progress import Progress
 
-    start = args.start or DEFAULT_START
-    ticks = int(args.hours * 12)
+    as_json = bool(getattr(args, "json", False))
+    say = (lambda *a, **k: None) if as_json else print
+    use_redis = getattr(args, "redis", None)
+    binary = redis_available()
+    if use_redis and binary is None:
+        print("error: --redis needs redis-server (bash scripts/setup installs it)", file=sys.stderr)
+        return 2
+    if use_redis is None:
+        use_redis = binary is not None
+        if not use_redis:
+            say("note: redis-server not found, so instances are simulated only (bash scripts/setup installs it)")
+    start = getattr(args, "start", None) or DEFAULT_START
+    hours = getattr(args, "hours", DEFAULT_HOURS)
+    ticks = max(1, int(hours * 12))
+    seed = Path(getattr(args, "seed", None) or ROOT / "demo" / "seed.json")
     work = Path(tempfile.mkdtemp(prefix="dcsm-demo-"))
-    with Emulator(ak=DEMO_AK, sk=DEMO_SK, projects=[DEMO_PROJECT], transition_delay=0.0) as emu:
-        emu.load_seed(str(ROOT / "demo" / "seed.json"))
-        os.environ.update({
-            "DCS_ENDPOINT": emu.url, "DCS_REGION": "cn-north-4", "RUNTIME_PROJECT_ID": DEMO_PROJECT,
-            "HUAWEICLOUD_SDK_AK": DEMO_AK, "HUAWEICLOUD_SDK_SK": DEMO_SK,
-            "LEDGER_URL": f"sqlite:///{work / 'ledger.sqlite3'}",
-            "SCHEDULES_DIR": str(Path(args.schedules) if args.schedules else ROOT / "schedules"),
-            "LOG_LEVEL": "ERROR",
-        })
-        print(f"emulator at {emu.url} with {len(emu.instances(DEMO_PROJECT))} instances; "
-              f"{ticks} ticks from {start.isoformat()} every 5 minutes")
-        ok = True
-        for n in range(ticks):
-            at = start + timedelta(minutes=5 * n)
-            clock.set_clock(clock.offset_clock(at + timedelta(seconds=20)))  # ticks arrive a little late
-            summary = handler.handler(timer_event(at), LocalContext())
-            ok &= bool(summary.get("ok")) or not summary.get("errors")
-            if summary.get("schedules") or summary.get("problems") or summary.get("errors"):
-                print(_summary_text(summary))
-        clock.set_clock(None)
-        puts = [r for r in emu.requests if r["method"] == "PUT"]
-        print(f"\n{len(puts)} status call(s) sent:")
-        for r in puts:
-            print(f"  {r['body']['action']:<12} {', '.join(r['body']['instances'])}")
-        print("\nfinal instance states:")
-        for inst in emu.instances(DEMO_PROJECT):
-            print(f"  {inst['name']:<24} {inst['status']}")
+    schedules = getattr(args, "schedules", None)
+    report: dict[str, Any] = {"start": start.isoformat(), "ticks": ticks, "redis": use_redis, "active": [],
+                              "probes": [], "claims": []}
+    try:
+        with Emulator(ak=DEMO_AK, sk=DEMO_SK, projects=[DEMO_PROJECT], transition_delay=0.0,
+                      redis_backed=use_redis) as emu:
+            emu.load_seed(str(seed))
+            for key in ENV_KEYS:
+                os.environ.pop(key, None)
+            os.environ.update({
+                "DCS_ENDPOINT": emu.url, "DCS_REGION": "cn-north-4", "RUNTIME_PROJECT_ID": DEMO_PROJECT,
+                "HUAWEICLOUD_SDK_AK": DEMO_AK, "HUAWEICLOUD_SDK_SK": DEMO_SK,
+                "LEDGER_URL": f"sqlite:///{work / 'ledger.sqlite3'}",
+                "SCHEDULES_DIR": str(Path(schedules) if schedules else ROOT / "schedules"),
+                "LOG_LEVEL": "ERROR",
+            })
+            say(f"emulator at {emu.url} with {len(emu.instances(DEMO_PROJECT))} instances"
+                f"{' (one redis-server each)' if use_redis else ''}; {ticks} ticks from {start.isoformat()} "
+                "every 5 minutes")
+            data = RedisData(emu, DEMO_PROJECT) if use_redis else None
+            if data is not None:
+                keys = data.write()
+                say(f"wrote {keys} keys ({CANARY} and {KEYS_PER_INSTANCE} others) into every instance")
+            ok = True
+            with Progress(ticks, "simulated ticks", enabled=None if not as_json else False) as bar:
+                for n in range(ticks):
+                    at = start + timedelta(minutes=5 * n)
+                    clock.set_clock(clock.offset_clock(at + timedelta(seconds=20)))  # ticks arrive a little late
+                    with contextlib.redirect_stdout(sys.stderr):  # log lines never mix with the output
+                        summary = handler.handler(timer_event(at), LocalContext())
+                    ok &= bool(summary.get("ok")) or not summary.get("errors")
+                    if summary.get("schedules") or summary.get("problems") or summary.get("errors"):
+                        report["active"].append(summary)
+                        bar.clear()
+                        say(_summary_text(summary))
+                    if data is not None:
+                        for probe in data.probe_stopped(at):
+                            report["probes"].append(probe)
+                            bar.clear()
+                            say(f"  probe: {probe['instance']} is CLOSED; redis at {probe['address']}: "
+                                f"{probe['outcome']}")
+                    bar.update(n + 1, at.strftime("%a %Y-%m-%d %H:%M UTC"))
+            clock.set_clock(None)
+            puts = [r for r in emu.requests if r["method"] == "PUT"]
+            report["status_calls"] = [{"action": r["body"]["action"], "instances": r["body"]["instances"]}
+                                      for r in puts]
+            say(f"\n{len(puts)} status call(s) sent:")
+            for r in puts:
+                say(f"  {r['body']['action']:<12} {', '.join(r['body']['instances'])}")
+            report["final"] = {inst["name"]: inst["status"] for inst in emu.instances(DEMO_PROJECT)}
+            say("\nfinal instance states:")
+            for name, status in report["final"].items():
+                say(f"  {name:<24} {status}")
+            if data is not None:
+                report["claims"] = data.check()
+                say(_claims_text(report["claims"]))
+                ok &= all(c["ok"] for c in report["claims"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report["ok"] = bool(ok)
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
     return 0 if ok else 1

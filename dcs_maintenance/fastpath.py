@@ -15,16 +15,18 @@ gets a fresh entry; they hold instants (UTC), never ledger state. Pure: no I/O, 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from dcs_maintenance import planner
 from dcs_maintenance.model import Schedule
 
 MAX_ENTRIES = 200_000  # about 200 bytes each; cleared (not evicted) past this: a cache miss is only slower
+# How far ahead one evaluation looks: one of cronrules' 12-hour chunks, the cost of any short window.
+HORIZON = timedelta(hours=11, minutes=59)
 
-# (name, cron, zone) -> (after, the first occurrence strictly after `after`, or None: none within 50 years)
-_next_fire: dict[tuple[str, str, str], tuple[datetime, Optional[datetime]]] = {}
+# (name, cron, zone) -> (after, until, first): `first` is the first occurrence in (after, until], or None
+_next_fire: dict[tuple[str, str, str], tuple[datetime, datetime, Optional[datetime]]] = {}
 # (name, stop, start, zone, dates) -> (from, until, desired): window_desired(s, t) is `desired` for from <= t < until
 _windows: dict[tuple, tuple[datetime, Optional[datetime], Optional[planner.Desired]]] = {}
 
@@ -37,23 +39,32 @@ def clear() -> None:
 def quiet_one_shot(schedule: Schedule, tick: datetime, watermark: Optional[datetime], tick_period: timedelta) -> bool:
     """True when `one_shot_due(schedule, tick, watermark, tick_period)` has nothing to run or report.
 
-    The planner looks at the occurrences in (report_from, tick]; there is none exactly when the first
-    occurrence after report_from is later than the tick. That first occurrence is remembered with the instant
-    it was computed from, and is still the first one for any later report_from that it does not precede.
+    The planner looks at the occurrences in (report_from, tick]. One evaluation finds the first occurrence in
+    (report_from, report_from + HORIZON]; later ticks reuse it while their report_from is not before the
+    evaluated span's start nor past that first occurrence: then it is still their first occurrence (or, when
+    there was none, there is none up to the span's end).
     """
     assert schedule.cron is not None
     low = watermark if watermark is not None else tick - tick_period
     if low >= tick:
         return True  # one_shot_due: "already processed", nothing passed, nothing to fire
-    report_from = max(low, tick - planner.MAX_REPORT_SPAN)
+    start = max(low, tick - planner.MAX_REPORT_SPAN).astimezone(timezone.utc)
+    tick = tick.astimezone(timezone.utc)
     key = (schedule.name, schedule.cron, schedule.timezone)
     entry = _next_fire.get(key)
-    if entry is None or entry[0] > report_from or (entry[1] is not None and entry[1] <= report_from):
-        if len(_next_fire) >= MAX_ENTRIES:
-            _next_fire.clear()
-        entry = (report_from, planner.rule(schedule.cron, schedule.timezone).next_after(report_from))
-        _next_fire[key] = entry
-    return entry[1] is None or entry[1] > tick
+    if entry is not None and entry[0] <= start:
+        first = entry[2]
+        if first is not None and first > start:
+            return first > tick
+        if first is None and tick <= entry[1]:
+            return True
+    if len(_next_fire) >= MAX_ENTRIES:
+        _next_fire.clear()
+    until = max(start + HORIZON, tick)
+    found = planner.rule(schedule.cron, schedule.timezone).between(start, until)
+    first = found[0] if found else None
+    _next_fire[key] = (start, until, first)
+    return first is None or first > tick
 
 
 def window_desired(schedule: Schedule, tick: datetime) -> Optional[planner.Desired]:
@@ -66,16 +77,17 @@ def window_desired(schedule: Schedule, tick: datetime) -> Optional[planner.Desir
     assert schedule.window is not None
     key = (schedule.name, schedule.window.stop, schedule.window.start, schedule.timezone, schedule.skip_dates,
            schedule.active_from, schedule.active_until)
+    at = tick.astimezone(timezone.utc)  # instants compare by wall time within one zone: compare in UTC
     entry = _windows.get(key)
-    if entry is not None and entry[0] <= tick and (entry[1] is None or tick < entry[1]):
+    if entry is not None and entry[0] <= at and (entry[1] is None or at < entry[1]):
         return entry[2]
     desired = planner.window_desired(schedule, tick)
     if desired is None and schedule.active_from is not None:
         return desired
     tz = schedule.timezone
-    nexts = [t for t in (planner.rule(schedule.window.stop, tz).next_after(tick),
-                         planner.rule(schedule.window.start, tz).next_after(tick)) if t is not None]
+    nexts = [t for t in (planner.rule(schedule.window.stop, tz).next_after(at),
+                         planner.rule(schedule.window.start, tz).next_after(at)) if t is not None]
     if len(_windows) >= MAX_ENTRIES:
         _windows.clear()
-    _windows[key] = (tick, min(nexts) if nexts else None, desired)
+    _windows[key] = (at, min(nexts) if nexts else None, desired)
     return desired

@@ -106,7 +106,7 @@ def load_catalog(directory: Union[str, Path]) -> Catalog:
     # The same (cached) file results as last time: the same catalog, without recomputing name uniqueness.
     previous = _CATALOG_CACHE.get(str(directory))
     if previous is not None and len(previous[0]) == len(loaded) and all(
-            s1 == s2 and r1 is r2 for (s1, r1), (s2, r2) in zip(previous[0], loaded)):
+            s1 == s2 and r1 is r2 for (s1, r1), (s2, r2) in zip(previous[0], loaded, strict=True)):
         return previous[1]
     schedules, problems = _combine(loaded)
     catalog = Catalog(tuple(schedules), tuple(problems), tuple(source for source, _ in loaded))

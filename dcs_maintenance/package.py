@@ -2,9 +2,11 @@
 
 The zip holds, at its root, what the function imports at run time and nothing else:
 
-- `handler.py`, the `dcs_maintenance` package without the local tools (cli, demo, local, package,
-  progress, __main__) unless the handler's import graph reaches them, and `schedules/` (the
-  schedule files and `schema.json`, which the loader validates against);
+- `handler.py`; the `dcs_maintenance` modules reachable from handler.py through any import statement
+  (lazy imports inside functions included) plus every module of a reached sub-package (ledger/,
+  routes/), so the local tools (cli, demo, local, package, progress, serve, __main__) stay out; and
+  `schedules/` (the schedule files and `schema.json`, which the loader validates against). A module
+  loaded only through importlib with a computed name must also be imported somewhere statically;
 - the wheels of `requirements.txt` for the target CPython and manylinux2014 x86_64, downloaded with
   `pip download --only-binary=:all:` and unpacked: `.dist-info` folders keep only METADATA and the
   licence files; C sources, type stubs and the packages' own test suites are left out;
@@ -58,6 +60,7 @@ DROP_DISTRIBUTIONS = {"dnspython": "required by pymongo only; never imported"}
 DROP_PACKAGES = {"pymongo": "huaweicloudsdkcore imports only bson from the pymongo wheel",
                  "gridfs": "part of the pymongo wheel; never imported"}
 FORBIDDEN_MODULES = ("pymongo", "gridfs", "dns")
+RESERVED = ("handler.py", PACKAGE, "schedules")  # the function's own top-level names
 DROP_SUFFIXES = (".c", ".h", ".cpp", ".pyx", ".pxd", ".pyi")
 TEST_DIRS = ("tests", "test", "benchmarks")  # a dependency's own test suite: <top-level package>/tests/...
 KEEP_DIST_INFO = re.compile(r"^(METADATA|(LICEN[CS]E|COPYING|NOTICE|AUTHORS)[^/]*|licenses/.+)$", re.IGNORECASE)
@@ -85,6 +88,7 @@ class BuildOptions:
     verify: bool = True
     max_size_mb: float = CONSOLE_LIMIT_MB
     requirements: Path = ROOT / "requirements.txt"
+    schedules: Optional[Path] = None  # the schedule files to ship (default: <root>/schedules)
     root: Path = ROOT
     log: Log = field(default=lambda message: None, repr=False)
 
@@ -369,7 +373,8 @@ def shipped_modules(root: Path) -> tuple[dict[str, Path], dict[str, str]]:
     return shipped, left_out
 
 
-def project_files(root: Path, warnings: list[str]) -> tuple[list[tuple[Path, str]], list[str]]:
+def project_files(root: Path, warnings: list[str], schedules: Optional[Path] = None
+                  ) -> tuple[list[tuple[Path, str]], list[str]]:
     """(source path, path in the zip) of handler.py, the package and schedules/; and the modules left out."""
     if not (root / "handler.py").is_file():
         raise PackageError(f"{root / 'handler.py'} not found")
@@ -387,7 +392,7 @@ def project_files(root: Path, warnings: list[str]) -> tuple[list[tuple[Path, str
         if (path.is_file() and path.parent in shipped_dirs and path.suffix not in (".py", ".pyc", ".pyo")
                 and "__pycache__" not in path.parts):
             files.append((path, path.relative_to(root).as_posix()))
-    schedules = root / "schedules"
+    schedules = Path(schedules or root / "schedules")
     if not (schedules / "schema.json").is_file():
         raise PackageError(f"{schedules / 'schema.json'} not found: the loader validates every file against it")
     for path in sorted(schedules.iterdir()):
@@ -417,6 +422,8 @@ def unpack_wheels(wheels: list[Path], staging: Path, excluded: dict[str, list[st
                 if target is None or info.is_dir():
                     continue
                 parts = PurePosixPath(target).parts
+                if parts[0] in RESERVED:
+                    raise PackageError(f"{whl.name} ships {target}, which would overwrite the function's own files")
                 if parts[0] in DROP_PACKAGES:
                     dropped_packages.add(parts[0])
                     continue
@@ -627,14 +634,14 @@ def write_zip(staging: Path, output: Path) -> tuple[int, list[dict[str, Any]]]:
     tmp = output.with_name(output.name + ".tmp")
     groups: dict[str, int] = {}
     count = 0
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             rel = path.relative_to(staging).as_posix()
             info = zipfile.ZipInfo(rel, date_time)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (0o100644 << 16)
             info.create_system = 3  # unix, so the mode bits are honoured when unzipped
-            zf.writestr(info, path.read_bytes(), compresslevel=9)
+            zf.writestr(info, path.read_bytes(), compresslevel=6)
             count += 1
         for info in zf.infolist():
             top = info.filename.split("/")[0]
@@ -669,7 +676,7 @@ def build(options: BuildOptions) -> BuildResult:
         work = Path(tmp)
         staging = work / "code"
         staging.mkdir()
-        files, excluded["modules"] = project_files(root, warnings)
+        files, excluded["modules"] = project_files(root, warnings, options.schedules)
         options.log(f"copying handler.py, {PACKAGE}/ and schedules/ ({len(files)} files)")
         for src, rel in files:
             dest = staging / rel
@@ -677,10 +684,7 @@ def build(options: BuildOptions) -> BuildResult:
             shutil.copyfile(src, dest)
         wheels = download_wheels(options, full_version, work)
         options.log(f"unpacking {len(wheels)} wheels")
-        collisions = {w for w in (staging.iterdir()) if w.name in ("handler.py", PACKAGE, "schedules")}
         dists = unpack_wheels(wheels, staging, excluded)
-        if {w for w in staging.iterdir() if w.name in ("handler.py", PACKAGE, "schedules")} != collisions:
-            raise PackageError("a dependency ships a top-level handler.py, dcs_maintenance or schedules")
         own_modules = [m for m in package_modules(staging)]
         precompiled = verified = False
         if interpreter is not None:
@@ -759,6 +763,7 @@ def run_cli(args: argparse.Namespace) -> int:
     options = BuildOptions(python=args.python, output=Path(args.output), interpreter=args.interpreter,
                            wheel_cache=Path(args.wheel_cache) if args.wheel_cache else None, refresh=args.refresh,
                            offline=args.offline, verify=not args.no_verify, max_size_mb=args.max_size_mb,
+                           schedules=Path(args.schedules) if getattr(args, "schedules", None) else None,
                            log=steps.step)
     try:
         result = build(options)

@@ -179,6 +179,11 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
             works.append(_manual_work(schedule, rep, project, region, tick))
             continue
         if schedule.is_window:
+            mark = marks.get(schedule.name)
+            if mark is not None and tick < mark and not request.preview:  # a stale copy must not undo a later one
+                rep.decide("not_due", f"stale tick: a later one ({iso(mark)}) was already processed")
+                continue
+            new_marks[schedule.name] = tick
             desired = fastpath.window_desired(schedule, tick)
             if desired is None:
                 rep.decide("not_due", "no stop or start occurrence at or before the tick")
@@ -304,6 +309,11 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
     last = ledger.window_states(schedule.name)
     for inst in targets:
         prior = last.get(inst.instance_id)
+        if prior is not None and not work.manual and request.at < prior.occurrence:
+            # An overlapping older tick: a later transition was already applied to this instance; never undo it.
+            rep.instance(inst.instance_id, inst.name, None, "skipped", f"stale tick: {prior.state} was applied for "
+                         f"the later occurrence {iso(prior.occurrence)}", desired.occurrence)
+            continue
         step = window_step(desired, inst, prior.state if prior else None, schedule.enforce or work.manual)
         work.pending |= not step.settled
         if step.applied:

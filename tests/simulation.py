@@ -10,7 +10,7 @@ It records every delivery (event time, wall clock, summary) and every status PUT
 simulated wall time it arrived at), and analysis helpers turn them into facts a test can assert:
 which (schedule, occurrence, instance) was acted on by which call, what each occurrence's fate was.
 
-    sim = Simulation(emulator, start, end, seed=7, drop_rate=0.05, ...)
+    sim = Simulation(emulator, start, end, seed=7, options=Options(drop_rate=0.05, repeat_rate=0.02, ...))
     sim.run()
     acts = sim.acts()          # one entry per action sent, attributed from the summaries
     sim.check_calls_match_summaries()
@@ -98,6 +98,7 @@ class Options:
     fault_kind: str = "reset_after"
     no_drop: frozenset[int] = frozenset()  # slots never dropped
     force_drop: frozenset[int] = frozenset()  # slots always dropped
+    force_stale: dict[int, int] = field(default_factory=dict)  # slot -> re-deliver its event this many slots later
 
 
 class Simulation:
@@ -165,9 +166,9 @@ class Simulation:
             if rng.random() < opt.repeat_rate:
                 self.figures["duplicates_repeated"] += 1
                 self._deliver([(k, nominal, event_time, "repeat")], nominal)
-            if rng.random() < opt.stale_rate:
+            if k in opt.force_stale or rng.random() < opt.stale_rate:
                 self.figures["duplicates_stale"] += 1
-                self._stale[k + rng.randint(1, 3)].append((k, event_time, nominal))
+                self._stale[k + opt.force_stale.get(k, rng.randint(1, 3))].append((k, event_time, nominal))
         self._clock.set_clock(None)
         self.figures["deliveries"] = len(self.deliveries)
         self.figures["status_calls"] = len(self.calls)
@@ -184,9 +185,10 @@ class Simulation:
         else:
             lag = _uniform(rng, opt.lag)
             if lag:
-                self.figures["late_within_deadline"] += 1
-        # The wall clock never runs backwards: a delivery behind a late one queues after it.
-        self.wall = max(self.wall + timedelta(seconds=1), latest + lag)
+                self.figures["lagged_within_deadline"] += 1
+        # The wall clock never runs backwards: a delivery behind a late one queues after it (and a stale copy
+        # arrives in the current slot, not at its own old time).
+        self.wall = max(self.wall + timedelta(seconds=1), max(latest, nominal) + lag)
         fault = None
         if opt.fault_rate and rng.random() < opt.fault_rate:
             from dcs_emulator import Fault

@@ -23,6 +23,7 @@ from conftest import PROJECT, results_by_instance
 
 UTC = timezone.utc
 TICK = timedelta(minutes=5)
+REGION_TZ = timezone(timedelta(hours=8))
 
 
 def t(text: str) -> datetime:
@@ -135,7 +136,8 @@ def test_fires_exactly_once_at_the_right_instant(emulator, write_schedules, tick
     seen = 0
     nominal = t(first)
     while nominal <= t(last):
-        when = nominal + timedelta(seconds=rng.randint(2, 60)) if jitter else nominal
+        # With jitter the event is also stamped in the region's offset (+08:00), as FunctionGraph does.
+        when = (nominal + timedelta(seconds=rng.randint(2, 60))).astimezone(REGION_TZ) if jitter else nominal
         lag = timedelta(seconds=rng.randint(0, 30)) if jitter else None
         summary = tick(when, lag=lag)
         assert summary["ok"], summary
@@ -154,7 +156,7 @@ def test_fires_exactly_once_at_the_right_instant(emulator, write_schedules, tick
         expected = [t(x) for x in table[cron]]
         fired = [t(occ) for _, occ in sent_by[f"i-{n}"]]
         assert fired == expected, f"{zone} {cron!r}: fired {fired}, expected {expected}"
-        for (sent_at, _occ), occ in zip(sent_by[f"i-{n}"], expected):
+        for (sent_at, _occ), occ in zip(sent_by[f"i-{n}"], expected, strict=True):
             # Sent by the first tick at or after the occurrence: never earlier, never a tick later.
             assert sent_at == min(x for x in ticks if x >= occ), f"{cron!r} {occ} sent by the tick at {sent_at}"
         assert emulator.get_instance(PROJECT, f"i-{n}")["counters"]["soft_restarts"] == len(expected)
@@ -177,3 +179,39 @@ def test_the_spec_examples(emulator, write_schedules, tick):
     assert [x for x in fired["i-0"]] == ["2026-03-29T01:00:00Z", "2026-10-25T00:00:00Z"]
     night = [x for x in fired["i-1"] if "2026-10-25T00:00:00Z" <= x <= "2026-10-25T01:45:00Z"]
     assert len(night) == 8 and len(set(night)) == 8
+
+
+@pytest.mark.parametrize("zone, stop, start, nights", [
+    # New York, stop 01:30, start 02:30: 2 real hours on the autumn night, 30 minutes on the spring night
+    # (02:30 is skipped: the start runs at the jump, 03:00-04:00).
+    ("America/New_York", "30 1 * * *", "30 2 * * *", [
+        ("2026-03-08T04:00Z", "2026-03-08T09:00Z", [("stop", "2026-03-08T06:30Z"), ("start", "2026-03-08T07:00Z")]),
+        ("2026-11-01T03:00Z", "2026-11-01T09:00Z", [("stop", "2026-11-01T05:30Z"), ("start", "2026-11-01T07:30Z")]),
+    ]),
+    # Berlin, stop 02:00, start 03:00: on the spring night both happen at the jump (01:00Z), a tie, which goes to
+    # running: the instance is not stopped; on the autumn night it is stopped from 02:00+02 to 03:00+01 (2 hours).
+    ("Europe/Berlin", "0 2 * * *", "0 3 * * *", [
+        ("2026-03-28T22:00Z", "2026-03-29T03:00Z", []),
+        ("2026-10-24T22:00Z", "2026-10-25T03:00Z", [("stop", "2026-10-25T00:00Z"), ("start", "2026-10-25T02:00Z")]),
+    ]),
+], ids=["new-york", "berlin"])
+def test_windows_across_dst(emulator, write_schedules, tick, zone, stop, start, nights):
+    emulator.add_instance(PROJECT, instance_id="i-w", name="w")
+    write_schedules(f"""
+schedules:
+  - name: w
+    timezone: {zone}
+    window: {{stop: "{stop}", start: "{start}"}}
+    instances: {{ids: [i-w]}}
+""")
+    for first, last, expected in nights:
+        sent: list[tuple[str, datetime]] = []
+        seen = len(emulator.calls())
+        when = t(first)
+        while when <= t(last):
+            tick(when)
+            sent += [(body["action"], when) for body in emulator.calls()[seen:]]
+            seen = len(emulator.calls())
+            when += TICK
+        assert sent == [(action, t(at)) for action, at in expected], f"{zone} night of {first}: {sent}"
+        assert emulator.get_instance(PROJECT, "i-w")["status"] == "RUNNING"

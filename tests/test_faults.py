@@ -8,8 +8,12 @@ the others.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from conftest import AK, OTHER_PROJECT, PROJECT, SK, acted_ids, results_by_instance, status_calls
@@ -435,3 +439,16 @@ def test_faults_on_every_endpoint_at_once_never_duplicate_nor_lose(fleet, write_
     sent_keys = {(occ.strftime("%Y-%m-%dT%H:%M:%SZ"), iid) for occ, iid in sent}
     lost = {(occ.strftime("%Y-%m-%dT%H:%M:%SZ"), iid) for occ, iid in intended} - sent_keys - reported
     assert not lost
+
+
+def test_reliability_bench_runs_clean():
+    """bench/reliability.py with a few ticks and a high fault rate: no duplicate, nothing lost."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "bench" / "reliability.py"), "--ticks", "48",
+                           "--fault-rate", "0.3", "--seed", "5", "--json"],
+                          capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads(proc.stdout.split("RESULT reliability | verdict")[0])
+    assert figures["faults_injected"] > 10 and figures["actions_sent"] > 50
+    assert figures["duplicates_sent"] == figures["actions_lost"] == figures["unexpected_sent"] == 0
+    assert "PASS" in proc.stdout

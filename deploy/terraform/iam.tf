@@ -1,0 +1,38 @@
+# The function's agency: FunctionGraph (op_svc_cff) acts with a custom policy that allows only what the
+# function calls. Its temporary keys reach the code through the context (getSecurityAccessKey, ...).
+locals {
+  dcs_actions = [
+    "dcs:instance:list",         # GET  /v2/{project_id}/instances            (list_instances)
+    "dcs:instance:get",          # GET  /v2/{project_id}/instances/{id}       (show_instance, read-back)
+    "dcs:instance:modifyStatus", # PUT  /v2/{project_id}/instances/status     (restart, soft_restart, flush, stop, start)
+  ]
+  smn_actions = [
+    "smn:topic:publish", # POST /v2/{project_id}/notifications/topics/{urn}/publish (NOTIFY_SMN_TOPIC_URN)
+  ]
+
+  policy_statements = concat(
+    [{ Effect = "Allow", Action = local.dcs_actions }],
+    var.notify_topic_urn == "" ? [] : [{ Effect = "Allow", Action = local.smn_actions }],
+  )
+}
+
+resource "huaweicloud_identity_role" "dcs_maintenance" {
+  name        = "${var.function_name}-policy"
+  description = "dcs-maintenance: list DCS instances and change their status; publish to its SMN topic"
+  type        = "XA" # project-level service
+  policy = jsonencode({
+    Version   = "1.1"
+    Statement = local.policy_statements
+  })
+}
+
+resource "huaweicloud_identity_agency" "dcs_maintenance" {
+  name                   = "${var.function_name}-agency"
+  description            = "FunctionGraph agency of ${var.function_name}"
+  delegated_service_name = "op_svc_cff" # FunctionGraph
+
+  project_role {
+    project = var.region
+    roles   = [huaweicloud_identity_role.dcs_maintenance.name]
+  }
+}

@@ -1,0 +1,219 @@
+"""A simulated month of 5-minute TIMER ticks through handler.handler, against the emulator, on a simulated clock.
+
+March 2026 (New York changes to DST on the 8th, Berlin on the 29th), with daily restarts in three zones, an hourly
+soft restart, a weekly flush and an overnight window, while the platform misbehaves (seeded): ticks dropped,
+delivered twice (at once, concurrently, overlapping with the next tick, or stale after later ticks), a little late
+(jitter, lag), sometimes far later than starting_deadline (a backlog), and status calls whose answer is lost
+(reset_after: the call was executed, the connection reset).
+
+Asserted, independently of the runner's own bookkeeping:
+- no (schedule, occurrence, instance) acted on twice: the summaries' sent entries, the emulator's status-call log
+  (delivery group by group) and the ledger's claims all agree;
+- no action early or after its deadline: the simulated wall clock when the emulator received the call is within
+  [occurrence, occurrence + starting_deadline];
+- every occurrence, computed with cronrules over the month, is accounted for in the summaries, for every instance:
+  done (success), unknown, failed, missed (and then legitimately: the first tick covering it came too late) or
+  skipped with a reason; and no summary names an occurrence that does not exist;
+- the window: exactly one stop or start per transition per instance, and the right state at every period's end.
+
+The default run is the whole month on SQLite (about 8,640 ticks; see the printed timing) and a week on Redis.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import PROJECT
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from simulation import Options, Simulation, fate_of, iso, ledger_url_for
+
+from dcs_maintenance.cronrules import CronRule
+from dcs_maintenance.ledger import open_ledger
+from dcs_maintenance.ledger.base import claim_key
+
+UTC = timezone.utc
+DEADLINE = timedelta(minutes=10)
+
+SCHEDULES = """
+schedules:
+  - name: restart-shanghai
+    action: restart
+    cron: "0 3 * * *"
+    timezone: Asia/Shanghai
+    skip_dates: ["2026-03-10", "2026-03-20"]
+    instances: {tags: {grp: sh}}
+  - name: restart-berlin
+    action: restart
+    cron: "30 2 * * *"
+    timezone: Europe/Berlin
+    instances: {tags: {grp: be}}
+  - name: restart-new-york
+    action: restart
+    cron: "0 2 * * *"
+    timezone: America/New_York
+    instances: {tags: {grp: ny}}
+  - name: soft-hourly
+    action: soft_restart
+    cron: "15 * * * *"
+    timezone: Europe/Berlin
+    instances: {tags: {grp: hourly}}
+  - name: flush-sundays
+    action: flush
+    allow_flush: true
+    cron: "0 4 * * sun"
+    timezone: Asia/Shanghai
+    instances: {tags: {grp: cache}}
+  - name: dev-nights
+    window: {stop: "0 20 * * mon-fri", start: "0 7 * * mon-fri"}
+    timezone: Europe/Berlin
+    instances: {tags: {grp: dev}}
+"""
+
+ONE_SHOT = {  # name -> (cron, zone, instances)
+    "restart-shanghai": ("0 3 * * *", "Asia/Shanghai", ["i-sh1", "i-sh2"]),
+    "restart-berlin": ("30 2 * * *", "Europe/Berlin", ["i-be1"]),
+    "restart-new-york": ("0 2 * * *", "America/New_York", ["i-ny1"]),
+    "soft-hourly": ("15 * * * *", "Europe/Berlin", ["i-h1", "i-h2"]),
+    "flush-sundays": ("0 4 * * sun", "Asia/Shanghai", ["i-c1"]),
+}
+WINDOW = ("dev-nights", "0 20 * * mon-fri", "0 7 * * mon-fri", "Europe/Berlin", ["i-w1", "i-w2"])
+GROUPS = {"i-sh1": "sh", "i-sh2": "sh", "i-be1": "be", "i-ny1": "ny", "i-h1": "hourly", "i-h2": "hourly",
+          "i-c1": "cache", "i-w1": "dev", "i-w2": "dev"}
+
+OPTIONS = Options(
+    drop_rate=0.03, repeat_rate=0.02, concurrent_rate=0.02, concurrent_next_rate=0.01, stale_rate=0.02,
+    jitter=timedelta(seconds=30), lag=timedelta(seconds=20),
+    late_rate=0.01, late_lag=(timedelta(minutes=10, seconds=30), timedelta(minutes=25)),
+    fault_rate=0.08, fault_kind="reset_after",
+)
+
+
+def simulate(emulator, write_schedules, start: datetime, end: datetime, seed: int) -> Simulation:
+    for iid, grp in GROUPS.items():
+        emulator.add_instance(PROJECT, instance_id=iid, name=iid, tags={"grp": grp})
+    write_schedules(SCHEDULES)
+    return Simulation(emulator, start, end, seed=seed, options=OPTIONS).run()
+
+
+def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
+    """Every assertion of the module docstring; returns the figures."""
+    figures = Counter(sim.figures)
+    bad = [d.summary for d in sim.deliveries if not d.summary.get("tick")]
+    assert not bad, f"a tick failed as a whole: {bad[:1]}"
+
+    # 1. Nothing acted on twice: summaries, emulator log and ledger agree.
+    sim.check_calls_match_summaries()
+    acts = sim.acts()
+    per_key = Counter((a.schedule, a.occurrence, a.instance) for a in acts)
+    twice = {k: n for k, n in per_key.items() if n > 1}
+    assert not twice, f"acted on more than once: {twice}"
+    received = Counter(iid for call in sim.calls for iid in call.instances)
+    assert sum(received.values()) == len(acts)
+    with open_ledger(ledger_url) as ledger:
+        keys = {claim_key(a.schedule, a.occurrence, a.instance, a.action): a for a in acts}
+        claims = ledger.get_claims(list(keys))
+    assert set(claims) == set(keys), "every action sent has its claim"
+    for key, act in keys.items():
+        assert claims[key].outcome == act.result, (key, claims[key], act.result)
+
+    # 2. The right moment, by the simulated wall clock when the emulator received the call.
+    arrivals = {(c.group, iid, c.action): c.wall for c in sim.calls for iid in c.instances}
+    for a in acts:
+        arrived = arrivals[(a.delivery.group, a.instance, a.action)]
+        assert arrived >= a.occurrence, f"{a.schedule} {a.instance} acted early: {arrived} < {a.occurrence}"
+        if a.schedule in ONE_SHOT:
+            assert a.delivery.wall - a.occurrence <= DEADLINE, f"{a.schedule} {a.occurrence} started too late"
+            assert arrived - a.occurrence <= DEADLINE + timedelta(seconds=1), (
+                f"{a.schedule} {a.occurrence} {a.instance} sent at {arrived}, after its deadline")
+
+    # 3. Every occurrence accounted for, for every instance; none invented.
+    first_tick = min(d.time for d in sim.deliveries if d.slot == 0)
+    until = sim.processed_until()
+    fates: Counter[str] = Counter()
+    ordered = sorted((d for d in sim.deliveries if d.kind != "stale"), key=lambda d: (d.group, d.time))
+    for name, (cron, zone, instances) in ONE_SHOT.items():
+        expected = CronRule(cron, zone).between(first_tick - sim.period, until)
+        seen = sim.fates(name)
+        invented = {occ for occ, _ in seen} - set(expected)
+        assert not invented, f"{name}: occurrences that do not exist: {sorted(invented)}"
+        for occ in expected:
+            for iid in instances:
+                results = seen.get((occ, iid), []) + seen.get((occ, "*"), [])
+                fate = fate_of(results)
+                assert fate != "none", f"{name} {iso(occ)} {iid}: not accounted for in any summary"
+                fates[fate] += 1
+                if fate == "missed" and not any("superseded" in why for _, why in results):
+                    # Legitimate only if the first tick covering it was itself too late.
+                    first = next(d for d in ordered if d.time >= occ)
+                    too_late = first.wall - occ > DEADLINE - timedelta(seconds=1) or first.time - occ > DEADLINE
+                    assert too_late, f"{name} {iso(occ)} {iid} missed although tick {first} was in time: {results}"
+                if fate == "skipped":
+                    assert all(why for _, why in results)
+    figures.update({f"occurrences_{k}": v for k, v in fates.items()})
+
+    # 4. The window: one call per transition per instance, the right state at each period's end.
+    name, stop, start_cron, zone, instances = WINDOW
+    transitions = sorted([(t, "stop") for t in CronRule(stop, zone).between(start - timedelta(days=4), until)]
+                         + [(t, "start") for t in CronRule(start_cron, zone).between(start - timedelta(days=4),
+                                                                                     until)])
+    periods = [p for n, p in enumerate(transitions) if n + 1 == len(transitions) or transitions[n + 1][0] > start]
+    times = sim.call_times()
+    for n, (at, action) in enumerate(periods):
+        until_next = periods[n + 1][0] if n + 1 < len(periods) else until + timedelta(days=1)
+        other = "start" if action == "stop" else "stop"
+        for iid in instances:
+            got = [w for w in times.get((iid, action), []) if at <= w < until_next]
+            wrong = [w for w in times.get((iid, other), []) if at <= w < until_next]
+            assert len(got) == 1 and not wrong, (
+                f"{name} {iid}: {len(got)} {action} call(s) and {len(wrong)} {other} in the period from {at}")
+        figures["window_transitions"] += 1
+    final = "CLOSED" if periods[-1][1] == "stop" else "RUNNING"
+    assert {sim.emulator.get_instance(PROJECT, iid)["status"] for iid in instances} == {final}
+
+    figures["actions_sent"] = len(acts)
+    figures["actions_unknown"] = sum(a.result == "unknown" for a in acts)
+    figures["duplicates_sent"] = len(twice)
+    figures["duplicates_injected"] = sum(figures[k] for k in ("duplicates_repeated", "duplicates_concurrent",
+                                                              "duplicates_stale", "overlapping_next"))
+    return dict(figures)
+
+
+def report(title: str, figures: dict, elapsed: float) -> None:
+    order = ["slots", "deliveries", "duplicates_injected", "duplicates_repeated", "duplicates_concurrent",
+             "overlapping_next", "duplicates_stale", "dropped", "lagged_within_deadline", "late_beyond_deadline",
+             "faults_hit_reset_after", "status_calls", "actions_sent", "actions_unknown", "duplicates_sent",
+             "occurrences_success", "occurrences_unknown", "occurrences_failed", "occurrences_missed",
+             "occurrences_skipped", "window_transitions"]
+    print(f"\n{title}: {elapsed:.1f}s")
+    for key in order:
+        print(f"  {key:24} {figures.get(key, 0)}")
+
+
+@pytest.fixture
+def ledger_url(request, tmp_path, monkeypatch, function_env) -> str:
+    kind = getattr(request, "param", "sqlite")
+    server = request.getfixturevalue("redis_server") if kind == "redis" else None
+    url = ledger_url_for(kind, tmp_path, server)
+    monkeypatch.setenv("LEDGER_URL", url)
+    return url
+
+
+def test_a_month_of_ticks(emulator, write_schedules, ledger_url):
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
+    sim = simulate(emulator, write_schedules, start, end, seed=202603)
+    figures = check(sim, ledger_url, start)
+    report("March 2026, SQLite ledger", figures, sim.elapsed)
+    assert figures["slots"] == 8640
+    assert figures["duplicates_sent"] == 0
+    assert figures["faults_hit_reset_after"] > 0 and figures["late_beyond_deadline"] > 0
+
+
+@pytest.mark.parametrize("ledger_url", ["redis"], indirect=True)
+def test_a_week_of_ticks_on_a_redis_ledger(emulator, write_schedules, ledger_url):
+    start, end = datetime(2026, 3, 23, tzinfo=UTC), datetime(2026, 3, 30, 12, tzinfo=UTC)  # Berlin's DST change
+    sim = simulate(emulator, write_schedules, start, end, seed=20260323)
+    figures = check(sim, ledger_url, start)
+    report("2026-03-23 .. 03-30, Redis ledger", figures, sim.elapsed)
+    assert figures["duplicates_sent"] == 0
