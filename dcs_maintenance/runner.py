@@ -289,18 +289,32 @@ def _plan(work: Work, instances: dict[tuple[str, Optional[str]], Any], rt: Runti
     if schedule.is_window:
         _plan_window(work, selection.targets, ledger, request)
     else:
-        for inst in selection.targets:
-            verdict = eligibility(schedule.action or "", inst, schedule.allow_flush)
-            if not verdict.ok:
-                work.pending |= verdict.retry
-                rep.instance(inst.instance_id, inst.name, schedule.action, "skipped", verdict.reason, work.occurrence)
-                continue
-            occurrence_key = f"manual@{iso(work.occurrence)}" if work.manual else iso(work.occurrence)
-            key = claim_key(schedule.name, occurrence_key, inst.instance_id, schedule.action or "")
-            work.intents.append(Intent(work, inst, schedule.action or "", key, work.occurrence))
+        _plan_one_shot(work, selection.targets, ledger)
     what = f"{len(work.intents)} instance(s) to {action_word}" if work.intents else "no instance to act on"
     rep.decide("due", f"{what} for occurrence {iso(work.occurrence)}", work.occurrence,
                desired=work.desired.state if work.desired else None)
+
+
+def _plan_one_shot(work: Work, targets: tuple[Instance, ...], ledger: Any) -> None:
+    """Claims first: an instance already acted on for this occurrence (still RESTARTING from it, say) is done,
+    not transitional; then eligibility for the rest."""
+    schedule, rep, action = work.schedule, work.report, work.schedule.action or ""
+    occurrence_key = f"manual@{iso(work.occurrence)}" if work.manual else iso(work.occurrence)
+    keys = {inst.instance_id: claim_key(schedule.name, occurrence_key, inst.instance_id, action) for inst in targets}
+    done = ledger.get_claims(list(keys.values())) if keys else {}
+    for inst in targets:
+        key = keys[inst.instance_id]
+        record = done.get(key)
+        if record is not None:
+            rep.instance(inst.instance_id, inst.name, action, "skipped", f"already handled by request "
+                         f"{record.holder} ({record.outcome}): not sent again", work.occurrence)
+            continue
+        verdict = eligibility(action, inst, schedule.allow_flush)
+        if not verdict.ok:
+            work.pending |= verdict.retry
+            rep.instance(inst.instance_id, inst.name, action, "skipped", verdict.reason, work.occurrence)
+            continue
+        work.intents.append(Intent(work, inst, action, key, work.occurrence))
 
 
 def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request: TickRequest) -> None:

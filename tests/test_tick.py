@@ -349,3 +349,20 @@ def test_unrecognised_and_malformed_events_are_reported_not_raised(function_env)
     bad_opts = handler.handler({"trigger_type": "TIMER", "time": "2026-12-01T10:00:00Z", "trigger_name": "x",
                                 "user_event": '{"dry_run": "yes"}'}, LocalContext())
     assert not bad_opts["ok"] and "dry_run" in bad_opts["errors"][0]
+
+
+def test_an_instance_still_restarting_from_this_occurrence_counts_as_done(fleet, write_schedules, tick):
+    """A held watermark re-reads the occurrence: the instance restarted by it is done, not 'transitional'."""
+    fleet.set_status(PROJECT, "i-stg-2", "UPGRADING")
+    write_schedules(NIGHTLY)
+    tick(t("2026-12-01T19:00:00Z"))
+    assert acted_ids(fleet) == ["i-stg-1"]
+    fleet.set_status(PROJECT, "i-stg-1", "RESTARTING")  # its own restart is slow
+    fleet.set_status(PROJECT, "i-stg-2", "RUNNING")
+    later = tick(t("2026-12-01T19:05:00Z"))
+    results = results_by_instance(later)
+    assert "already handled" in results["i-stg-1"]["reason"]
+    assert results["i-stg-2"]["result"] == "success"
+    assert acted_ids(fleet) == ["i-stg-1", "i-stg-2"]
+    quiet = tick(t("2026-12-01T19:10:00Z"))
+    assert quiet["counts"]["missed"] == 0 and acted_ids(fleet) == ["i-stg-1", "i-stg-2"]
