@@ -9,6 +9,7 @@ the end and exits 1 if any benchmark failed. `--quick` runs fewer repetitions (f
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ def main(argv: list[str]) -> int:
         if code:
             failed.append(name)
         print(f"== {name}: {'FAILED' if code else 'passed'} in {time.perf_counter() - t0:.1f} s\n", flush=True)
-    print("== summary (python %s, %s)" % (sys.version.split()[0], time.strftime("%Y-%m-%d %H:%M:%S")))
+    print(f"== summary (python {sys.version.split()[0]}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')})")
     for line in results:
         print("  " + line)
     verdict = f"FAILED: {', '.join(failed)}" if failed else "all targets met"

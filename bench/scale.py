@@ -39,6 +39,7 @@ BIG = "b" * 32  # the single project of the comparison run
 PARALLEL = 4  # MAX_PARALLEL_PROJECTS (the default)
 BATCH = 50  # BATCH_SIZE (the default)
 LATENCY = 0.03  # seconds added to every request in the second pair of runs
+LOG_LEVEL = "INFO"  # the default: one JSON log line per instance result, written to stdout as on FunctionGraph
 
 
 def fleet(work: Path, projects: int, per_project: int) -> tuple[Path, list[str]]:
@@ -58,7 +59,7 @@ def schedules(directory: Path, projects: list[str], per_project: int) -> Path:
 
 
 def tick_env(work: Path, emu: EmulatorProcess, directory: Path, label: str) -> dict[str, str]:
-    return base_env(work, DCS_ENDPOINT=emu.url, SCHEDULES_DIR=str(directory), LOG_LEVEL="WARNING",
+    return base_env(work, DCS_ENDPOINT=emu.url, SCHEDULES_DIR=str(directory), LOG_LEVEL=LOG_LEVEL,
                     LEDGER_URL=f"sqlite:///{work / (label + '.sqlite3')}", MAX_PARALLEL_PROJECTS=str(PARALLEL),
                     BATCH_SIZE=str(BATCH))
 

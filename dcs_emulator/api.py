@@ -5,10 +5,8 @@ Every request that reaches this module is logged, whatever its fate (401, inject
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from . import errors, signing
 from .errors import ApiError
 from .faults import ANSWER_INSTEAD, Fault, FaultBook
-from .requestlog import RequestLog
+from .requestlog import Journal, RequestLog
 from .server import Reply, Request
 from .state import State
 
@@ -206,24 +204,11 @@ class DcsApi:
         return Reply.json(200, {"request_id": uuid.uuid4().hex, "message_id": message_id})
 
 
-class SmnInbox:
+class SmnInbox(Journal):
     """Messages published to any topic, in arrival order."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._messages: list[dict[str, Any]] = []
-
-    def append(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            self._messages.append(message)
-
     def messages(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._messages)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._messages.clear()
+        return self._snapshot()
 
 
 def _parse_query(raw: str) -> dict[str, Any]:

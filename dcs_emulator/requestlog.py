@@ -11,26 +11,43 @@ import threading
 from typing import Any
 
 
-class RequestLog:
+class Journal:
+    """Records appended from the server's threads, in arrival order, read back as deep copies."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: list[dict[str, Any]] = []
-        self._seq = 0
+        self._records: list[dict[str, Any]] = []
 
-    def append(self, entry: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any]) -> None:
         with self._lock:
-            self._seq += 1
-            entry["seq"] = self._seq
-            self._entries.append(entry)
+            self._stamp(record)
+            self._records.append(record)
 
-    def entries(self) -> list[dict[str, Any]]:
+    def _stamp(self, record: dict[str, Any]) -> None:
+        """Called under the lock before a record is stored."""
+
+    def _snapshot(self) -> list[dict[str, Any]]:
         """A deep copy, safe to inspect while requests keep arriving."""
         with self._lock:
-            return copy.deepcopy(self._entries)
+            return copy.deepcopy(self._records)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._records.clear()
+
+
+class RequestLog(Journal):
+    def __init__(self) -> None:
+        super().__init__()
+        self._seq = 0
+
+    def _stamp(self, record: dict[str, Any]) -> None:
+        self._seq += 1
+        record["seq"] = self._seq
+
+    def entries(self) -> list[dict[str, Any]]:
+        """A deep copy, safe to inspect while requests keep arriving."""
+        return self._snapshot()
 
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         """Bodies of authenticated status PUTs (whatever their fate), optionally of one action."""

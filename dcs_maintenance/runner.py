@@ -165,7 +165,7 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
     works: list[Work] = []
     settled_marks = _settled_marks(schedules, request, ledger)
     for schedule in schedules:
-        if not request.manual and _idle(schedule, tick, marks, new_marks, settled_marks, settings):
+        if not request.manual and _idle(schedule, request, marks, new_marks, settled_marks, settings):
             report.idle += 1  # nothing to say: no report entry, no log line, no ledger round trip
             continue
         rep = ScheduleReport(schedule, report.dry_run or schedule.dry_run)
@@ -220,15 +220,22 @@ def _settled_marks(schedules: list[Schedule], request: TickRequest, ledger: Any)
     return {name: values.get(key) for name, key in zip(names, keys, strict=True)}
 
 
-def _idle(schedule: Schedule, tick: datetime, marks: dict[str, datetime], new_marks: dict[str, datetime],
+def _idle(schedule: Schedule, request: TickRequest, marks: dict[str, datetime], new_marks: dict[str, datetime],
           settled_marks: dict[str, Optional[str]], settings: Settings) -> bool:
-    """True for a schedule that the code below would report as quiet (disabled, not due, settled): the fast path."""
+    """True for a schedule that _due_work would report as quiet (disabled, not due, settled), with the same
+    watermark: the fast path, which skips the report entry, its log line and the cron evaluation."""
+    tick = request.at
     if not schedule.enabled:
         return True
+    mark = marks.get(schedule.name)
     if schedule.is_window:
         desired = fastpath.window_desired(schedule, tick)
-        return desired is None or (not schedule.enforce and settled_marks.get(schedule.name) == iso(desired.occurrence))
-    if fastpath.quiet_one_shot(schedule, tick, marks.get(schedule.name), settings.tick_period):
+        if desired is None or (not schedule.enforce and settled_marks.get(schedule.name) == iso(desired.occurrence)):
+            if not (mark is not None and tick < mark and not request.preview):  # as _due_work: not for a stale tick
+                new_marks[schedule.name] = tick
+            return True
+        return False
+    if fastpath.quiet_one_shot(schedule, tick, mark, settings.tick_period):
         new_marks[schedule.name] = tick
         return True
     return False

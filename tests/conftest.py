@@ -21,13 +21,39 @@ os.environ["HOME"] = tempfile.mkdtemp(prefix="dcsm-home-")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from simulation import ledger_url_for  # noqa: E402
+
 import handler as function_handler  # noqa: E402
-from dcs_maintenance import app, clock  # noqa: E402
+from dcs_maintenance import app, clock, gateway  # noqa: E402
 from dcs_maintenance.local import LocalContext, apig_event, timer_event  # noqa: E402
 
 AK, SK = "TESTAK0123456789", "TESTSK-secret-value-0123456789"
 PROJECT, OTHER_PROJECT = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 REGION = "cn-north-4"
+API_TOKEN = "test-api-token-0123456789"
+
+# Schedules more than one test module runs.
+NIGHTLY = """
+schedules:
+  - name: nightly
+    action: restart
+    cron: "0 3 * * *"
+    timezone: Asia/Shanghai
+    instances: {tags: {env: staging}}
+"""
+
+WEB_HOURLY = """
+schedules:
+  - name: web
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {role: web}}
+"""
+
+
+def t(text: str) -> datetime:
+    """`2026-12-01T19:00:00Z` (or any ISO form) as an aware datetime, keeping the text's offset."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.fixture
@@ -61,7 +87,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch, emulator: Any, schedules_dir: 
         "LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
         "SCHEDULES_DIR": str(schedules_dir),
         "TICK_PERIOD": "5m",
-        "API_TOKEN": "test-api-token-0123456789",
+        "API_TOKEN": API_TOKEN,
     }
     for key in ("DCS_PROJECT_ID", "DRY_RUN", "BATCH_SIZE", "PROTECT_TAG", "HUAWEICLOUD_SDK_SECURITY_TOKEN",
                 "NOTIFY_SMN_TOPIC_URN"):
@@ -70,6 +96,28 @@ def function_env(monkeypatch: pytest.MonkeyPatch, emulator: Any, schedules_dir: 
         monkeypatch.setenv(key, value)
     yield env
     app.close_ledgers()
+
+
+@pytest.fixture
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               function_env: dict) -> str:
+    """LEDGER_URL for this test: a fresh SQLite file, or with the indirect parameter "redis" a fresh key prefix on
+    the session's redis-server (the module must import tests/redis_server.py's fixtures)."""
+    return use_ledger(getattr(request, "param", "sqlite"), request, tmp_path, monkeypatch)
+
+
+def use_ledger(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point LEDGER_URL at a fresh ledger of `kind` ("sqlite" or "redis") and return the URL."""
+    server = request.getfixturevalue("redis_server") if kind == "redis" else None
+    url = ledger_url_for(kind, tmp_path, server)
+    monkeypatch.setenv("LEDGER_URL", url)
+    return url
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry backoff sleeps of a millisecond (the number of attempts is unchanged)."""
+    monkeypatch.setattr(gateway, "BACKOFF_BASE", 0.001)
 
 
 @pytest.fixture
@@ -116,6 +164,29 @@ def http(function_env: dict) -> Callable[..., dict]:
         return function_handler.handler(event, context or LocalContext())
 
     return send
+
+
+def add_staging_pair(emu: Any) -> Any:
+    """i-stg-1 (staging-api) and i-stg-2 (staging-jobs), tagged env=staging: what NIGHTLY restarts."""
+    emu.add_instance(PROJECT, instance_id="i-stg-1", name="staging-api", tags={"env": "staging"})
+    emu.add_instance(PROJECT, instance_id="i-stg-2", name="staging-jobs", tags={"env": "staging"})
+    return emu
+
+
+def add_staging_and_prod(emu: Any) -> Any:
+    """The staging pair, i-stg-3 (staging-keep: env=staging but protected) and i-prod-1 (prod-api, env=prod)."""
+    add_staging_pair(emu)
+    emu.add_instance(PROJECT, instance_id="i-stg-3", name="staging-keep",
+                     tags={"env": "staging", "maintenance-protect": "true"})
+    emu.add_instance(PROJECT, instance_id="i-prod-1", name="prod-api", tags={"env": "prod"})
+    return emu
+
+
+def add_web(emu: Any, count: int) -> Any:
+    """i-1 .. i-<count>, named web-<n>, tagged role=web: what WEB_HOURLY restarts."""
+    for n in range(1, count + 1):
+        emu.add_instance(PROJECT, instance_id=f"i-{n}", name=f"web-{n}", tags={"role": "web"})
+    return emu
 
 
 def status_calls(emu: Any, action: Optional[str] = None) -> list[dict]:

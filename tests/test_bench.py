@@ -161,3 +161,60 @@ def test_a_second_tick_over_many_schedules_reparses_nothing(function_env, schedu
     assert all(s["ok"] and s["idle"] == 500 and s["schedules"] == [] for s in summaries), summaries[-1]
     assert parsed.count("schedules/many.json") == 1  # validated once: the following ticks only stat() the file
     assert evaluated == []  # idle schedules are not evaluated again: their next fire time is remembered
+
+
+MIX = """
+schedules:
+  - {name: nightly, action: restart, cron: "0 3 * * *", instances: {tags: {env: staging}}}
+  - {name: every-15, action: soft_restart, cron: "*/15 * * * *", timezone: Europe/Berlin, instances: {names: [web-*]}}
+  - {name: skipped-today, action: restart, cron: "10 3 * * *", skip_dates: ["2026-04-15"], instances: {names: [web-*]}}
+  - {name: off, enabled: false, action: restart, cron: "* * * * *", instances: {names: ["*"]}}
+  - name: overnight
+    timezone: UTC
+    window: {stop: "20 3 * * *", start: "40 3 * * *"}
+    instances: {tags: {env: dev}}
+  - name: enforced
+    timezone: UTC
+    enforce: true
+    window: {stop: "25 3 * * *", start: "45 3 * * *"}
+    instances: {tags: {env: prod}}
+"""
+
+
+def test_the_fast_path_leaves_the_same_summaries_and_ledger_as_the_slow_path(emulator, write_schedules, tick,
+                                                                             function_env, monkeypatch, tmp_path):
+    from dcs_maintenance import app, runner
+
+    write_schedules(MIX)
+
+    def run(fast: bool, label: str) -> tuple[list, dict]:
+        emulator.reset()
+        for i, (name, env) in enumerate((("stg-1", "staging"), ("web-1", "web"), ("web-2", "web"), ("dev-1", "dev"),
+                                         ("prod-1", "prod"))):
+            emulator.add_instance(PROJECT, instance_id=f"i-{i}", name=name, tags={"env": env})
+        app.close_ledgers()
+        monkeypatch.setenv("LEDGER_URL", f"sqlite:///{tmp_path / (label + '.sqlite3')}")
+        fastpath.clear()
+        if not fast:
+            monkeypatch.setattr(runner, "_idle", lambda *a, **k: False)
+        out = []
+        when = datetime(2026, 4, 15, 2, 50, tzinfo=UTC)
+        for step in (5, 5, 5, 5, 5, 0, 5, 5, 5, 30, 5, 5, 5, -10, 15, 5, 5, 5):  # a repeat, a gap, a stale tick
+            when += timedelta(minutes=step)
+            s = tick(when)
+            out.append((s["tick"], s["ok"], s["counts"], s["idle"], [
+                (r["name"], r["decision"], r["reason"], r.get("occurrence"), r["occurrences"],
+                 sorted((i["instance_id"], i["action"], i["result"]) for i in r["instances"]))
+                for r in s["schedules"]]))
+        ledger = app.ledger_for(app.load_settings())
+        state = {"marks": ledger.watermarks(), "meta": ledger.get_metas([f"settled:{n}" for n in ("overnight",
+                                                                                                  "enforced")]),
+                 "windows": {n: ledger.window_states(n) for n in ("overnight", "enforced")}}
+        return out, state, list(emulator.calls())
+
+    fast = run(True, "fast")
+    slow = run(False, "slow")  # last: _idle stays patched out until the test ends
+    assert fast[0] == slow[0]
+    assert fast[1] == slow[1]
+    assert fast[2] == slow[2] and fast[2]  # the same calls, and some were made
+    assert sum(t[3] for t in fast[0]) > 0  # and some schedules were idle

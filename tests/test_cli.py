@@ -19,19 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, status_calls
+from conftest import NIGHTLY, add_staging_pair, status_calls
 
 from dcs_maintenance import cli, progress
 
 ROOT = Path(__file__).resolve().parent.parent
-NIGHTLY = """
-schedules:
-  - name: nightly
-    action: restart
-    cron: "0 3 * * *"
-    timezone: Asia/Shanghai
-    instances: {tags: {env: staging}}
-"""
 COMMANDS = ["validate", "next", "plan", "run", "invoke", "serve", "emulator", "package", "demo"]
 
 
@@ -43,9 +35,7 @@ def main(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def fleet(emulator):
-    emulator.add_instance(PROJECT, instance_id="i-stg-1", name="staging-api", tags={"env": "staging"})
-    emulator.add_instance(PROJECT, instance_id="i-stg-2", name="staging-jobs", tags={"env": "staging"})
-    return emulator
+    return add_staging_pair(emulator)
 
 
 def sh(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -20,14 +20,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import PROJECT, results_by_instance
+from simulation import utc as t  # ISO text (any offset) as an aware UTC datetime
 
 UTC = timezone.utc
 TICK = timedelta(minutes=5)
 REGION_TZ = timezone(timedelta(hours=8))
-
-
-def t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def every(first: str, last: str, minutes: int) -> list[str]:

@@ -8,12 +8,11 @@ file and a real redis-server (tests/redis_server.py), each test on its own key p
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
-from conftest import PROJECT, acted_ids, results_by_instance, status_calls
+from conftest import PROJECT, acted_ids, results_by_instance, status_calls, t, use_ledger
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
-from simulation import ledger_url_for
 
 from dcs_emulator import Fault
 from dcs_maintenance import app
@@ -24,17 +23,10 @@ from dcs_maintenance.local import LocalContext, timer_event
 UTC = timezone.utc
 
 
-def t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def ledger_url(request, tmp_path, monkeypatch, function_env) -> str:
     """LEDGER_URL for this test: a fresh SQLite file, or a fresh key prefix on the session's redis-server."""
-    server = request.getfixturevalue("redis_server") if request.param == "redis" else None
-    url = ledger_url_for(request.param, tmp_path, server)
-    monkeypatch.setenv("LEDGER_URL", url)
-    return url
+    return use_ledger(request.param, request, tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import AK, OTHER_PROJECT, PROJECT, SK, acted_ids, results_by_instance, status_calls
+from conftest import AK, OTHER_PROJECT, PROJECT, SK, WEB_HOURLY, acted_ids, add_web, results_by_instance, status_calls
 
 from dcs_emulator import Fault
 from dcs_maintenance import gateway
@@ -28,10 +28,9 @@ SLOW = 1.2  # an answer slower than DCS_READ_TIMEOUT
 
 
 @pytest.fixture(autouse=True)
-def fast_faults(monkeypatch, function_env, emulator):
+def fast_faults(fast_backoff, monkeypatch, function_env, emulator):
     """Backoff sleeps of microseconds, short client timeouts, and instances that stay RESTARTING for a while
     after an accepted action (so a read-back can tell "executed" from "not executed")."""
-    monkeypatch.setattr(gateway, "BACKOFF_BASE", 0.001)
     monkeypatch.setenv("DCS_CONNECT_TIMEOUT", "0.5")
     monkeypatch.setenv("DCS_READ_TIMEOUT", str(READ_TIMEOUT))
     emulator.transition_delay = 60.0
@@ -39,18 +38,7 @@ def fast_faults(monkeypatch, function_env, emulator):
 
 @pytest.fixture
 def fleet(emulator):
-    for n in range(1, 5):
-        emulator.add_instance(PROJECT, instance_id=f"i-{n}", name=f"web-{n}", tags={"role": "web"})
-    return emulator
-
-
-WEB = """
-schedules:
-  - name: web
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {role: web}}
-"""
+    return add_web(emulator, 4)
 
 
 def requests_to(emu, endpoint: str) -> list[dict]:
@@ -89,7 +77,7 @@ def _fault_id(case) -> str:
 def test_list_retries_a_transient_fault_and_the_tick_succeeds(fleet, write_schedules, tick, case, times):
     kind, params = case
     fleet.inject(Fault(endpoint="list", kind=kind, times=times, **params))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     lists = requests_to(fleet, "list")
     assert len(lists) == times + 1, "one attempt per fault, then the one that succeeds"
@@ -104,7 +92,7 @@ def test_list_retries_a_transient_fault_and_the_tick_succeeds(fleet, write_sched
 def test_list_failing_every_attempt_is_an_error_and_the_next_tick_catches_up(fleet, write_schedules, tick, case):
     kind, params = case
     fleet.inject(Fault(endpoint="list", kind=kind, times=None, **params))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     assert len(requests_to(fleet, "list")) == gateway.READ_ATTEMPTS
     assert status_calls(fleet) == []
@@ -142,7 +130,7 @@ schedules:
 def test_list_client_errors_are_not_retried_and_name_the_code(fleet, write_schedules, tick, code):
     kind, status, error_code = code
     fleet.inject(Fault(endpoint="list", kind=kind, times=None, status=status, error_code=error_code))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     assert len(requests_to(fleet, "list")) == 1
     assert error_code in summary["schedules"][0]["reason"] and f"HTTP {status}" in summary["schedules"][0]["reason"]
@@ -211,7 +199,7 @@ def test_read_back_retries_show_faults(fleet, write_schedules, tick, case, times
     kind, params = case
     fleet.inject(Fault(endpoint="status", kind="reset_after"))  # executed, answer lost
     fleet.inject(Fault(endpoint="show", kind=kind, times=times, instance_ids=["i-2"], **params))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     assert len(puts(fleet)) == 1
     shows = requests_to(fleet, "show")
@@ -225,7 +213,7 @@ def test_read_back_retries_show_faults(fleet, write_schedules, tick, case, times
 def test_read_back_that_fails_for_good_reports_unknown(fleet, write_schedules, tick):
     fleet.inject(Fault(endpoint="status", kind="reset_after"))
     fleet.inject(Fault(endpoint="show", kind="http_error", times=None))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     results = results_by_instance(summary)
     assert {r["result"] for r in results.values()} == {"unknown"}
@@ -255,7 +243,7 @@ STATUS_FAULTS = [
 def test_status_put_is_never_resent(fleet, write_schedules, tick, case):
     kind, params, expected, read_back, words = case
     fleet.inject(Fault(endpoint="status", kind=kind, **params))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     started = time.monotonic()
     summary = tick(T0)
     assert time.monotonic() - started < SLOW + 5
@@ -279,7 +267,7 @@ def test_status_put_is_never_resent(fleet, write_schedules, tick, case):
 def test_dcs_error_codes_are_reported_as_failed_with_the_code(fleet, write_schedules, tick, status, code):
     fleet.inject(Fault(endpoint="status", kind="dcs_error", status=status, error_code=code,
                        error_msg="refused (injected)"))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     for entry in results_by_instance(summary).values():
         assert entry["result"] == "failed"
@@ -290,7 +278,7 @@ def test_dcs_error_codes_are_reported_as_failed_with_the_code(fleet, write_sched
 
 def test_failed_entries_are_reported_one_by_one(fleet, write_schedules, tick):
     fleet.inject(Fault(endpoint="status", kind="failed_entries", instance_ids=["i-2", "i-4"]))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     results = results_by_instance(summary)
     assert {iid: r["result"] for iid, r in results.items()} == {
@@ -304,7 +292,7 @@ def test_failed_entries_are_reported_one_by_one(fleet, write_schedules, tick):
 def test_malformed_status_answer_is_unknown_and_read_back(fleet, write_schedules, tick):
     fleet.inject(Fault(endpoint="status", kind="malformed", status=200, body="{\"results\": ",
                        content_type="application/json"))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     assert len(puts(fleet)) == 1 and len(requests_to(fleet, "show")) == 4
     assert {r["result"] for r in results_by_instance(summary).values()} == {"unknown"}
@@ -312,7 +300,7 @@ def test_malformed_status_answer_is_unknown_and_read_back(fleet, write_schedules
 
 def test_slow_status_answer_cannot_hang_the_tick(fleet, write_schedules, tick):
     fleet.inject(Fault(endpoint="status", kind="slow", delay=30.0))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     started = time.monotonic()
     summary = tick(T0)
     assert time.monotonic() - started < 5, "the read timeout, not the server, decides how long a call takes"
@@ -367,7 +355,7 @@ def test_one_failing_chunk_does_not_stop_the_next(emulator, write_schedules, tic
     monkeypatch.setenv("BATCH_SIZE", "2")
     params = {"delay": SLOW} if kind == "slow" else {}
     emulator.inject(Fault(endpoint="status", kind=kind, times=None, instance_ids=["i-3", "i-4"], **params))
-    write_schedules(WEB)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     assert [r["body"]["instances"] for r in puts(emulator)] == [["i-1", "i-2"], ["i-3", "i-4"], ["i-5", "i-6"]]
     assert [r["fault"] for r in puts(emulator)] == [None, kind, None]
@@ -384,7 +372,7 @@ def test_one_failing_chunk_does_not_stop_the_next(emulator, write_schedules, tic
 
 def test_one_failing_schedule_does_not_stop_the_others(fleet, write_schedules, tick):
     fleet.add_instance(PROJECT, instance_id="i-db", name="db-1", tags={"role": "db"})
-    write_schedules(WEB + """
+    write_schedules(WEB_HOURLY + """
   - name: too-many
     action: soft_restart
     cron: "0 * * * *"
@@ -420,7 +408,7 @@ def test_faults_on_every_endpoint_at_once_never_duplicate_nor_lose(fleet, write_
         fleet.inject(Fault(endpoint="any", kind=kind, times=None, probability=0.06, **params))
     fleet.inject(Fault(endpoint="status", kind="failed_entries", times=None, probability=0.06))
     fleet.transition_delay = 0.0
-    write_schedules(WEB.replace('"0 * * * *"', '"*/15 * * * *"'))
+    write_schedules(WEB_HOURLY.replace('"0 * * * *"', '"*/15 * * * *"'))
     sent: list[tuple[datetime, str]] = []
     reported: set[tuple[str, str]] = set()
     when = T0

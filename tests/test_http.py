@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 
 import pytest
-from conftest import PROJECT, acted_ids, status_calls
+from conftest import API_TOKEN, PROJECT, acted_ids, add_staging_and_prod, status_calls, t
 
 import handler as function_handler
 from dcs_emulator import Fault
 from dcs_maintenance import __version__
 from dcs_maintenance.local import LocalContext, apig_event
 
-TOKEN = "test-api-token-0123456789"  # conftest's function_env API_TOKEN
+TOKEN = API_TOKEN  # what conftest's function_env sets
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def body(response: dict) -> dict:
@@ -40,11 +35,7 @@ def send_event(event: dict) -> dict:
 
 @pytest.fixture
 def fleet(emulator):
-    add = emulator.add_instance
-    add(PROJECT, instance_id="i-stg-1", name="staging-api", tags={"env": "staging"})
-    add(PROJECT, instance_id="i-stg-2", name="staging-jobs", tags={"env": "staging"})
-    add(PROJECT, instance_id="i-stg-3", name="staging-keep", tags={"env": "staging", "maintenance-protect": "true"})
-    add(PROJECT, instance_id="i-prod-1", name="prod-api", tags={"env": "prod"})
+    add = add_staging_and_prod(emulator).add_instance
     add(PROJECT, instance_id="i-closed", name="dev-closed", status="CLOSED", tags={"env": "dev"})
     add(PROJECT, instance_id="i-busy", name="dev-busy", status="UPGRADING", tags={"env": "dev"})
     add(PROJECT, instance_id="i-redis3", name="cache-legacy", engine_version="3.0", tags={"tier": "cache"})

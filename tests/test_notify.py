@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import PROJECT, SK
+from conftest import NIGHTLY, PROJECT, SK, add_staging_pair
 
 from dcs_emulator import Fault
 from dcs_maintenance import logs, notify
@@ -15,21 +15,10 @@ from dcs_maintenance.settings import load_settings
 TOPIC = f"urn:smn:cn-north-4:{PROJECT}:dcs-maintenance-alerts"
 T = datetime(2026, 12, 1, 19, 0, tzinfo=timezone.utc)  # 03:00 in Shanghai
 
-NIGHTLY = """
-schedules:
-  - name: nightly
-    action: restart
-    cron: "0 3 * * *"
-    timezone: Asia/Shanghai
-    instances: {tags: {env: staging}}
-"""
-
 
 @pytest.fixture
 def fleet(emulator):
-    emulator.add_instance(PROJECT, instance_id="i-stg-1", name="staging-api", tags={"env": "staging"})
-    emulator.add_instance(PROJECT, instance_id="i-stg-2", name="staging-jobs", tags={"env": "staging"})
-    return emulator
+    return add_staging_pair(emulator)
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 
 import pytest
+from conftest import t
 
 from dcs_maintenance.model import RUNNING, STOPPED, Instance, Schedule, Selector, Window
 from dcs_maintenance.planner import (
@@ -20,10 +21,6 @@ from dcs_maintenance.planner import (
 UTC = timezone.utc
 FIVE = timedelta(minutes=5)
 PROTECT = ("maintenance-protect", "true")
-
-
-def t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def one_shot(cron: str = "0 3 * * *", tz: str = "UTC", **kw) -> Schedule:

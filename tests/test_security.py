@@ -13,10 +13,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import AK, OTHER_PROJECT, PROJECT, SK, acted_ids, results_by_instance, status_calls
+from conftest import AK, OTHER_PROJECT, PROJECT, SK, WEB_HOURLY, acted_ids, add_web, results_by_instance, status_calls
 
 from dcs_emulator import Fault
-from dcs_maintenance import gateway
 from dcs_maintenance.loader import parse_document
 from dcs_maintenance.local import LocalContext
 
@@ -25,24 +24,12 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 AGENCY = [("AGENCY-AK-1-0123456789", "agency-sk-1-abcdefghijklmnop", "agency-token-1-ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
           ("AGENCY-AK-2-9876543210", "agency-sk-2-zyxwvutsrqponmlk", "agency-token-2-ZYXWVUTSRQPONMLKJIHGFEDCBA")]
 
-HOURLY = """
-schedules:
-  - name: web
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {role: web}}
-"""
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch):
-    monkeypatch.setattr(gateway, "BACKOFF_BASE", 0.001)
+pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
 @pytest.fixture
 def fleet(emulator):
-    for n in (1, 2):
-        emulator.add_instance(PROJECT, instance_id=f"i-{n}", name=f"web-{n}", tags={"role": "web"})
+    add_web(emulator, 2)
     emulator.add_instance(PROJECT, instance_id="i-keep", name="web-keep",
                           tags={"role": "web", "maintenance-protect": "true"})
     emulator.add_instance(PROJECT, instance_id="i-cache", name="cache-1", tags={"tier": "cache"})
@@ -66,7 +53,7 @@ def aks_seen(emu, since: int = 0) -> set:
 # -- credentials --------------------------------------------------------------------------------------------
 def test_agency_keys_are_read_per_invocation_never_cached(fleet, write_schedules, tick, monkeypatch):
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "not-the-right-secret-key")  # only the context's keys work
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     (ak1, sk1, token1), (ak2, sk2, token2) = AGENCY
 
     accept_agency_keys(fleet, token1)
@@ -88,7 +75,7 @@ def test_agency_keys_are_read_per_invocation_never_cached(fleet, write_schedules
 
 
 def test_a_stale_security_token_is_not_reused(fleet, write_schedules, tick):
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     (ak1, sk1, token1), _ = AGENCY
     accept_agency_keys(fleet, token1)
     assert tick(T0, context=LocalContext(ak=ak1, sk=sk1, token=token1))["ok"]
@@ -112,7 +99,7 @@ def test_no_secret_in_logs_or_results_across_failures_and_errors(fleet, write_sc
     fleet.inject(Fault(endpoint="status", kind="dcs_error", instance_ids=["i-1"], error_msg=quoted))
     fleet.inject(Fault(endpoint="status", kind="http_error", status=503, instance_ids=["i-cache"], error_msg=quoted))
     fleet.inject(Fault(endpoint="show", kind="dcs_error", status=400, times=None, error_msg=quoted))
-    write_schedules(HOURLY + """
+    write_schedules(WEB_HOURLY + """
   - name: cache
     action: flush
     allow_flush: true
@@ -161,7 +148,7 @@ def test_claims_are_held_by_the_invocations_request_id(fleet, write_schedules, t
     """Claims are taken in worker threads: they used to be held by request '-' (context variables are not
     inherited by pool threads); a duplicate now names the invocation that did the work."""
     fleet.add_instance(PROJECT, instance_id="i-busy", name="web-busy", tags={"role": "web"}, status="UPGRADING")
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     tick(T0, context=LocalContext(request_id="req-first"))  # i-busy is transitional: the occurrence stays open
     again = tick(T0 + timedelta(minutes=5), context=LocalContext(request_id="req-again"))
     for iid in ("i-1", "i-2"):

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import PROJECT
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
-from simulation import Options, Simulation, fate_of, iso, ledger_url_for
+from simulation import Options, Simulation, fate_of, iso
 
 from dcs_maintenance.cronrules import CronRule
 from dcs_maintenance.ledger import open_ledger
@@ -189,15 +189,6 @@ def report(title: str, figures: dict, elapsed: float) -> None:
     print(f"\n{title}: {elapsed:.1f}s")
     for key in order:
         print(f"  {key:24} {figures.get(key, 0)}")
-
-
-@pytest.fixture
-def ledger_url(request, tmp_path, monkeypatch, function_env) -> str:
-    kind = getattr(request, "param", "sqlite")
-    server = request.getfixturevalue("redis_server") if kind == "redis" else None
-    url = ledger_url_for(kind, tmp_path, server)
-    monkeypatch.setenv("LEDGER_URL", url)
-    return url
 
 
 def test_a_month_of_ticks(emulator, write_schedules, ledger_url):

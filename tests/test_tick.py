@@ -3,41 +3,34 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
-from conftest import AK, OTHER_PROJECT, PROJECT, SK, acted_ids, results_by_instance, status_calls
+from conftest import (
+    AK,
+    NIGHTLY,
+    OTHER_PROJECT,
+    PROJECT,
+    SK,
+    acted_ids,
+    add_staging_and_prod,
+    results_by_instance,
+    status_calls,
+    t,
+)
 
 UTC = timezone.utc
-
-
-def t(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.fixture
 def fleet(emulator):
     """A small fleet: staging and prod, a cache tier, odd states and engines."""
-    add = emulator.add_instance
-    add(PROJECT, instance_id="i-stg-1", name="staging-api", tags={"env": "staging"})
-    add(PROJECT, instance_id="i-stg-2", name="staging-jobs", tags={"env": "staging"})
-    add(PROJECT, instance_id="i-stg-3", name="staging-keep", tags={"env": "staging", "maintenance-protect": "true"})
-    add(PROJECT, instance_id="i-prod-1", name="prod-api", tags={"env": "prod"})
+    add = add_staging_and_prod(emulator).add_instance
     add(PROJECT, instance_id="i-cache-5", name="cache-sessions", engine_version="5.0", tags={"tier": "cache"})
     add(PROJECT, instance_id="i-cache-3", name="cache-legacy", engine_version="3.0", tags={"tier": "cache"})
     add(PROJECT, instance_id="i-memc", name="cache-memcached", engine="Memcached", engine_version="1.5",
         tags={"tier": "cache"})
     return emulator
-
-
-NIGHTLY = """
-schedules:
-  - name: nightly
-    action: restart
-    cron: "0 3 * * *"
-    timezone: Asia/Shanghai
-    instances: {tags: {env: staging}}
-"""
 
 
 def test_nightly_restart_fires_at_its_time_and_not_at_other_ticks(fleet, write_schedules, tick):

@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import AK, PROJECT, SK, acted_ids, results_by_instance
+from conftest import AK, PROJECT, SK, WEB_HOURLY, acted_ids, add_web, results_by_instance
 
 from dcs_emulator import Fault
 from dcs_maintenance import gateway
@@ -22,18 +22,9 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 CONNECT, READ, MARGIN = 0.5, 0.5, 1  # a call needs 2 s of budget
 NEEDED_MS = int((CONNECT + READ + MARGIN) * 1000)
 
-HOURLY = """
-schedules:
-  - name: web
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {role: web}}
-"""
-
 
 @pytest.fixture(autouse=True)
-def short_timeouts(monkeypatch, function_env, emulator):
-    monkeypatch.setattr(gateway, "BACKOFF_BASE", 0.001)
+def short_timeouts(fast_backoff, monkeypatch, function_env, emulator):
     monkeypatch.setenv("DCS_CONNECT_TIMEOUT", str(CONNECT))
     monkeypatch.setenv("DCS_READ_TIMEOUT", str(READ))
     monkeypatch.setenv("SAFETY_MARGIN", f"{MARGIN}s")
@@ -43,9 +34,7 @@ def short_timeouts(monkeypatch, function_env, emulator):
 
 @pytest.fixture
 def fleet(emulator):
-    for n in range(1, 5):
-        emulator.add_instance(PROJECT, instance_id=f"i-{n}", name=f"web-{n}", tags={"role": "web"})
-    return emulator
+    return add_web(emulator, 4)
 
 
 def deferred(summary: dict) -> list[str]:
@@ -61,13 +50,13 @@ def test_remaining_time_is_read_from_the_context(fleet, write_schedules, tick):
             CountingContext.asked += 1
             return super().getRemainingTimeInMilliSeconds()
 
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0, context=CountingContext())
     assert summary["ok"] and CountingContext.asked >= 5  # before the list and before each of the 4 chunks
 
 
 def test_no_call_starts_without_the_budget_for_it_and_the_next_tick_does_the_work(fleet, write_schedules, tick):
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     started = time.monotonic()
     starved = tick(T0, context=LocalContext(timeout_ms=NEEDED_MS - 300))
     assert time.monotonic() - started < 1.0
@@ -83,7 +72,7 @@ def test_chunks_past_the_budget_are_deferred_and_picked_up_once_by_the_next_tick
     """Every status answer is slow: each chunk costs a read timeout (then a read-back), so the budget runs out
     after a few chunks. The rest are deferred; the next tick sends exactly those, and nothing twice."""
     fleet.inject(Fault(endpoint="status", kind="slow", delay=5.0, times=None))
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     budget_ms = NEEDED_MS + 1200
     started = time.monotonic()
     first = tick(T0, context=LocalContext(timeout_ms=budget_ms))
@@ -115,7 +104,7 @@ def test_a_budget_running_out_mid_tick_still_returns_the_summary_in_time(fleet, 
     instance accounted for (sent and unknown, or deferred)."""
     fleet.inject(Fault(endpoint="status", kind="slow", delay=10.0, times=1))
     fleet.inject(Fault(endpoint="show", kind="slow", delay=10.0, times=None))
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     budget_ms = NEEDED_MS + 400  # enough for the list and one chunk, not for a read-back after it
     context = LocalContext(timeout_ms=budget_ms)
     summary = tick(T0, context=context)
@@ -130,7 +119,7 @@ def test_a_budget_running_out_mid_tick_still_returns_the_summary_in_time(fleet, 
 def test_read_retries_stop_when_the_budget_would_run_out(fleet, write_schedules, tick, monkeypatch):
     monkeypatch.setattr(gateway, "BACKOFF_BASE", 0.2)
     fleet.inject(Fault(endpoint="list", kind="slow", delay=5.0, times=None))
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     context = LocalContext(timeout_ms=NEEDED_MS + 700)
     summary = tick(T0, context=context)
     assert context.getRemainingTimeInMilliSeconds() > 0
@@ -158,7 +147,7 @@ def test_client_timeouts_are_explicit_and_the_transport_never_retries(function_e
                                          ("SAFETY_MARGIN", "soon")])
 def test_invalid_timeouts_are_a_clear_error_at_start(fleet, write_schedules, tick, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    write_schedules(HOURLY)
+    write_schedules(WEB_HOURLY)
     summary = tick(T0)
     assert not summary["ok"] and name in summary["errors"][0]
     assert fleet.requests == []

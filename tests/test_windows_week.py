@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import PROJECT
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
-from simulation import Options, Simulation, ledger_url_for
+from simulation import Options, Simulation
 
 UTC = timezone.utc
 TICK = timedelta(minutes=5)
@@ -74,15 +74,6 @@ class Week:
         for day in range(5):
             out += [(self.at(day, 7), RUNNING), (self.at(day, 20), STOPPED)]
         return out + [(self.at(7, 7), RUNNING)]
-
-
-@pytest.fixture
-def ledger_url(request, tmp_path, monkeypatch, function_env) -> str:
-    kind = getattr(request, "param", "sqlite")
-    server = request.getfixturevalue("redis_server") if kind == "redis" else None
-    url = ledger_url_for(kind, tmp_path, server)
-    monkeypatch.setenv("LEDGER_URL", url)
-    return url
 
 
 @pytest.mark.parametrize("zone, monday, seed, ledger_url", [
