@@ -284,9 +284,10 @@ class _Spec:
         minute, hour, dom, month, dow = expanded
         self.minutes = list(range(60)) if minute == ["*"] else sorted(minute)
         self.hours = list(range(24)) if hour == ["*"] else sorted(hour)
-        self.minute_ok = tuple(m in self.minutes for m in range(60))
-        self.hour_ok = tuple(h in self.hours for h in range(24))
-        self.month_ok = tuple(month == ["*"] or m in month for m in range(13))
+        minute_set, hour_set, month_set = set(self.minutes), set(self.hours), set(month)
+        self.minute_ok = tuple(m in minute_set for m in range(60))
+        self.hour_ok = tuple(h in hour_set for h in range(24))
+        self.month_ok = tuple(month == ["*"] or m in month_set for m in range(13))
         self.dom_star = dom == ["*"]
         self.dom_days = frozenset(d for d in dom if isinstance(d, int))
         self.dom_last = "l" in dom
