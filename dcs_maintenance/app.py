@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from dcs_maintenance import logs
 from dcs_maintenance.events import EventError, event_kind, parse_timer
 from dcs_maintenance.ledger import open_ledger
-from dcs_maintenance.ledger.base import Ledger
+from dcs_maintenance.ledger.base import Ledger, LedgerError
 from dcs_maintenance.loader import load_catalog
 from dcs_maintenance.runner import Runtime, TickRequest, run_tick
 from dcs_maintenance.settings import Settings, SettingsError, load_credentials, load_settings
@@ -142,8 +142,11 @@ def timer_tick(event: dict, context: Any) -> dict[str, Any]:
         logs.log("timer_label", trigger_name=timer.trigger_name, label=timer.label)
     catalog = load_catalog(settings.schedules_dir)
     request = TickRequest(timer.time, "timer", timer.dry_run, timer.schedules)
-    rt = runtime(settings, context)
-    summary = run_tick(catalog, request, rt)
+    try:
+        rt = runtime(settings, context)
+        summary = run_tick(catalog, request, rt)
+    except (LedgerError, ValueError) as exc:  # a bad LEDGER_URL or an unreachable ledger: nothing can be claimed
+        return error_summary(f"ledger unavailable, nothing sent after the failure: {exc}")
     if not summary.get("ok") and settings.notify_topic:  # one SMN message; the SDK is only imported here
         from dcs_maintenance.notify import notify_tick
 

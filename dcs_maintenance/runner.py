@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Optional
 
 from dcs_maintenance import clock, fastpath, logs
-from dcs_maintenance.ledger.base import Ledger, WindowState, claim_key
+from dcs_maintenance.ledger.base import Ledger, LedgerError, WindowState, claim_key
 from dcs_maintenance.loader import Catalog
 from dcs_maintenance.model import RUNNING, Instance, Outcome, Schedule
 from dcs_maintenance.planner import (
@@ -413,7 +413,11 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
     ready: list[Intent] = []
     for it in chunk:
         if action == "flush" and not (it.work.schedule.allow_flush and it.work.schedule.action == "flush"):
-            raise AssertionError("flush without allow_flush reached the sender")  # defence in depth, never expected
+            # Defence in depth: validation and eligibility already refuse this; never send it if they did not.
+            logs.error("flush_refused", schedule=it.work.schedule.name, instance_id=it.instance.instance_id)
+            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
+                                    "refused: flush without allow_flush: true", it.occurrence)
+            continue
         # A manual run's occurrence is the current minute (its claim's scope), not a due time: never "late".
         late = not it.work.manual and too_late(it.work.schedule, it.occurrence, now)
         if not it.work.schedule.is_window and late:
@@ -422,7 +426,14 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
                                     f"clock at {iso(now)}", it.occurrence)
         else:
             ready.append(it)
-    won = ledger.claim_many([it.key for it in ready], logs.request_id()) if ready else []
+    try:
+        won = ledger.claim_many([it.key for it in ready], logs.request_id()) if ready else []
+    except LedgerError as exc:  # no claim, no call: the next tick tries again within the deadline
+        for it in ready:
+            it.work.pending = True
+            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
+                                    f"not sent: the ledger could not take the claim ({exc})", it.occurrence)
+        return
     claimed = [it for it, ok in zip(ready, won, strict=False) if ok]
     lost = [it for it, ok in zip(ready, won, strict=False) if not ok]
     if lost:
@@ -442,8 +453,13 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
     except Exception as exc:  # a bug or an unexpected SDK error: the outcome is unknown, never re-sent
         outcomes = {it.instance.instance_id: Outcome(it.instance.instance_id, "unknown", f"{exc}")
                     for it in claimed}
-    ledger.record_many({it.key: (outcomes[it.instance.instance_id].result, outcomes[it.instance.instance_id].reason)
-                        for it in claimed})
+    try:
+        ledger.record_many({it.key: (outcomes[it.instance.instance_id].result,
+                                     outcomes[it.instance.instance_id].reason) for it in claimed})
+    except LedgerError as exc:  # the claims stay taken (never re-sent); only their outcome is not stored
+        logs.error("ledger_record_failed", action=action, error=str(exc))
+        outcomes = {iid: Outcome(iid, o.result, f"{o.reason} (outcome not recorded in the ledger: {exc})")
+                    for iid, o in outcomes.items()}
     for it in claimed:
         outcome = outcomes[it.instance.instance_id]
         it.outcome = outcome

@@ -359,3 +359,31 @@ def test_an_instance_still_restarting_from_this_occurrence_counts_as_done(fleet,
     assert acted_ids(fleet) == ["i-stg-1", "i-stg-2"]
     quiet = tick(t("2026-12-01T19:10:00Z"))
     assert quiet["counts"]["missed"] == 0 and acted_ids(fleet) == ["i-stg-1", "i-stg-2"]
+
+
+def test_an_unreachable_ledger_is_reported_and_nothing_is_sent(fleet, write_schedules, tick, monkeypatch):
+    monkeypatch.setenv("LEDGER_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    write_schedules(NIGHTLY)
+    summary = tick(t("2026-12-01T19:00:00Z"))
+    assert not summary["ok"] and "ledger unavailable" in summary["errors"][0]
+    assert status_calls(fleet) == []
+
+
+def test_a_claim_the_ledger_cannot_take_is_not_sent_and_retried_next_tick(fleet, write_schedules, tick, monkeypatch):
+    from dcs_maintenance.ledger.base import LedgerError
+    from dcs_maintenance.ledger.sqlite import SqliteLedger
+
+    real = SqliteLedger.claim_many
+    failures = iter([True])
+
+    def flaky(self, keys, holder, *args, **kwargs):
+        if next(failures, False):
+            raise LedgerError("database is locked")
+        return real(self, keys, holder, *args, **kwargs)
+
+    monkeypatch.setattr(SqliteLedger, "claim_many", flaky)
+    write_schedules(NIGHTLY)
+    first = tick(t("2026-12-01T19:00:00Z"))
+    assert status_calls(fleet) == [] and "could not take the claim" in results_by_instance(first)["i-stg-1"]["reason"]
+    tick(t("2026-12-01T19:05:00Z"))
+    assert sorted(acted_ids(fleet)) == ["i-stg-1", "i-stg-2"]
