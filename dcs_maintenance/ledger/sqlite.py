@@ -164,8 +164,8 @@ class SqliteLedger(LedgerBase):
             else:
                 c.executemany("INSERT OR IGNORE INTO watermarks (schedule, mark) VALUES (?, ?)", rows)
                 c.executemany(
-                    "UPDATE watermarks SET mark = ?2 WHERE schedule = ?1 AND mark < ?2",
-                    rows,
+                    "UPDATE watermarks SET mark = ? WHERE schedule = ? AND mark < ?",
+                    [(mark, schedule, mark) for schedule, mark in rows],
                 )
 
     def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL) -> list[bool]:
