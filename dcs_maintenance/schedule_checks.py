@@ -1,0 +1,168 @@
+"""What the schema cannot say about a schedule, and a schedule that passed every check -> `model.Schedule`.
+
+On values of the right type (wrong types are the schema's to report): cron expressions
+(`cronrules.check_cron`), IANA zones, real dates, date order, flush needs `allow_flush: true`, `enforce`
+only on windows, the starting deadline's range. A valid item becomes a `Schedule` with the file's
+`defaults` filled in (a schedule's own value wins).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any, Optional, Union
+
+from dcs_maintenance.documents import short
+from dcs_maintenance.durations import parse_duration
+from dcs_maintenance.model import Schedule, Selector, Window
+
+MAX_STARTING_DEADLINE = timedelta(hours=24)  # the ledger keeps claims 8 days; occurrences must be acted on well within
+DEFAULT_STARTING_DEADLINE = timedelta(minutes=10)
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DURATION_RE = re.compile(r"[0-9]+[smh]")
+
+PathPart = Union[str, int]
+
+
+def check_values(item: dict, base: tuple[PathPart, ...]) -> Iterable[tuple[tuple[PathPart, ...], str]]:
+    """What the schema cannot check, on values of the right type (wrong types are the schema's to report)."""
+    cron = item.get("cron")
+    if isinstance(cron, str):
+        message = cron_problem(cron)
+        if message:
+            yield base + ("cron",), message
+    window = item.get("window")
+    if isinstance(window, dict):
+        for key in ("stop", "start"):
+            expr = window.get(key)
+            message = cron_problem(expr) if isinstance(expr, str) else None
+            if message:
+                yield base + ("window", key), message
+        stop, start = window.get("stop"), window.get("start")
+        if isinstance(stop, str) and isinstance(start, str) and stop.split() == start.split():
+            yield base + ("window", "start"), "start and stop are the same expression: the window would never be open"
+    zone = item.get("timezone")
+    if isinstance(zone, str):
+        message = _zone_problem(zone)
+        if message:
+            yield base + ("timezone",), message
+    if item.get("action") == "flush" and item.get("allow_flush") is not True:
+        yield base + ("allow_flush",), ("action 'flush' deletes all data in the selected instances: "
+                                        "set allow_flush: true to confirm")
+    if item.get("enforce") is True and "window" not in item:
+        yield base + ("enforce",), "enforce applies only to window schedules (this one has no window)"
+    skip = item.get("skip_dates")
+    if isinstance(skip, list):
+        for k, value in enumerate(skip):
+            message = _date_problem(value)
+            if message:
+                yield base + ("skip_dates", k), message
+    first, last = item.get("active_from"), item.get("active_until")
+    for key, value in (("active_from", first), ("active_until", last)):
+        message = _date_problem(value)
+        if message:
+            yield base + (key,), message
+    if _date_problem(first) is None and _date_problem(last) is None and isinstance(first, str) \
+            and isinstance(last, str) and first > last:
+        yield base + ("active_until",), f"active_until ({last}) is before active_from ({first})"
+    deadline = item.get("starting_deadline")
+    if isinstance(deadline, str) and _DURATION_RE.fullmatch(deadline):
+        message = _deadline_problem(deadline)
+        if message:
+            yield base + ("starting_deadline",), message
+
+
+@functools.lru_cache(maxsize=4096)
+def cron_problem(expr: str) -> Optional[str]:
+    from dcs_maintenance.cronrules import CronError, check_cron
+
+    try:
+        check_cron(expr)
+    except CronError as exc:
+        return str(exc)
+    except ValueError as exc:  # croniter's own errors are ValueErrors too
+        return f"invalid cron expression {short(expr)}: {exc}"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone_problem(name: str) -> Optional[str]:
+    from zoneinfo import ZoneInfo
+
+    hint = ("use an IANA time zone name such as 'Asia/Shanghai', 'Europe/Berlin' or 'UTC' "
+            "(fixed offsets such as '+08:00' or 'UTC+8' do not follow daylight saving time)")
+    if name == "localtime" or name.startswith(("posix/", "right/")):
+        return f"time zone {short(name)} is not allowed: {hint}"
+    try:
+        ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys, OSError for directories
+        return f"unknown time zone {short(name)}: {hint}"
+    return None
+
+
+def _date_problem(value: Any) -> Optional[str]:
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        return None  # absent, or the schema's to report
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return f"{value} is not a calendar date"
+    return None
+
+
+def _deadline_problem(text: str) -> Optional[str]:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        return str(exc)
+    if value <= timedelta(0):
+        return "must be more than 0s: with no time to start, every occurrence would be missed"
+    if value > MAX_STARTING_DEADLINE:
+        return f"must be at most 24h (got {text})"
+    return None
+
+
+def to_schedule(item: dict, defaults: dict, source: str) -> Schedule:
+    """A schedule that passed every check; the file's defaults fill in what it does not set."""
+    merged = {**defaults, **item} if defaults else item
+    window = item.get("window")
+    deadline = merged.get("starting_deadline")
+    skip = item.get("skip_dates")
+    return Schedule(
+        name=item["name"],
+        source=source,
+        instances=_selector(item["instances"]),
+        action=item.get("action"),
+        cron=item.get("cron"),
+        window=Window(stop=window["stop"], start=window["start"]) if window is not None else None,
+        description=item.get("description", ""),
+        enabled=item.get("enabled", True),
+        timezone=merged.get("timezone") or "UTC",
+        enforce=item.get("enforce", False),
+        exclude=_selector(item["exclude"]) if "exclude" in item else _NO_SELECTOR,
+        skip_dates=frozenset(map(date.fromisoformat, skip)) if skip else frozenset(),
+        active_from=date.fromisoformat(item["active_from"]) if "active_from" in item else None,
+        active_until=date.fromisoformat(item["active_until"]) if "active_until" in item else None,
+        starting_deadline=_duration(deadline) if deadline is not None else DEFAULT_STARTING_DEADLINE,
+        allow_flush=item.get("allow_flush", False),
+        max_instances=int(item.get("max_instances", 50)),
+        project_id=merged.get("project_id"),
+        region=merged.get("region"),
+        dry_run=item.get("dry_run", False),
+    )
+
+
+_NO_SELECTOR = Selector()
+_duration = functools.lru_cache(maxsize=256)(parse_duration)
+
+
+def _selector(data: dict) -> Selector:
+    ids, names, tags = data.get("ids"), data.get("names"), data.get("tags")
+    return Selector(
+        ids=tuple(dict.fromkeys(ids)) if ids else (),
+        names=tuple(dict.fromkeys(names)) if names else (),
+        tags=tuple(sorted(tags.items())) if tags else (),
+    )
