@@ -8,6 +8,7 @@ is imported lazily, so a tick with nothing due never pays its ~0.3 s import.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -107,6 +108,14 @@ def _not_sent(exc: BaseException) -> bool:
     )
 
 
+def quiet_sdk_logger(client_class: type) -> None:
+    """Silence the SDK client's own logger: its unstructured lines (URLs, exception text) would reach stderr
+    through Python's last-resort handler. Every failure is reported in this project's JSON lines instead."""
+    sdk_logger = logging.getLogger(f"HuaweiCloud-SDK-{client_class.__name__}")
+    if not any(isinstance(h, logging.NullHandler) for h in sdk_logger.handlers):
+        sdk_logger.addHandler(logging.NullHandler())
+
+
 def to_instance(info: Any) -> Instance:
     """An SDK InstanceListInfo / ShowInstanceResponse as a model Instance."""
     tags = tuple(sorted((t.key, t.value or "") for t in (getattr(info, "tags", None) or []) if t.key))
@@ -159,6 +168,7 @@ class DcsGateway:
             config = HttpConfig.get_default_config()
             config.timeout = (self.settings.connect_timeout, self.settings.read_timeout)
             config.retry_times = 0  # never let urllib3 re-send the status PUT
+            quiet_sdk_logger(DcsClient)
             builder = DcsClient.new_builder().with_credentials(creds).with_http_config(config)
             if self.settings.endpoint:
                 builder = builder.with_endpoints([self.settings.endpoint])

@@ -163,6 +163,8 @@ def publish(settings: Settings, context: Any, topic: str, subject: str, message:
     from huaweicloudsdksmn.v2.model.publish_message_request_body import PublishMessageRequestBody
     from huaweicloudsdksmn.v2.smn_client import SmnClient
 
+    from dcs_maintenance.gateway import quiet_sdk_logger
+
     match = URN.fullmatch(topic)
     if match is None:
         raise ValueError(f"not an SMN topic URN: {topic!r}")
@@ -175,6 +177,7 @@ def publish(settings: Settings, context: Any, topic: str, subject: str, message:
     config = HttpConfig.get_default_config()
     config.timeout = (settings.connect_timeout, min(settings.read_timeout, READ_TIMEOUT_CAP))
     config.retry_times = 0  # a re-sent publish is a duplicate message
+    quiet_sdk_logger(SmnClient)
     builder = SmnClient.new_builder().with_credentials(creds).with_http_config(config)
     if settings.notify_endpoint:
         builder = builder.with_endpoints([settings.notify_endpoint])

@@ -387,3 +387,16 @@ def test_a_claim_the_ledger_cannot_take_is_not_sent_and_retried_next_tick(fleet,
     assert status_calls(fleet) == [] and "could not take the claim" in results_by_instance(first)["i-stg-1"]["reason"]
     tick(t("2026-12-01T19:05:00Z"))
     assert sorted(acted_ids(fleet)) == ["i-stg-1", "i-stg-2"]
+
+
+def test_every_line_written_is_a_json_log_line_even_when_the_sdk_fails(fleet, write_schedules, tick, capsys):
+    """The SDK's own logger would print unstructured lines (URLs, exception text) to stderr: it is silenced."""
+    from dcs_emulator import Fault
+
+    fleet.inject(Fault(endpoint="status", kind="reset_after"))
+    write_schedules(NIGHTLY)
+    summary = tick(t("2026-12-01T19:00:00Z"))
+    assert summary["counts"]["unknown"] + summary["counts"]["success"] == 2
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["request_id"] for line in lines)
