@@ -232,8 +232,8 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
             emu.clear_log()
             log_entries += tick_entries
             for entry in tick_entries:
-                if entry.get("endpoint") != "status" or not entry.get("authenticated"):
-                    continue
+                if entry.get("endpoint") != "status" or not entry.get("authenticated") or entry.get("status") == 429:
+                    continue  # a throttled PUT never reached DCS: its claims are released and sent by a later tick
                 body = entry["body"]
                 for iid in body["instances"]:
                     name = group_of.get(iid, "?")

@@ -278,11 +278,13 @@ class DcsGateway:
     def _after_error(self, action: str, instance_ids: list[str], exc: BaseException) -> list[Outcome]:
         status = getattr(exc, "status_code", None)
         text = describe_error(exc)
+        if status == 429:  # the gateway's throttling rejects before DCS sees the request: safe to send later
+            return [Outcome(iid, "failed", f"{text} (throttled, not executed)", not_executed=True)
+                    for iid in instance_ids]
         if status is not None and status < 500:
-            reason = "throttled, not executed" if status == 429 else "rejected, not executed"
-            return [Outcome(iid, "failed", f"{text} ({reason})") for iid in instance_ids]
+            return [Outcome(iid, "failed", f"{text} (rejected, not executed)") for iid in instance_ids]
         if status is None and _not_sent(exc):
-            return [Outcome(iid, "failed", f"{text} (not sent)") for iid in instance_ids]
+            return [Outcome(iid, "failed", f"{text} (not sent)", not_executed=True) for iid in instance_ids]
         return [self._read_back(action, iid, text) for iid in instance_ids]
 
     def _read_back(self, action: str, instance_id: str, why: str) -> Outcome:

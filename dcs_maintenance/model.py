@@ -121,6 +121,7 @@ class Outcome:
     instance_id: str
     result: str
     reason: str = ""
+    not_executed: bool = False  # certainly never reached DCS (throttled, refused before sending): may be retried
 
 
 __all__ = [

@@ -453,6 +453,10 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
     except Exception as exc:  # a bug or an unexpected SDK error: the outcome is unknown, never re-sent
         outcomes = {it.instance.instance_id: Outcome(it.instance.instance_id, "unknown", f"{exc}")
                     for it in claimed}
+    retry = [it for it in claimed if outcomes[it.instance.instance_id].not_executed]
+    if retry:  # certainly never executed (throttled, refused before sending): free the claims for a later tick
+        _release(retry, outcomes, ledger)
+        claimed = [it for it in claimed if not outcomes[it.instance.instance_id].not_executed]
     try:
         ledger.record_many({it.key: (outcomes[it.instance.instance_id].result,
                                      outcomes[it.instance.instance_id].reason) for it in claimed})
@@ -467,6 +471,19 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
                                 it.occurrence)
         if it.work.desired and outcome.result in APPLIED_OUTCOMES:
             it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
+
+
+def _release(intents: list[Intent], outcomes: dict[str, Outcome], ledger: Any) -> None:
+    """Give back the claims of a call that never executed; the next tick sends them (within the deadline)."""
+    try:
+        ledger.release_many([it.key for it in intents], logs.request_id())
+        later = "claim released: the next tick tries again within starting_deadline"
+    except LedgerError as exc:  # the claims stay: never sent twice, but not retried either
+        later = f"claim not released ({exc}): not retried"
+    for it in intents:
+        it.work.pending = True
+        it.work.report.instance(it.instance.instance_id, it.instance.name, it.action, "skipped",
+                                f"{outcomes[it.instance.instance_id].reason}; {later}", it.occurrence)
 
 
 # -- 5. ledger bookkeeping ----------------------------------------------------------------------------

@@ -228,8 +228,6 @@ STATUS_FAULTS = [
     ("http_error", {"status": 502}, "unknown", True, "HTTP 502"),
     ("http_error", {"status": 503}, "unknown", True, "HTTP 503"),
     ("http_error", {"status": 504}, "unknown", True, "HTTP 504"),
-    ("throttle", {}, "failed", False, "throttled"),
-    ("throttle", {"retry_after": 2}, "failed", False, "throttled"),
     ("slow", {"delay": SLOW}, "success", True, "status read back RESTARTING"),  # executed, answer too late
     ("reset_after", {}, "success", True, "status read back RESTARTING"),  # executed, answer lost
     ("reset_before", {}, "unknown", True, "status read back RUNNING"),  # not executed, indistinguishable
@@ -258,6 +256,35 @@ def test_status_put_is_never_resent(fleet, write_schedules, tick, case):
     assert summary["ok"] is (expected == "success")
     # The same tick delivered again, then the next ticks: still that one PUT.
     tick(T0)
+    tick(T0 + timedelta(minutes=5))
+    tick(T0 + timedelta(minutes=10))
+    assert len(puts(fleet)) == 1
+
+
+@pytest.mark.parametrize("params", [{}, {"retry_after": 2}], ids=["no-retry-after", "retry-after"])
+def test_a_throttled_status_put_is_released_and_sent_once_by_the_next_tick(fleet, write_schedules, tick, params):
+    """A 429 is refused before DCS sees it: the claims are given back and the next tick sends them, once."""
+    fleet.inject(Fault(endpoint="status", kind="throttle", **params))
+    write_schedules(WEB_HOURLY)
+    first = tick(T0)
+    assert len(puts(fleet)) == 1 and requests_to(fleet, "show") == []
+    for entry in results_by_instance(first).values():
+        assert entry["result"] == "skipped"
+        assert "throttled, not executed" in entry["reason"] and "claim released" in entry["reason"]
+    tick(T0)  # the same tick again sends the released instances (the claim is free, the deadline not passed)
+    tick(T0 + timedelta(minutes=5))
+    tick(T0 + timedelta(minutes=10))
+    assert len(puts(fleet)) == 2
+    assert all(fleet.get_instance(PROJECT, f"i-{n}")["counters"]["restarts"] == 1 for n in range(1, 5))
+
+
+def test_a_refused_connection_is_retried_by_the_next_tick(fleet, write_schedules, tick, monkeypatch):
+    """Connection refused: certainly not sent; the next tick (within the deadline) sends it once."""
+    write_schedules(WEB_HOURLY)
+    monkeypatch.setenv("DCS_ENDPOINT", "http://127.0.0.1:1")  # nothing listens there
+    first = tick(T0)
+    assert first["schedules"][0]["decision"] == "error" and puts(fleet) == []
+    monkeypatch.setenv("DCS_ENDPOINT", fleet.url)
     tick(T0 + timedelta(minutes=5))
     tick(T0 + timedelta(minutes=10))
     assert len(puts(fleet)) == 1
@@ -334,7 +361,9 @@ def test_one_failing_project_does_not_stop_the_other(fleet, write_schedules, tic
     summary = tick(T0)
     in_a, in_b = results_by_instance(summary, "in-a"), results_by_instance(summary, "in-b")
     assert {r["result"] for r in in_b.values()} == {"success"} and len(in_b) == 4
-    assert {r["result"] for r in in_a.values()} <= {"failed", "unknown"} and len(in_a) == 2
+    # A throttled call never reached DCS: reported skipped, its claims released for the next tick.
+    assert {r["result"] for r in in_a.values()} <= ({"skipped"} if kind == "throttle" else {"failed", "unknown"})
+    assert len(in_a) == 2
     assert sorted(acted_ids(fleet)) == ["a-1", "a-2", "i-1", "i-2", "i-3", "i-4"]  # one PUT each project
 
 
@@ -365,9 +394,11 @@ def test_one_failing_chunk_does_not_stop_the_next(emulator, write_schedules, tic
     executed = kind in ("reset_after", "slow")
     for iid in ("i-3", "i-4"):
         assert results[iid]["result"] == ("success" if executed else results[iid]["result"])
-        assert results[iid]["result"] in (("success",) if executed else ("failed", "unknown"))
+        assert results[iid]["result"] in (("success",) if executed else ("failed", "unknown", "skipped"))
+        assert (results[iid]["result"] == "skipped") is (kind == "throttle")
     tick(T0 + timedelta(minutes=5))
-    assert len(puts(emulator)) == 3
+    # Only a throttled chunk is sent again (once per tick, within the deadline): it never reached DCS.
+    assert len(puts(emulator)) == (4 if kind == "throttle" else 3)
 
 
 def test_one_failing_schedule_does_not_stop_the_others(fleet, write_schedules, tick):
@@ -416,7 +447,8 @@ def test_faults_on_every_endpoint_at_once_never_duplicate_nor_lose(fleet, write_
         before = len(puts(fleet))
         summary = tick(when)
         occurrence = when.replace(minute=when.minute // 15 * 15)
-        sent += [(occurrence, iid) for r in puts(fleet)[before:] for iid in r["body"]["instances"]]
+        sent += [(occurrence, iid) for r in puts(fleet)[before:] if r.get("status") != 429  # throttled: not executed
+                 for iid in r["body"]["instances"]]
         for sched in summary["schedules"]:
             reported |= {(i["occurrence"], i["instance_id"]) for i in sched["instances"]
                          if not (i["result"] == "skipped" and "deferred" in i["reason"])}

@@ -100,6 +100,16 @@ def test_record_many_then_get_claims(ledger):
     assert ledger.get_claims(["z"])["z"].outcome == "unknown"
 
 
+def test_release_drops_only_this_holders_unrecorded_claims(ledger):
+    ledger.claim_many(["mine", "recorded", "theirs"], "req-1")
+    ledger.claim_many(["other"], "req-2")
+    ledger.record_many({"recorded": ("success", "")})
+    ledger.release_many(["mine", "recorded", "other", "missing"], "req-1")
+    assert set(ledger.get_claims(["mine", "recorded", "theirs", "other"])) == {"recorded", "theirs", "other"}
+    assert ledger.claim_many(["mine", "recorded", "other"], "req-3") == [True, False, False]
+    ledger.release_many([], "req-1")
+
+
 def test_claims_expire_and_record_keeps_the_ttl(ledger):
     ttl = timedelta(milliseconds=300)
     assert ledger.claim_many(["short", "recorded"], "h1", ttl=ttl) == [True, True]

@@ -51,6 +51,10 @@ class Ledger(Protocol):
     def record_many(self, outcomes: dict[str, tuple[str, str]]) -> None:
         """Record (outcome, detail) for claimed keys."""
 
+    def release_many(self, keys: list[str], holder: str) -> None:
+        """Drop claims this holder took and has not recorded: for calls that certainly never executed
+        (throttled, connection refused), so a later tick may send them within the deadline."""
+
     def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
         """The stored claims among keys (missing keys are absent)."""
 

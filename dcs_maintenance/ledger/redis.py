@@ -71,6 +71,17 @@ return 1
 """
 
 
+# KEYS[1] = a claim; ARGV[1] = holder. Deletes it only while this holder holds it unrecorded. Returns 1 if deleted.
+_RELEASE = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, rec = pcall(cjson.decode, v)
+if not ok or type(rec) ~= 'table' or rec['holder'] ~= ARGV[1] or rec['outcome'] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
 def _claim_value(outcome: str, detail: str, holder: str, at: str) -> str:
     return json.dumps({"outcome": outcome, "detail": detail, "holder": holder, "at": at}, separators=(",", ":"))
 
@@ -194,6 +205,18 @@ class RedisLedger(LedgerBase):
             return pipe.execute()
 
         self._run("recording outcomes", record)
+
+    def release_many(self, keys: list[str], holder: str) -> None:
+        if not keys:
+            return
+
+        def release(r: Any) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            for key in keys:
+                pipe.eval(_RELEASE, 1, self._claim_key(key), holder, CLAIMED)
+            return pipe.execute()
+
+        self._run("releasing claims", release)
 
     def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
         keys = list(dict.fromkeys(keys))

@@ -195,6 +195,13 @@ class SqliteLedger(LedgerBase):
         with self._write() as c:
             c.executemany("UPDATE claims SET outcome = ?, detail = ? WHERE key = ?", rows)
 
+    def release_many(self, keys: list[str], holder: str) -> None:
+        if not keys:
+            return
+        with self._write() as c:
+            c.executemany("DELETE FROM claims WHERE key = ? AND holder = ? AND outcome = ?",
+                          [(key, holder, CLAIMED) for key in keys])
+
     def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
         if not keys:
             return {}
