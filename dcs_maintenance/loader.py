@@ -53,7 +53,6 @@ from dcs_maintenance.schema_check import (
 MAX_SCHEDULES_PER_FILE = 10_000  # the schema's maxItems
 MAX_PROBLEMS_PER_FILE = 1000  # reported; the rest are summarised in one more problem
 SCHEDULE_SUFFIXES = (".yaml", ".yml", ".json")
-DEFAULTS_KEYS = ("timezone", "project_id", "region", "starting_deadline")
 
 _NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _IDENT_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")

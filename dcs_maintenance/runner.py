@@ -87,7 +87,6 @@ class Intent:
     action: str
     key: str
     occurrence: datetime
-    outcome: Optional[Outcome] = None
 
 
 @dataclass
@@ -466,7 +465,6 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
                     for iid, o in outcomes.items()}
     for it in claimed:
         outcome = outcomes[it.instance.instance_id]
-        it.outcome = outcome
         it.work.report.instance(it.instance.instance_id, it.instance.name, action, outcome.result, outcome.reason,
                                 it.occurrence)
         if it.work.desired and outcome.result in APPLIED_OUTCOMES:
