@@ -17,7 +17,7 @@ from dcs_maintenance.ledger import open_ledger
 from dcs_maintenance.ledger.base import Ledger, LedgerError
 from dcs_maintenance.loader import load_catalog
 from dcs_maintenance.runner import Runtime, TickRequest, run_tick
-from dcs_maintenance.settings import Settings, SettingsError, load_credentials, load_settings
+from dcs_maintenance.settings import Settings, SettingsError, context_value, load_credentials, load_settings
 
 if TYPE_CHECKING:  # imported when a tick needs the API: an idle cold start never loads the gateway (or the SDK)
     from dcs_maintenance.gateway import DcsGateway
@@ -26,11 +26,7 @@ _ledgers: dict[str, Ledger] = {}
 
 
 def request_id(context: Any) -> str:
-    getter = getattr(context, "getRequestID", None)
-    try:
-        value = getter() if getter else None
-    except Exception:
-        value = None
+    value = context_value(context, "getRequestID")
     if value:
         return str(value)
     import uuid  # only without a platform request id (about 3 ms on a cold start)

@@ -183,16 +183,11 @@ class DcsGateway:
         return self._client
 
     # -- reads ----------------------------------------------------------------------------
-    def _call_budget(self) -> float:
-        """Seconds a call may take at worst, plus the margin kept to return the summary in time."""
-        s = self.settings
-        return s.connect_timeout + s.read_timeout + s.safety_margin.total_seconds()
-
     def _read(self, what: str, call: Callable[[], Any]) -> Any:
         """Run a read with capped exponential backoff and full jitter on 5xx, 429 and I/O errors."""
         attempt = 0
         while True:
-            if self._remaining() < self._call_budget():
+            if self._remaining() < self.settings.call_budget:
                 raise GatewayError(f"{what}: not started, not enough time left in this invocation "
                                    "(connect + read timeout + SAFETY_MARGIN); the next tick picks it up")
             try:
@@ -203,7 +198,7 @@ class DcsGateway:
                     raise GatewayError(f"{what}: {describe_error(exc)}", getattr(exc, "status_code", None),
                                        getattr(exc, "error_code", None)) from exc
                 delay = min(BACKOFF_CAP, _retry_after(exc) or random.uniform(0, BACKOFF_BASE * 2 ** attempt))
-                if self._remaining() < delay + self._call_budget():
+                if self._remaining() < delay + self.settings.call_budget:
                     raise GatewayError(f"{what}: {describe_error(exc)} (no time left to retry)") from exc
                 self.stats.retries += 1
                 self._sleep(delay)
@@ -290,7 +285,7 @@ class DcsGateway:
     def _read_back(self, action: str, instance_id: str, why: str) -> Outcome:
         """After an unknown outcome: report from the instance's status, never re-send."""
         try:
-            instance = self.show_instance(instance_id) if self._remaining() >= self._call_budget() else None
+            instance = self.show_instance(instance_id) if self._remaining() >= self.settings.call_budget else None
         except GatewayError as exc:
             return Outcome(instance_id, "unknown", f"{why}; status read-back failed: {exc}")
         if instance is None:

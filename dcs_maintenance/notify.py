@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from dcs_maintenance import logs
-from dcs_maintenance.settings import Settings, load_credentials
+from dcs_maintenance.settings import Settings, context_value, load_credentials
 
 MAX_SUBJECT = 200  # characters; SMN allows 512 bytes, mail clients show far fewer
 MAX_MESSAGE = 8000  # characters in all; far under SMN's limit, readable in an e-mail
@@ -225,9 +225,4 @@ def notify_tick(summary: dict[str, Any], settings: Settings, context: Any = None
 
 
 def _function_name(context: Any) -> str:
-    getter = getattr(context, "getFunctionName", None)
-    try:
-        name = getter() if getter else None
-    except Exception:
-        name = None
-    return str(name) if name else "dcs-maintenance"
+    return str(context_value(context, "getFunctionName") or "dcs-maintenance")

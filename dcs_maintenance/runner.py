@@ -400,8 +400,7 @@ def _report_dry(intent: Intent, ledger: Any) -> None:
 def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: Any, request: TickRequest) -> None:
     """Budget and deadline checks, claim, ONE status call, record every outcome."""
     settings, action = rt.settings, chunk[0].action
-    needed = settings.connect_timeout + settings.read_timeout + settings.safety_margin.total_seconds()
-    if rt.remaining() < needed:
+    if rt.remaining() < settings.call_budget:
         for it in chunk:
             it.work.pending = True
             it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",

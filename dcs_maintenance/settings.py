@@ -58,6 +58,12 @@ class Settings:
     notify_topic: Optional[str]
     notify_endpoint: Optional[str] = None  # SMN_ENDPOINT, else DCS_ENDPOINT; None: the topic region's endpoint
 
+    @property
+    def call_budget(self) -> float:
+        """Seconds one API call may take at worst, plus the margin kept to return the summary in time:
+        no call starts with less than this left in the invocation."""
+        return self.connect_timeout + self.read_timeout + self.safety_margin.total_seconds()
+
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, errors: list[str]) -> int:
     raw = env.get(name, "").strip()
@@ -156,7 +162,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     return settings
 
 
-def _context_value(context: Any, method: str) -> Optional[str]:
+def context_value(context: Any, method: str) -> Optional[str]:
     getter = getattr(context, method, None)
     if getter is None:
         return None
@@ -173,10 +179,10 @@ def load_credentials(context: Any = None, env: Optional[Mapping[str, str]] = Non
     Read per invocation and never cached: an agency's keys expire.
     """
     env = os.environ if env is None else env
-    ak = _context_value(context, "getSecurityAccessKey")
-    sk = _context_value(context, "getSecuritySecretKey")
+    ak = context_value(context, "getSecurityAccessKey")
+    sk = context_value(context, "getSecuritySecretKey")
     if ak and sk:
-        return Credentials(ak, sk, _context_value(context, "getSecurityToken"))
+        return Credentials(ak, sk, context_value(context, "getSecurityToken"))
     ak, sk = env.get("HUAWEICLOUD_SDK_AK", "").strip(), env.get("HUAWEICLOUD_SDK_SK", "").strip()
     if not ak or not sk:
         raise SettingsError(

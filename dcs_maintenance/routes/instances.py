@@ -168,10 +168,9 @@ def _check(entries: list[Entry], listed: dict[str, Instance], action: str,
 # -- 3. claims and calls -------------------------------------------------------------------------------
 def _send(eligible: list[tuple[Entry, Instance]], action: str, scope: str, rt: Runtime, gateway: DcsGateway,
           settings: Settings) -> None:
-    needed = settings.connect_timeout + settings.read_timeout + settings.safety_margin.total_seconds()
     size = settings.batch_size
     for chunk in (eligible[i:i + size] for i in range(0, len(eligible), size)):
-        if rt.remaining() < needed:
+        if rt.remaining() < settings.call_budget:
             for entry, _ in chunk:
                 entry.set("failed", "not sent: not enough time left in this invocation; send it again")
             continue
