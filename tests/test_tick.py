@@ -400,3 +400,20 @@ def test_every_line_written_is_a_json_log_line_even_when_the_sdk_fails(fleet, wr
     captured = capsys.readouterr()
     lines = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
     assert lines and all(json.loads(line)["request_id"] for line in lines)
+
+
+def test_a_flush_delivered_twice_and_retried_flushes_once(fleet, write_schedules, tick):
+    """The most dangerous action: the same tick twice, a late copy and the next ticks flush the instance once."""
+    write_schedules("""
+schedules:
+  - name: cache-flush
+    action: flush
+    allow_flush: true
+    cron: "0 10 * * *"
+    instances: {tags: {tier: cache}}
+""")
+    for when in ("2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z", "2026-12-01T10:00:00Z"):
+        tick(t(when))
+    assert acted_ids(fleet, "flush") == ["i-cache-5"]
+    assert fleet.get_instance(PROJECT, "i-cache-5")["counters"]["flushes"] == 1
+    assert all(fleet.get_instance(PROJECT, iid)["counters"]["flushes"] == 0 for iid in ("i-cache-3", "i-memc"))
