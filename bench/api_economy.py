@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     os.environ["HOME"] = str(work)  # the SDK writes $HOME/.huaweicloud
     import handler
     from dcs_emulator import Emulator
-    from dcs_maintenance import app, clock, loader
+    from dcs_maintenance import clock, invocation, loader
 
     emu = Emulator(ak=AK, sk=SK, projects=[PROJECT], transition_delay=0.0).start()
     try:
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
                   f"{sum(requests.values())} requests vs {n}")
     finally:
         emu.stop()
-        app.close_ledgers()
+        invocation.close_ledgers()
         loader.clear_cache()
         cleanup(work)
     return res.finish()

@@ -133,8 +133,8 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
     os.environ["HOME"] = str(tmp)  # the SDK writes $HOME/.huaweicloud on import
     import handler
     from dcs_emulator import Emulator, Fault
-    from dcs_maintenance import app, clock, gateway
-    from dcs_maintenance.local import LocalContext, timer_event
+    from dcs_maintenance import clock, gateway, invocation
+    from dcs_maintenance.tools.local import LocalContext, timer_event
 
     (tmp / "schedules").mkdir()
     (tmp / "schedules" / "reliability.yaml").write_text(schedule_yaml())
@@ -245,7 +245,7 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
                       file=sys.stderr)
     finally:
         clock.set_clock(None)
-        app.close_ledgers()
+        invocation.close_ledgers()
         emu.stop()
     elapsed = time.monotonic() - started
 

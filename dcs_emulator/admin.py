@@ -6,19 +6,37 @@ Admin requests are not written to the request log: the log is what the DCS saw.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from .faults import Fault
 from .server import Reply, Request
 
-if TYPE_CHECKING:
-    from .emulator import Emulator
-
 PREFIX = "/_emulator"
 
 
-def handle_admin(emulator: Emulator, req: Request) -> Reply:
+class Controls(Protocol):
+    """What the admin routes drive: the Emulator's public methods (typed here, so admin does not import it)."""
+
+    url: str
+    transition_delay: float
+    requests: list[dict[str, Any]]
+    smn_messages: list[dict[str, Any]]
+
+    def projects(self) -> list[str]: ...
+    def clear_log(self) -> None: ...
+    def calls(self, action: Any = None) -> list[dict[str, Any]]: ...
+    def reset(self) -> None: ...
+    def instances(self, project_id: str) -> list[dict[str, Any]]: ...
+    def add_instance(self, project_id: str, **fields: Any) -> dict[str, Any]: ...
+    def set_status(self, project_id: str, instance_id: str, status: str) -> None: ...
+    def get_instance(self, project_id: str, instance_id: str) -> dict[str, Any]: ...
+    def faults(self) -> list[Fault]: ...
+    def inject(self, fault: Fault) -> None: ...
+    def clear_faults(self) -> None: ...
+
+
+def handle_admin(emulator: Controls, req: Request) -> Reply:
     path = req.raw_path[len(PREFIX) :].rstrip("/") or "/"
     query = dict(parse_qsl(req.raw_query, keep_blank_values=True))
     try:
@@ -31,7 +49,7 @@ def handle_admin(emulator: Emulator, req: Request) -> Reply:
         return _error(400, str(exc))
 
 
-def _route(emu: Emulator, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
+def _route(emu: Controls, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
     if (method, path) == ("GET", "/"):
         return Reply.json(200, {"url": emu.url, "projects": emu.projects(), "transition_delay": emu.transition_delay})
     if (method, path) == ("GET", "/requests"):

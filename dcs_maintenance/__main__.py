@@ -1,7 +1,7 @@
-"""`python -m dcs_maintenance`: the local command line (see cli.py)."""
+"""`python -m dcs_maintenance`: the local command line (dcs_maintenance/tools/cli.py). Not deployed."""
 
 import sys
 
-from dcs_maintenance.cli import main
+from dcs_maintenance.tools.cli import main
 
 sys.exit(main())

@@ -1,79 +1,21 @@
-"""Wiring for one invocation: settings, credentials, ledger, gateways, then the tick.
+"""The FunctionGraph entry's dispatch: a TIMER tick or an HTTP request, never an exception.
 
-Process-wide caches (the ledger connection, parsed schedule files, compiled cron rules)
-live across warm invocations; credentials never do: an agency's keys are read from each
-invocation's context.
+The invocation's wiring (ledger, gateways, time budget) is in invocation.py, shared with the routes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any
 
 from dcs_maintenance import logs
 from dcs_maintenance.events import EventError, event_kind, parse_timer
-from dcs_maintenance.ledger import open_ledger
-from dcs_maintenance.ledger.base import Ledger, LedgerError
+from dcs_maintenance.invocation import request_id, runtime
+from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import load_catalog
-from dcs_maintenance.runner import Runtime, TickRequest, run_tick
-from dcs_maintenance.settings import Settings, SettingsError, context_value, load_credentials, load_settings
-
-if TYPE_CHECKING:  # imported when a tick needs the API: an idle cold start never loads the gateway (or the SDK)
-    from dcs_maintenance.gateway import DcsGateway
-
-_ledgers: dict[str, Ledger] = {}
-
-
-def request_id(context: Any) -> str:
-    value = context_value(context, "getRequestID")
-    if value:
-        return str(value)
-    import uuid  # only without a platform request id (about 3 ms on a cold start)
-
-    return uuid.uuid4().hex
-
-
-def remaining_seconds(context: Any) -> Any:
-    """A function returning the invocation's remaining time in seconds (inf without a context)."""
-    getter = getattr(context, "getRemainingTimeInMilliSeconds", None)
-    if getter is None:
-        return lambda: float("inf")
-
-    def remaining() -> float:
-        try:
-            return float(getter()) / 1000.0
-        except Exception:
-            return float("inf")
-
-    return remaining
-
-
-def ledger_for(settings: Settings) -> Ledger:
-    """One ledger connection per URL per process, reused by warm invocations."""
-    if settings.ledger_url not in _ledgers:
-        _ledgers[settings.ledger_url] = open_ledger(settings.ledger_url)
-    return _ledgers[settings.ledger_url]
-
-
-def close_ledgers() -> None:
-    for ledger in _ledgers.values():
-        ledger.close()
-    _ledgers.clear()
-
-
-def runtime(settings: Settings, context: Any = None, ledger: Optional[Ledger] = None) -> Runtime:
-    """The invocation's Runtime; gateways (and credentials) are only made when a tick needs the API."""
-    remaining = remaining_seconds(context)
-
-    def gateway_factory(project: str, region: Optional[str]) -> DcsGateway:
-        from dcs_maintenance.gateway import DcsGateway
-
-        credentials = load_credentials(context)
-        logs.add_secrets(credentials.secrets())
-        return DcsGateway(settings, credentials, project, region, remaining)
-
-    return Runtime(settings, ledger or ledger_for(settings), gateway_factory, remaining)
+from dcs_maintenance.runner import TickRequest, run_tick
+from dcs_maintenance.settings import SettingsError, load_credentials, load_settings
 
 
 def error_summary(message: str, trigger: str = "timer") -> dict[str, Any]:
@@ -111,7 +53,7 @@ def _dispatch(event: Any, context: Any) -> dict[str, Any]:
     kind = event_kind(event)
     try:
         if kind == "http":
-            from dcs_maintenance.http_api import handle_http
+            from dcs_maintenance.routes import handle_http
 
             return handle_http(event, context)
         if kind == "timer":

@@ -26,10 +26,8 @@ import binascii
 import hashlib
 import hmac
 import json
-import logging
 import os
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
@@ -378,27 +376,3 @@ def dispatch(request: Request, match: Match) -> Response:
         raise HttpError(404, NO_ROUTE, f"no route for {request.method} {request.path[:200]}")
     request = replace(request, body=decode_body(request), params=match.params)
     return match.route.func(request)
-
-
-def handle_http(event: dict, context: Any) -> dict[str, Any]:
-    """An APIG event in, an APIG response out. Never raises."""
-    from dcs_maintenance.routes import resolver
-
-    started = time.monotonic()
-    method, path, pattern, request_id = event.get("httpMethod"), event.get("path"), None, None
-    try:
-        request = parse_event(event, context)
-        method, path, request_id = request.method, request.path, request.request_id
-        match = resolver.resolve(request.method, request.path)
-        pattern = match.route.pattern if match.route else None
-        response = dispatch(request, match)
-    except HttpError as exc:
-        response = exc.response()
-    except Exception as exc:  # a bug: log it, answer 500 without details
-        logs.error("unexpected_error", kind="http", error=f"{type(exc).__name__}: {exc}")
-        response = HttpError(500, INTERNAL, "internal error; see the function's logs").response()
-    level = logging.ERROR if response.status >= 500 else logging.INFO
-    logs.log("http", level, method=str(method)[:16], path=str(path)[:200], route=pattern or "-",
-             status=response.status, apig_request_id=request_id,
-             duration_ms=round((time.monotonic() - started) * 1000, 1))
-    return response.to_apig()

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from simulation import ledger_url_for  # noqa: E402
 
 import handler as function_handler  # noqa: E402
-from dcs_maintenance import app, clock, gateway  # noqa: E402
-from dcs_maintenance.local import LocalContext, apig_event, timer_event  # noqa: E402
+from dcs_maintenance import clock, gateway, invocation  # noqa: E402
+from dcs_maintenance.tools.local import LocalContext, apig_event, timer_event  # noqa: E402
 
 AK, SK = "TESTAK0123456789", "TESTSK-secret-value-0123456789"
 PROJECT, OTHER_PROJECT = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
@@ -95,7 +95,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch, emulator: Any, schedules_dir: 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield env
-    app.close_ledgers()
+    invocation.close_ledgers()
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ class Simulation:
                  before: Optional[Callable[[Simulation, int, datetime], None]] = None) -> None:
         import handler
         from dcs_maintenance import clock
-        from dcs_maintenance.local import LocalContext, timer_event
+        from dcs_maintenance.tools.local import LocalContext, timer_event
 
         self.emulator = emulator
         self.start, self.end, self.period = start, end, period

@@ -183,7 +183,8 @@ schedules:
 
 def test_the_fast_path_leaves_the_same_summaries_and_ledger_as_the_slow_path(emulator, write_schedules, tick,
                                                                              function_env, monkeypatch, tmp_path):
-    from dcs_maintenance import app, runner
+    from dcs_maintenance import invocation, runner
+    from dcs_maintenance.settings import load_settings
 
     write_schedules(MIX)
 
@@ -192,7 +193,7 @@ def test_the_fast_path_leaves_the_same_summaries_and_ledger_as_the_slow_path(emu
         for i, (name, env) in enumerate((("stg-1", "staging"), ("web-1", "web"), ("web-2", "web"), ("dev-1", "dev"),
                                          ("prod-1", "prod"))):
             emulator.add_instance(PROJECT, instance_id=f"i-{i}", name=name, tags={"env": env})
-        app.close_ledgers()
+        invocation.close_ledgers()
         monkeypatch.setenv("LEDGER_URL", f"sqlite:///{tmp_path / (label + '.sqlite3')}")
         fastpath.clear()
         if not fast:
@@ -206,7 +207,7 @@ def test_the_fast_path_leaves_the_same_summaries_and_ledger_as_the_slow_path(emu
                 (r["name"], r["decision"], r["reason"], r.get("occurrence"), r["occurrences"],
                  sorted((i["instance_id"], i["action"], i["result"]) for i in r["instances"]))
                 for r in s["schedules"]]))
-        ledger = app.ledger_for(app.load_settings())
+        ledger = invocation.ledger_for(load_settings())
         state = {"marks": ledger.watermarks(), "meta": ledger.get_metas([f"settled:{n}" for n in ("overnight",
                                                                                                   "enforced")]),
                  "windows": {n: ledger.window_states(n) for n in ("overnight", "enforced")}}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import NIGHTLY, add_staging_pair, status_calls
 
-from dcs_maintenance import cli, progress
+from dcs_maintenance.tools import cli, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["validate", "next", "plan", "run", "invoke", "serve", "emulator", "package", "demo"]

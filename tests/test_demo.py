@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from dcs_maintenance import cli, demo
+from dcs_maintenance.tools import cli, demo
 
 WINDOW = ["--from", "2026-12-06T18:45:00Z", "--hours", "11.5"]
 needs_redis = pytest.mark.skipif(demo.redis_available() is None, reason="redis-server is not installed")

@@ -11,8 +11,8 @@ import hcl2
 import pytest
 import yaml
 
-from dcs_maintenance import package
 from dcs_maintenance.durations import parse_duration
+from dcs_maintenance.tools import package
 
 ROOT = Path(__file__).resolve().parent.parent
 TF = ROOT / "deploy" / "terraform"

@@ -15,10 +15,10 @@ from conftest import PROJECT, acted_ids, results_by_instance, status_calls, t, u
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_emulator import Fault
-from dcs_maintenance import app
+from dcs_maintenance import invocation
 from dcs_maintenance.ledger import open_ledger
 from dcs_maintenance.ledger.base import claim_key
-from dcs_maintenance.local import LocalContext, timer_event
+from dcs_maintenance.tools.local import LocalContext, timer_event
 
 UTC = timezone.utc
 
@@ -103,7 +103,7 @@ class _Overlap:
         self.local = threading.local()
         self.opened: list = []
         self.reached = 0
-        monkeypatch.setattr(app, "ledger_for", self._ledger_for)
+        monkeypatch.setattr(invocation, "ledger_for", self._ledger_for)
 
     def _ledger_for(self, settings):
         led = getattr(self.local, "ledger", None)

@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 import handler
 from dcs_maintenance import loader
-from dcs_maintenance.local import LocalContext, apig_event
 from dcs_maintenance.model import Schedule
+from dcs_maintenance.tools.local import LocalContext, apig_event
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0") or 0)
 

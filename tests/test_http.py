@@ -11,7 +11,7 @@ from conftest import API_TOKEN, PROJECT, acted_ids, add_staging_and_prod, status
 import handler as function_handler
 from dcs_emulator import Fault
 from dcs_maintenance import __version__
-from dcs_maintenance.local import LocalContext, apig_event
+from dcs_maintenance.tools.local import LocalContext, apig_event
 
 TOKEN = API_TOKEN  # what conftest's function_env sets
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

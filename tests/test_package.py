@@ -20,7 +20,7 @@ import pytest
 from conftest import AK, PROJECT, SK
 
 from dcs_emulator import Emulator, Fault
-from dcs_maintenance import package
+from dcs_maintenance.tools import package
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TOPIC = f"urn:smn:cn-north-4:{PROJECT}:ops"
@@ -52,9 +52,9 @@ def test_the_zip_holds_the_function_and_nothing_local(built):
         assert needed in names, needed
     tops = {n.split("/")[0] for n in names}
     assert not tops & {"dcs_emulator", "tests", "demo", "scripts", "deploy", "pymongo", "gridfs", "dns", "bin"}
-    for local in ("cli", "demo", "local", "package", "progress", "serve", "__main__"):
-        assert f"dcs_maintenance/{local}.py" not in names
-    assert "dcs_maintenance/cli.py" in built.excluded["modules"]
+    assert not [n for n in names if n.startswith("dcs_maintenance/tools/")]
+    assert "dcs_maintenance/__main__.py" not in names
+    assert "dcs_maintenance/tools/cli.py" in built.excluded["modules"]
     assert "dnspython" in " ".join(built.excluded["distributions"])
     assert set(built.excluded["packages"]) == {"pymongo", "gridfs"}
     assert not [n for n in names if "/tests/" in n and not n.startswith("dcs_maintenance/")]
@@ -239,13 +239,27 @@ def test_wheel_members_are_filtered():
         target("../evil.py")
 
 
-def test_local_tools_are_left_out_by_the_import_graph():
+def test_local_tools_are_left_out_and_the_function_never_imports_them():
     root = Path(package.ROOT)
     shipped, left_out = package.shipped_modules(root)
     assert {"dcs_maintenance.app", "dcs_maintenance.notify", "dcs_maintenance.ledger.sqlite",
             "dcs_maintenance.ledger.redis"} <= set(shipped)
-    assert {"dcs_maintenance.cli", "dcs_maintenance.demo", "dcs_maintenance.package",
-            "dcs_maintenance.progress"} <= set(left_out)
+    assert not [name for name in shipped if ".tools" in name or name.endswith("__main__")]
+    assert {"dcs_maintenance.tools.cli", "dcs_maintenance.tools.demo", "dcs_maintenance.tools.package",
+            "dcs_maintenance.tools.progress", "dcs_maintenance.tools.serve", "dcs_maintenance.tools.local",
+            "dcs_maintenance.__main__"} <= set(left_out)
+    assert not [name for name in package.reachable_modules(root) if package.is_local_tool(name)]
+
+
+def test_a_function_module_that_imports_a_local_tool_refuses_the_build(tmp_path):
+    (tmp_path / "dcs_maintenance" / "tools").mkdir(parents=True)
+    (tmp_path / "dcs_maintenance" / "__init__.py").write_text("")
+    (tmp_path / "dcs_maintenance" / "tools" / "__init__.py").write_text("")
+    (tmp_path / "dcs_maintenance" / "tools" / "cli.py").write_text("")
+    (tmp_path / "dcs_maintenance" / "app.py").write_text("def f():\n    from dcs_maintenance.tools import cli\n")
+    (tmp_path / "handler.py").write_text("from dcs_maintenance.app import f\n")
+    with pytest.raises(package.PackageError, match="dcs_maintenance.tools is a local tool"):
+        package.project_files(tmp_path, [])
 
 
 def test_the_host_interpreter_is_found():

@@ -17,7 +17,7 @@ from conftest import AK, OTHER_PROJECT, PROJECT, SK, WEB_HOURLY, acted_ids, add_
 
 from dcs_emulator import Fault
 from dcs_maintenance.loader import parse_document
-from dcs_maintenance.local import LocalContext
+from dcs_maintenance.tools.local import LocalContext
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from conftest import PROJECT, status_calls
 
-from dcs_maintenance.serve import make_server, to_event
+from dcs_maintenance.tools.serve import make_server, to_event
 
 TOKEN = "test-api-token-0123456789"
 

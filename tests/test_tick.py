@@ -240,7 +240,7 @@ def test_wrong_credentials_are_refused_by_the_emulator_and_reported(fleet, write
 
 
 def test_agency_credentials_from_the_context_win(fleet, write_schedules, tick, monkeypatch):
-    from dcs_maintenance.local import LocalContext
+    from dcs_maintenance.tools.local import LocalContext
 
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "not-the-right-secret-key")
     write_schedules(NIGHTLY)
@@ -334,7 +334,7 @@ def test_no_credential_in_logs_or_summary(fleet, write_schedules, tick, capsys, 
 
 def test_unrecognised_and_malformed_events_are_reported_not_raised(function_env):
     import handler
-    from dcs_maintenance.local import LocalContext
+    from dcs_maintenance.tools.local import LocalContext
 
     assert handler.handler({"hello": 1}, LocalContext())["ok"] is False
     bad_time = handler.handler({"trigger_type": "TIMER", "time": "yesterday", "trigger_name": "x"}, LocalContext())

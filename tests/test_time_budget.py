@@ -15,7 +15,7 @@ from conftest import AK, PROJECT, SK, WEB_HOURLY, acted_ids, add_web, results_by
 
 from dcs_emulator import Fault
 from dcs_maintenance import gateway
-from dcs_maintenance.local import LocalContext
+from dcs_maintenance.tools.local import LocalContext
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

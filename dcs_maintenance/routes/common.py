@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dcs_maintenance import invocation
 from dcs_maintenance.http_api import LEDGER_DOWN, MISCONFIGURED, HttpError, Request
 from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import Catalog, load_catalog
@@ -22,11 +23,9 @@ def catalog(current: Settings) -> Catalog:
 
 
 def runtime(current: Settings, request: Request) -> Runtime:
-    """app.runtime for this request: the shared ledger, gateways made on first use."""
-    from dcs_maintenance.app import runtime as app_runtime
-
+    """The invocation's runtime for this request: the shared ledger, gateways made on first use."""
     try:
-        return app_runtime(current, request.context)
+        return invocation.runtime(current, request.context)
     except LedgerError as exc:
         raise HttpError(503, LEDGER_DOWN, f"the ledger is unavailable: {exc}") from None
     except ValueError as exc:  # a malformed LEDGER_URL

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from dcs_maintenance import clock
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_AK, DEMO_SK = "DEMOACCESSKEY00000000", "demo-secret-key-not-a-real-one"
 DEMO_PROJECT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 DEFAULT_START = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)  # Saturday evening
@@ -191,9 +191,9 @@ def run_demo(args: argparse.Namespace) -> int:
         return _run(args)
     finally:
         clock.set_clock(None)
-        from dcs_maintenance import app
+        from dcs_maintenance import invocation
 
-        app.close_ledgers()
+        invocation.close_ledgers()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -206,9 +206,9 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["HOME"] = tempfile.mkdtemp(prefix="dcsm-home-")
     import handler
     from dcs_emulator import Emulator
-    from dcs_maintenance.cli import _summary_text
-    from dcs_maintenance.local import LocalContext, timer_event
-    from dcs_maintenance.progress import Progress
+    from dcs_maintenance.tools.local import LocalContext, timer_event
+    from dcs_maintenance.tools.progress import Progress
+    from dcs_maintenance.tools.summary_text import summary_text
 
     as_json = bool(getattr(args, "json", False))
     say = (lambda *a, **k: None) if as_json else print
@@ -260,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
                     if summary.get("schedules") or summary.get("problems") or summary.get("errors"):
                         report["active"].append(summary)
                         bar.clear()
-                        say(_summary_text(summary))
+                        say(summary_text(summary))
                     if data is not None:
                         for probe in data.probe_stopped(at):
                             report["probes"].append(probe)

@@ -2,11 +2,10 @@
 
 The zip holds, at its root, what the function imports at run time and nothing else:
 
-- `handler.py`; the `dcs_maintenance` modules reachable from handler.py through any import statement
-  (lazy imports inside functions included) plus every module of a reached sub-package (ledger/,
-  routes/), so the local tools (cli, demo, local, package, progress, serve, __main__) stay out; and
-  `schedules/` (the schedule files and `schema.json`, which the loader validates against). A module
-  loaded only through importlib with a computed name must also be imported somewhere statically;
+- `handler.py`; the `dcs_maintenance` package without its local tools (the `tools/` sub-package and the
+  `python -m` entry `__main__.py`); the build fails if anything the handler reaches through any import
+  statement (lazy imports inside functions included) is a local tool; and `schedules/` (the schedule
+  files, validated before the build, and the package's `schema.json`);
 - the wheels of `requirements.txt` for the target CPython and manylinux2014 x86_64, downloaded with
   `pip download --only-binary=:all:` and unpacked: `.dist-info` folders keep only METADATA and the
   licence files; C sources, type stubs and the packages' own test suites are left out;
@@ -44,7 +43,7 @@ from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "dcs_maintenance"
 FUNCTIONGRAPH_PYTHONS = ("3.9", "3.10", "3.12")
 DEFAULT_PYTHON = "3.10"  # serverless.yml and deploy/terraform use the Python3.10 runtime
@@ -53,8 +52,8 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64")
 CONSOLE_LIMIT_MB = 40.0  # the FunctionGraph console's zip upload limit (larger packages go through OBS)
 MB = 1024 * 1024
 
-# Local tooling: never imported by handler.handler, so left out unless the import graph says otherwise.
-LOCAL_ONLY = ("cli", "demo", "local", "package", "progress", "__main__")
+# Local tooling, never deployed: the tools sub-package and the `python -m` entry.
+LOCAL_TOOLS = (f"{PACKAGE}.tools", f"{PACKAGE}.__main__")
 # Distributions left out entirely, and top-level packages dropped from wheels that are otherwise kept.
 DROP_DISTRIBUTIONS = {"dnspython": "required by pymongo only; never imported"}
 DROP_PACKAGES = {"pymongo": "huaweicloudsdkcore imports only bson from the pymongo wheel",
@@ -357,19 +356,19 @@ def reachable_modules(root: Path) -> dict[str, str]:
     return reached
 
 
+def is_local_tool(name: str) -> bool:
+    return any(name == tool or name.startswith(tool + ".") for tool in LOCAL_TOOLS)
+
+
 def shipped_modules(root: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """The modules the function needs: those reachable from handler.py through any import statement (lazy ones
-    included), plus every module of a reached sub-package (a package may load its modules by name).
+    """The modules the function ships: the whole package but its local tools.
     Returns (shipped modules, left-out modules with why)."""
-    modules = package_modules(root)
-    reached = reachable_modules(root)
     shipped, left_out = {}, {}
-    for name, path in modules.items():
-        parent = name.rpartition(".")[0]
-        if name == PACKAGE or name in reached or (parent != PACKAGE and parent in reached):
-            shipped[name] = path
+    for name, path in package_modules(root).items():
+        if is_local_tool(name):
+            left_out[name] = "local tool"
         else:
-            left_out[name] = "local tool" if name.rpartition(".")[2] in LOCAL_ONLY else "not imported by the handler"
+            shipped[name] = path
     return shipped, left_out
 
 
@@ -379,10 +378,10 @@ def project_files(root: Path, warnings: list[str], schedules: Optional[Path] = N
     if not (root / "handler.py").is_file():
         raise PackageError(f"{root / 'handler.py'} not found")
     reached = reachable_modules(root)
-    for short in LOCAL_ONLY:
-        name = f"{PACKAGE}.{short}"
-        if name in reached:
-            warnings.append(f"{name} is imported at run time (by {reached[name]}): shipped although it is a local tool")
+    for name, importer in sorted(reached.items()):
+        if is_local_tool(name):
+            raise PackageError(f"{name} is a local tool but the function imports it (from {importer}): "
+                               "the deployed code must not depend on dcs_maintenance/tools")
     shipped, left_out = shipped_modules(root)
     files = [(root / "handler.py", "handler.py")]
     for path in sorted(shipped.values()):
@@ -757,7 +756,7 @@ def result_text(result: BuildResult) -> str:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from dcs_maintenance import progress
+    from dcs_maintenance.tools import progress
 
     steps = progress.Steps()
     options = BuildOptions(python=args.python, output=Path(args.output), interpreter=args.interpreter,

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from dcs_maintenance.http_api import MAX_BODY_BYTES
-from dcs_maintenance.local import LocalContext
+from dcs_maintenance.tools.local import LocalContext
 
 MAX_REQUEST_BYTES = 2 * MAX_BODY_BYTES  # larger bodies are not read: the function answers 413 for > MAX_BODY_BYTES
 DRAIN_LIMIT = 16 * 1024 * 1024  # a larger body is not even read away: the connection is closed
@@ -30,7 +30,7 @@ def _function() -> Callable[[dict, Any], Any]:
     try:
         import handler
     except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
         import handler
     return handler.handler
 

@@ -18,8 +18,9 @@ from typing import Any, Optional
 
 from dcs_maintenance import clock
 from dcs_maintenance.events import EventError, parse_time
+from dcs_maintenance.tools.summary_text import summary_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _time(text: str) -> datetime:
@@ -78,22 +79,8 @@ def cmd_next(args: argparse.Namespace) -> int:
 
 
 # -- plan / run / invoke ------------------------------------------------------------------------
-def _summary_text(summary: dict[str, Any]) -> str:
-    lines = [f"tick {summary.get('tick')}  ok={summary.get('ok')}  counts={summary.get('counts')}"]
-    for sched in summary.get("schedules", []):
-        lines.append(f"  {sched['name']}: {sched['decision']} - {sched['reason']}")
-        for occ in sched.get("occurrences", []):
-            lines.append(f"      occurrence {occ['occurrence']}: {occ['result']} ({occ['reason']})")
-        for inst in sched.get("instances", []):
-            lines.append(f"      {inst['result']:<8} {inst.get('action') or '-':<12} {inst['instance_id']} "
-                         f"{inst.get('name') or ''}: {inst['reason']}")
-    lines += [f"  INVALID {p['file']} {p['path']}: {p['message']}" for p in summary.get("problems", [])]
-    lines += [f"  ERROR {e}" for e in summary.get("errors", [])]
-    return "\n".join(lines)
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
-    from dcs_maintenance.app import runtime
+    from dcs_maintenance.invocation import runtime
     from dcs_maintenance.loader import load_catalog
     from dcs_maintenance.runner import TickRequest, run_tick
     from dcs_maintenance.settings import load_settings
@@ -103,13 +90,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with _logs_to_stderr():
         summary = run_tick(load_catalog(settings.schedules_dir), TickRequest(at, "plan", True, None, preview=True),
                            runtime(settings))
-    _print(summary, args.json, _summary_text(summary))
+    _print(summary, args.json, summary_text(summary))
     return 0 if summary["ok"] else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import handler
-    from dcs_maintenance.local import LocalContext, timer_event
+    from dcs_maintenance.tools.local import LocalContext, timer_event
 
     at = args.at or datetime.now(timezone.utc).replace(second=0, microsecond=0)
     if args.at:
@@ -123,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_ticks(args, at, options)
     with _logs_to_stderr():
         summary = handler.handler(timer_event(at, options or ""), LocalContext())
-    _print(summary, args.json, _summary_text(summary))
+    _print(summary, args.json, summary_text(summary))
     return 0 if summary.get("ok") else 1
 
 
@@ -131,9 +118,9 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
     """Successive ticks from --at to --until every --every (default TICK_PERIOD), the wall clock following."""
     import handler
     from dcs_maintenance.durations import parse_duration
-    from dcs_maintenance.local import LocalContext, timer_event
-    from dcs_maintenance.progress import Progress
     from dcs_maintenance.settings import load_settings
+    from dcs_maintenance.tools.local import LocalContext, timer_event
+    from dcs_maintenance.tools.progress import Progress
 
     step = parse_duration(args.every) if args.every else load_settings().tick_period
     if args.until < start or step.total_seconds() <= 0:
@@ -151,7 +138,7 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
                 active.append(summary)
                 if not args.json:
                     bar.clear()
-                    print(_summary_text(summary))
+                    print(summary_text(summary))
             bar.update(n + 1, at.isoformat())
     clock.set_clock(None)
     _print({"ok": ok, "ticks": count, "from": start.isoformat(), "until": args.until.isoformat(), "active": active},
@@ -161,7 +148,7 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     import handler
-    from dcs_maintenance.local import LocalContext, apig_event, timer_event
+    from dcs_maintenance.tools.local import LocalContext, apig_event, timer_event
 
     if args.kind == "timer":
         at = args.at or datetime.now(timezone.utc)
@@ -182,7 +169,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from dcs_maintenance.serve import serve
+    from dcs_maintenance.tools.serve import serve
 
     return serve(args.host, args.port)
 
@@ -194,13 +181,13 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dcs_maintenance.demo import run_demo
+    from dcs_maintenance.tools.demo import run_demo
 
     return run_demo(args)
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from dcs_maintenance.package import run_cli
+    from dcs_maintenance.tools.package import run_cli
 
     return run_cli(args)
 
@@ -262,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("emulator_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_emulator)
     p = sub.add_parser("demo", help="a night of maintenance against the local emulator, printed as it happens")
-    from dcs_maintenance import demo, package
+    from dcs_maintenance.tools import demo, package
 
     demo.add_arguments(p)
     p.set_defaults(func=cmd_demo)
