@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from . import errors, signing
 from .errors import ApiError
 from .faults import ANSWER_INSTEAD, Fault, FaultBook
+from .holds import HoldBook
 from .requestlog import Journal, RequestLog
 from .server import Reply, Request
 from .state import State
@@ -69,6 +70,7 @@ class DcsApi:
         self.security_token = security_token
         self.max_clock_skew = max_clock_skew
         self.smn = SmnInbox()
+        self.holds = HoldBook()
 
     def handle(self, req: Request) -> Reply:
         query = _parse_query(req.raw_query)
@@ -90,6 +92,7 @@ class DcsApi:
         }
         reply = Reply()
         fault: Fault | None = None
+        hold = None
         try:
             route = match_route(req.method, req.raw_path)
             entry.update(endpoint=route.endpoint, project_id=route.project_id)
@@ -100,7 +103,12 @@ class DcsApi:
             repeated = sorted(k for k, v in query.items() if isinstance(v, list))
             if repeated:
                 raise errors.invalid(f"Query parameter(s) {', '.join(repeated)} given more than once.")
-            fault = self.faults.take(route.endpoint, _named_instances(route, body, query))
+            named = _named_instances(route, body, query)
+            hold = self.holds.take(route.endpoint, named)
+            if hold is not None and hold.before:
+                hold.block()
+                hold = None
+            fault = self.faults.take(route.endpoint, named)
             if fault is not None:
                 entry["fault"] = fault.kind
             if fault is not None and fault.kind in ANSWER_INSTEAD:
@@ -118,8 +126,14 @@ class DcsApi:
             reply.delay = float(fault.params["delay"])
         if fault is not None and fault.kind == "reset_after":
             reply.drop = True
-        entry["status"] = None if reply.drop else reply.status
-        entry["request_id"] = None if reply.drop else reply.request_id
+        if fault is not None and fault.kind == "corrupt_after":
+            reply.corrupt = True
+        if fault is not None and fault.kind == "throttle_after":
+            reply = _fault_reply(fault)
+        if hold is not None:  # processed: only the answer waits
+            hold.block()
+        entry["status"] = None if reply.drop or reply.corrupt else reply.status
+        entry["request_id"] = None if reply.drop or reply.corrupt else reply.request_id
         self.log.append(entry)
         return reply
 
@@ -260,7 +274,7 @@ def _fault_reply(fault: Fault) -> Reply:
         return Reply(drop=True)
     if fault.kind == "malformed":
         return Reply(int(p["status"]), str(p["body"]).encode("utf-8"), {"Content-Type": str(p["content_type"])})
-    if fault.kind == "throttle":
+    if fault.kind in ("throttle", "throttle_after"):
         headers = {"Retry-After": str(p["retry_after"])} if p["retry_after"] is not None else {}
         return Reply.json(429, errors.error_body(p["error_code"], p["error_msg"]), headers)
     return Reply.json(int(p["status"]), errors.error_body(p["error_code"], p["error_msg"]))

@@ -14,9 +14,11 @@ from .admin import PREFIX, handle_admin
 from .api import DcsApi
 from .backend import Backend, NullBackend
 from .faults import Fault, FaultBook
+from .holds import Hold
 from .requestlog import RequestLog
 from .server import EmulatorHTTPServer, Reply, Request
 from .state import State
+from .tls import TlsFiles
 
 
 class Emulator:
@@ -42,6 +44,7 @@ class Emulator:
         fault_seed: int | None = None,
         max_clock_skew: float = 900.0,
         redis_server: str | None = None,
+        tls: bool = False,
     ):
         self.host = host
         self.port = port
@@ -55,12 +58,15 @@ class Emulator:
         self._seeds: list[dict[str, Any]] = []
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._tls = TlsFiles(host) if tls else None
+        self._refusing = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> Emulator:
         if self._server is not None:
             return self
-        self._server = EmulatorHTTPServer((self.host, self.port), self._dispatch)
+        context = self._tls.context if self._tls is not None else None
+        self._server = EmulatorHTTPServer((self.host, self.port), self._dispatch, context)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="dcs-emulator", daemon=True
@@ -71,6 +77,8 @@ class Emulator:
     def stop(self) -> None:
         """Stop serving and release every backing process; safe to call twice."""
         server, self._server = self._server, None
+        self._refusing = False
+        self._api.holds.release_all()
         try:
             if server is not None:
                 server.close()
@@ -78,6 +86,8 @@ class Emulator:
                     self._thread.join(timeout=5)
         finally:
             self._backend.close()
+            if self._tls is not None:
+                self._tls.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -87,9 +97,37 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._server is None and not self._refusing:
             raise RuntimeError("the emulator is not started")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> str | None:
+        """With tls=True: the CA certificate a client must trust (e.g. REQUESTS_CA_BUNDLE for the SDK)."""
+        return self._tls.ca_file if self._tls is not None else None
+
+    # -- connection-level faults ------------------------------------------------------------------------------
+    def hold(self, endpoint: str = "status", *, before: bool = False, instance_ids: Iterable[str] | None = None,
+             timeout: float = 30.0) -> Hold:
+        """Hold the next matching request until `.release()`: processed first and only the answer held, or with
+        `before=True` held before anything happens. `.wait_reached()` tells when it arrived."""
+        return self._api.holds.add(Hold(endpoint, before, instance_ids, timeout))
+
+    def refuse_connections(self) -> None:
+        """Stop listening and end open connections: new connections are refused (ECONNREFUSED) until
+        `accept_connections()`, so a request fails before a byte of it was written."""
+        server, self._server = self._server, None
+        if server is not None:
+            self._refusing = True
+            server.close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+
+    def accept_connections(self) -> None:
+        """Listen again, on the same port, after `refuse_connections()`."""
+        if self._refusing:
+            self._refusing = False
+            self.start()
 
     @property
     def transition_delay(self) -> float:

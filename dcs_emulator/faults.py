@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 ENDPOINTS = ("status", "list", "show", "smn", "any")
-KINDS = ("http_error", "throttle", "slow", "reset_before", "reset_after", "malformed", "failed_entries", "dcs_error")
+KINDS = ("http_error", "throttle", "slow", "reset_before", "reset_after", "malformed", "failed_entries", "dcs_error",
+         "throttle_after", "corrupt_after")
 # Kinds answered instead of the request: the request is not processed and nothing changes.
 ANSWER_INSTEAD = frozenset({"http_error", "throttle", "reset_before", "malformed", "dcs_error"})
 
@@ -29,6 +30,17 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "malformed": {"status": 200, "body": "<html><body>502 Bad Gateway</body></html>", "content_type": "text/html"},
     "failed_entries": {},
     "dcs_error": {"status": 400, "error_code": "DCS.4026", "error_msg": "Operation not allowed (injected)."},
+    # Processed, then answered 429: a proxy or gateway between the client and DCS throttled the ANSWER. The
+    # client cannot tell this 429 from one that stopped the request.
+    "throttle_after": {
+        "retry_after": None,
+        "error_code": "APIGW.0308",
+        "error_msg": "The throttling threshold has been reached.",
+    },
+    # Processed, then the answer is replaced by bytes that are not an answer on this connection: over TLS the
+    # client's SSL layer fails while READING (the SDK calls that an SslHandShakeException); over plain HTTP the
+    # status line is garbage.
+    "corrupt_after": {},
 }
 
 
@@ -40,7 +52,8 @@ class Fault:
     entries fail (None: all of them). Kind parameters: http_error ``status`` (500/502/503/504), ``error_code``,
     ``error_msg``; throttle ``retry_after`` (seconds or None: no header); slow ``delay`` (seconds, the request is
     processed first, then the answer waits); malformed ``status``, ``body``, ``content_type``; dcs_error
-    ``status``, ``error_code``, ``error_msg``.
+    ``status``, ``error_code``, ``error_msg``; throttle_after (processed, then 429) ``retry_after``;
+    corrupt_after (processed, then the answer is garbage on the wire: an SSL error over TLS).
     """
 
     def __init__(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 import struct
 import threading
@@ -38,6 +39,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection (with a reset) instead of answering
+    corrupt: bool = False  # write bytes that are no answer (not even a TLS record), then close
     delay: float = 0.0  # wait this long before answering
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # sent as X-Request-Id
 
@@ -55,9 +57,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], dispatch: Dispatcher):
+    def __init__(self, address: tuple[str, int], dispatch: Dispatcher, ssl_context: Any = None):
         super().__init__(address, _Handler)
         self.dispatch = dispatch
+        self.ssl_context = ssl_context
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
@@ -66,15 +69,25 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self._conn_lock:
             (self._connections.add if open_ else self._connections.discard)(conn)
 
-    def close(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.ssl_context is not None:  # the handshake runs in the handler's thread, on first read
+            conn = self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
+
+    def drop_connections(self) -> None:
+        """End every open connection (idle keep-alive ones included)."""
         with self._conn_lock:
             conns = list(self._connections)
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+        self.drop_connections()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -133,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self._reset_connection()
             return
+        if reply.corrupt:
+            self._corrupt_connection()
+            return
         if reply.delay > 0 and self.server.stopping.wait(reply.delay):
             self.close_connection = True
             return
@@ -149,6 +165,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (read timeout): nothing to do
             self.close_connection = True
+
+    def _corrupt_connection(self) -> None:
+        """Bytes that are neither an HTTP answer nor a TLS record, written under any TLS layer, then close."""
+        self.close_connection = True
+        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self.connection.fileno())) as raw:
+            raw.sendall(b"\x00garbage-not-an-answer\r\n\r\n")
+        self._reset_connection()
 
     def _reset_connection(self) -> None:
         """Close with an RST, as a crashed gateway or a network reset would: the client gets no answer at all."""
