@@ -81,15 +81,16 @@ def tick(opts: dict) -> dict:
     t_import = time.perf_counter()
     in_flight = _track_in_flight() if opts.get("track") else None
     at = parse_time(opts["at"])
-    wall = parse_time(opts["clock"]) if "clock" in opts else None
+    # The wall clock of the simulated world: the tick's own time unless --clock says otherwise (a tick judged at
+    # the real date would see windows in their current state, and refuse ticks dated after it).
+    wall = parse_time(opts["clock"]) if "clock" in opts else at
     period = float(opts.get("period", 300))
     ticks, timings, summaries = int(opts.get("ticks", 1)), [], []
     from datetime import timedelta
 
     for i in range(ticks):
         when = at + timedelta(seconds=period * i)
-        if wall is not None:
-            clock.set_clock(clock.offset_clock(wall + timedelta(seconds=period * i)))
+        clock.set_clock(clock.offset_clock(wall + timedelta(seconds=period * i)))
         event = {"version": "v1.0", "time": when.isoformat(), "trigger_type": "TIMER",
                  "trigger_name": "bench", "user_event": ""}
         start = time.perf_counter()

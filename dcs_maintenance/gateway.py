@@ -22,10 +22,13 @@ LIST_PAGE = 1000  # the API's maximum page size
 READ_ATTEMPTS = 4
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
-# Only connect-phase failures prove the request never reached the server. NOT "Max retries exceeded with
-# url": urllib3 wraps EVERY error in it with retry_times=0, read timeouts and resets after the request was sent
-# included, so matching it reported executed actions as "failed (not sent)".
-NOT_SENT_MARKERS = ("NewConnectionError", "Connection refused", "Failed to establish", "ConnectTimeout")
+# Only connect-phase failures prove the request never reached the server: the TCP connection was refused or
+# never completed, or the TLS handshake failed on the certificate (the request is written after the handshake).
+# NOT "Max retries exceeded with url": urllib3 wraps EVERY error in it with retry_times=0, read timeouts and
+# resets after the request was sent included. NOT any SSL error: the SDK turns every SSLError into
+# SslHandShakeException, also one raised while READING the answer, after the request took effect.
+NOT_SENT_MARKERS = ("NewConnectionError", "Connection refused", "Failed to establish", "ConnectTimeout",
+                    "CERTIFICATE_VERIFY_FAILED")
 
 # Statuses an accepted action moves an instance into: read back after an unknown outcome.
 ACTION_STATUSES = {
@@ -101,11 +104,9 @@ def _retry_after(exc: BaseException) -> Optional[float]:
 
 
 def _not_sent(exc: BaseException) -> bool:
-    """True only where the request certainly never reached the server (connect failed)."""
+    """True only where the request certainly never reached the server (the connection was never made)."""
     text = f"{getattr(exc, 'error_msg', '')} {exc!r}"
-    return type(exc).__name__ in ("HostUnreachableException", "SslHandShakeException") or any(
-        marker in text for marker in NOT_SENT_MARKERS
-    )
+    return type(exc).__name__ == "HostUnreachableException" or any(marker in text for marker in NOT_SENT_MARKERS)
 
 
 def quiet_sdk_logger(client_class: type) -> None:
@@ -271,19 +272,29 @@ class DcsGateway:
         return outcomes
 
     def _after_error(self, action: str, instance_ids: list[str], exc: BaseException) -> list[Outcome]:
+        """No answer is trusted to mean "not executed" without evidence (issue 10).
+
+        Only a connection that was never made releases without a look. A 429 usually stops a request before DCS,
+        but a proxy or gateway can throttle the ANSWER of one that took effect: the status is read back, and only
+        an instance not in the action's transitional state counts as not executed. Anything else (a reset, a read
+        timeout, a 5xx, an SSL error while reading) may have run: read back, and unknown unless it shows the
+        action's state.
+        """
         status = getattr(exc, "status_code", None)
         text = describe_error(exc)
-        if status == 429:  # the gateway's throttling rejects before DCS sees the request: safe to send later
-            return [Outcome(iid, "failed", f"{text} (throttled, not executed)", not_executed=True)
-                    for iid in instance_ids]
+        if status == 429:
+            return [self._read_back(action, iid, f"{text} (throttled)", unchanged_means_not_executed=True,
+                                    retry_after=_retry_after(exc)) for iid in instance_ids]
         if status is not None and status < 500:
             return [Outcome(iid, "failed", f"{text} (rejected, not executed)") for iid in instance_ids]
         if status is None and _not_sent(exc):
-            return [Outcome(iid, "failed", f"{text} (not sent)", not_executed=True) for iid in instance_ids]
+            return [Outcome(iid, "failed", f"{text} (not sent: the connection was never made)", not_executed=True)
+                    for iid in instance_ids]
         return [self._read_back(action, iid, text) for iid in instance_ids]
 
-    def _read_back(self, action: str, instance_id: str, why: str) -> Outcome:
-        """After an unknown outcome: report from the instance's status, never re-send."""
+    def _read_back(self, action: str, instance_id: str, why: str, unchanged_means_not_executed: bool = False,
+                   retry_after: Optional[float] = None) -> Outcome:
+        """After an answer that does not say what happened: report from the instance's status, never re-send."""
         try:
             instance = self.show_instance(instance_id) if self._remaining() >= self.settings.call_budget else None
         except GatewayError as exc:
@@ -293,5 +304,8 @@ class DcsGateway:
         if instance.status in ACTION_STATUSES[action]:
             return Outcome(instance_id, "success",
                            f"{why}; status read back {instance.status}: the {action} was accepted")
+        if unchanged_means_not_executed:
+            return Outcome(instance_id, "failed", f"{why}; status read back {instance.status}: not executed",
+                           not_executed=True, retry_after=retry_after)
         return Outcome(instance_id, "unknown", f"{why}; status read back {instance.status}: outcome unknown, "
                                                "not re-sent")

@@ -52,12 +52,14 @@ NO_SCHEDULE = "DCSM.4041"
 METHOD_NOT_ALLOWED = "DCSM.4050"
 CONFLICT = "DCSM.4090"
 TOO_LARGE = "DCSM.4130"
+THROTTLED = "DCSM.4290"  # DCS throttled a manual action: not sent, retry
 INVALID_SCHEDULE = "DCSM.4220"
 INTERNAL = "DCSM.5000"
 MISCONFIGURED = "DCSM.5001"
 UPSTREAM = "DCSM.5020"
 NO_TOKEN = "DCSM.5030"
 LEDGER_DOWN = "DCSM.5031"
+NOT_SENT = "DCSM.5033"  # a manual action could not be sent (connection refused, no time left): retry
 
 
 # -- responses ----------------------------------------------------------------------------------

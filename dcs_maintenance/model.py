@@ -121,7 +121,8 @@ class Outcome:
     instance_id: str
     result: str
     reason: str = ""
-    not_executed: bool = False  # certainly never reached DCS (throttled, refused before sending): may be retried
+    not_executed: bool = False  # evidence says DCS did not act (refused before sending; 429 and status unchanged)
+    retry_after: Optional[float] = None  # seconds, where the answer said (a 429's Retry-After)
 
 
 __all__ = [

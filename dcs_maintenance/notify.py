@@ -44,11 +44,12 @@ def _clip(text: Any, limit: int = MAX_LINE) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _bad_entries(summary: dict[str, Any], result: str) -> list[str]:
+def _bad_entries(summary: dict[str, Any], result: str, sent_here: bool = False) -> list[str]:
+    """The entries with `result`; with sent_here, only actions this invocation sent (not another's claim)."""
     lines = []
     for sched in summary.get("schedules") or []:
         for inst in sched.get("instances") or []:
-            if inst.get("result") == result:
+            if inst.get("result") == result and not (sent_here and inst.get("handled_by")):
                 name = inst.get("name") or "?"
                 when = f" for {inst['occurrence']}" if inst.get("occurrence") else ""
                 lines.append(f"{sched.get('name')}: {inst.get('action') or '-'} {name} ({inst.get('instance_id')})"
@@ -90,6 +91,8 @@ def compose(summary: dict[str, Any], function_name: str = "dcs-maintenance") -> 
     lines += _section("Schedules in error", in_error)
     lines += _section("Invalid schedule files (these schedules do not run until fixed)", invalid)
     lines += _section("Errors", errors)
+    # What was done, beside what went wrong: a tick whose ledger failed after its calls must still say them.
+    lines += _section("Accepted by DCS in this tick", _bad_entries(summary, "success", sent_here=True))
     lines.append("The full summary is in the function's logs under the request id above.")
     message = "\n".join(lines)
     if len(message) > MAX_MESSAGE:

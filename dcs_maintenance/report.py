@@ -58,11 +58,15 @@ class ScheduleReport:
         logs.log("occurrence", schedule=self.schedule.name, occurrence=iso(occurrence), result=result, reason=reason)
 
     def instance(self, instance_id: str, name: str, action: Optional[str], result: str, reason: str,
-                 occurrence: Optional[datetime] = None) -> None:
+                 occurrence: Optional[datetime] = None, **extra: Any) -> None:
+        """One instance's result. `extra` (set keys only): `handled_by` (the request whose claim decided this
+        result: the action was not sent by this invocation), `not_sent` (nothing reached DCS: retry),
+        `retry_after` (seconds, where DCS said)."""
         assert result in RESULTS, result
         entry = {"instance_id": instance_id, "name": name, "action": action, "result": result, "reason": reason}
         if occurrence is not None:
             entry["occurrence"] = iso(occurrence)
+        entry.update((key, value) for key, value in extra.items() if value not in (None, False))
         self.data["instances"].append(entry)
         level = logging.WARNING if result in BAD_RESULTS else logging.INFO
         logs.log("instance", level, schedule=self.schedule.name, instance_id=instance_id, name=name or None,

@@ -1,30 +1,30 @@
 """One tick, top to bottom: due schedules -> targets -> claims -> status calls -> ledger -> summary.
 
 Order of a tick, and why:
-1. decide what is due from the schedules, the tick time and the ledger's watermarks (pure);
+0. refuse a tick dated ahead of the wall clock (guards.tick_refusal): it would act early and, through its
+   watermarks, silence every tick until real time caught up;
+1. decide what is due from the schedules, the tick time and the ledger's watermarks (pure: planner, fastpath);
+   windows are judged at the later of the tick and the wall clock (a late event acts on the present);
 2. list the instances of each project that has due work, once per project, concurrently;
-3. select targets and check eligibility (pure); dry runs stop here;
-4. for each (project, region, action) chunk: check the time budget and the wall-clock
-   deadline, claim the (schedule, occurrence, instance, action) keys, send ONE status call,
-   record every entry's outcome. A claim is taken before the call, so a duplicate event, an
-   overlapping invocation or a retry after a crash can never send the same action twice;
-5. advance the watermarks (held back where work is pending) and mark settled windows.
+3. select targets and check eligibility (pure); existing claims are judged first (guards.judge_claim): done,
+   still in flight (pending: looked at again next tick), or unknown (an invocation died after claiming);
+4. claims and status calls (sending.py);
+5. bookkeeping: window states, settled markers and watermarks (never ahead of the wall clock, held back where
+   work is pending), written in one guarded step: a ledger failure after calls were sent is reported beside
+   their results, never instead of them.
 """
 
 from __future__ import annotations
 
 import contextvars
-import threading
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from dcs_maintenance import clock, fastpath, logs
-from dcs_maintenance.ledger.base import Ledger, LedgerError, WindowState, claim_key
+from dcs_maintenance import clock, fastpath, guards, logs
+from dcs_maintenance.ledger.base import LedgerError, WindowState, claim_key
 from dcs_maintenance.loader import Catalog
-from dcs_maintenance.model import RUNNING, Instance, Outcome, Schedule
+from dcs_maintenance.model import RUNNING, Instance, Schedule
 from dcs_maintenance.planner import (
     ACTION_FOR_STATE,
     Desired,
@@ -32,122 +32,55 @@ from dcs_maintenance.planner import (
     iso,
     one_shot_due,
     select,
-    too_late,
     window_desired,
     window_step,
 )
 from dcs_maintenance.report import ScheduleReport, TickReport
+from dcs_maintenance.sending import execute, record_stale
 from dcs_maintenance.settings import Settings
+from dcs_maintenance.tick import PENDING_HOLD, Bookkeeping, Intent, LockedLedger, Runtime, TickRequest, Work
 
-if TYPE_CHECKING:  # the gateway (and the thread pool) are imported when a tick has work: a cold idle tick skips them
-    from dcs_maintenance.gateway import DcsGateway
-
-GatewayFactory = Callable[[str, Optional[str]], "DcsGateway"]
-PENDING_HOLD = timedelta(seconds=1)
-# A window action counts as applied (what the schedule last did) unless DCS refused it: an unknown outcome may have
-# run, and a later transition must still act (e.g. start in the morning what a lost-answer stop did stop).
-APPLIED_OUTCOMES = ("success", "unknown", "claimed")
-
-
-@dataclass(frozen=True)
-class TickRequest:
-    """What to run: the tick time and the invocation's options."""
-
-    at: datetime
-    trigger: str = "timer"
-    dry_run: bool = False  # decide and report, change nothing in DCS
-    only: Optional[frozenset[str]] = None  # restrict to these schedule names
-    preview: bool = False  # read-only everywhere, ledger included (GET /plan)
-    manual: bool = False  # run the chosen schedules now (POST /schedules/{name}/run), whatever their cron
-
-
-@dataclass
-class Runtime:
-    """The invocation's I/O: settings, ledger, gateways, time budget."""
-
-    settings: Settings
-    ledger: Ledger
-    gateway_factory: GatewayFactory
-    remaining: Callable[[], float] = lambda: float("inf")  # seconds left in the invocation
-    gateways: dict[tuple[str, Optional[str]], DcsGateway] = field(default_factory=dict)
-
-    def gateway(self, project: str, region: Optional[str]) -> DcsGateway:
-        key = (project, region)
-        if key not in self.gateways:
-            self.gateways[key] = self.gateway_factory(project, region)
-        return self.gateways[key]
-
-
-@dataclass
-class Intent:
-    """One action on one instance, for one schedule occurrence, not yet sent."""
-
-    work: Work
-    instance: Instance
-    action: str
-    key: str
-    occurrence: datetime
-
-
-@dataclass
-class Work:
-    """A due schedule on its way through the tick."""
-
-    schedule: Schedule
-    report: ScheduleReport
-    project: str
-    region: Optional[str]
-    occurrence: datetime
-    desired: Optional[Desired] = None  # windows only
-    dry_run: bool = False
-    pending: bool = False  # something must be looked at again next tick
-    manual: bool = False  # a manual run: its own claim keys, no watermark or settled marker
-    intents: list[Intent] = field(default_factory=list)
-    applied: dict[str, WindowState] = field(default_factory=dict)
-
-
-class _LockedLedger:
-    """Serialises ledger calls from the per-project worker threads."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._ledger, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
+__all__ = ["Runtime", "TickRequest", "run_tick"]
 
 
 def run_tick(catalog: Catalog, request: TickRequest, rt: Runtime) -> dict[str, Any]:
-    """Run one tick and return its summary. Expected failures are reported, never raised."""
+    """Run one tick and return its summary. Expected failures are reported, never raised; only a ledger that
+    cannot be read at the start raises LedgerError (nothing was sent)."""
     settings = rt.settings
-    ledger: Any = _LockedLedger(rt.ledger)
-    report = TickReport(request.at, request.trigger, request.dry_run or settings.dry_run, request.preview)
+    ledger: Any = LockedLedger(rt.ledger)
+    wall = clock.now()
+    request = replace(request, dry_run=request.dry_run or settings.dry_run,
+                      window_at=guards.judging_instant(request.at, clock.as_of()))
+    report = TickReport(request.at, request.trigger, request.dry_run, request.preview)
     report.problems.extend(catalog.problems)
     for problem in catalog.problems:
         logs.error("invalid_schedule", file=problem.file, schedule=problem.schedule, path=problem.path,
                    message=problem.message)
+    refusal = guards.tick_refusal(request.at, wall, not request.writes)
+    if refusal:
+        logs.error("tick_refused", tick=iso(request.at), wall=iso(wall), error=refusal)
+        report.errors.append(refusal)
+        return _summary(report, rt, request)
     schedules = [s for s in catalog.schedules if request.only is None or s.name in request.only]
     if request.only:
         for name in sorted(request.only - {s.name for s in schedules}):
             report.errors.append(f"schedule {name!r} not found or not valid")
     marks = ledger.watermarks()
-    new_marks: dict[str, datetime] = {}
-    works = _due_work(schedules, request, rt, ledger, marks, new_marks, report)
+    book = Bookkeeping()
+    works = _due_work(schedules, request, rt, ledger, marks, book, report)
     if works:
         instances = _list_projects(works, rt)
         for work in works:
             _plan(work, instances, rt, ledger, request)
-        _execute([w for w in works if not w.report.error], rt, ledger, request)
+        execute([w for w in works if not w.report.error], rt, ledger, request, marks)
         for work in works:
-            _finish(work, ledger, new_marks, request)
-    if not (request.preview or report.dry_run):  # a dry-run tick (e.g. an observer timer) must not use up work
-        ledger.advance_watermarks(new_marks)
+            _finish(work, book, request)
+    if request.writes:  # a dry-run tick (e.g. an observer timer) must not use up work
+        _write_bookkeeping(book, ledger, report, wall)
+    return _summary(report, rt, request)
+
+
+def _summary(report: TickReport, rt: Runtime, request: TickRequest) -> dict[str, Any]:
     for gw in rt.gateways.values():
         for name, count in vars(gw.stats).items():
             report.api_calls[name] = report.api_calls.get(name, 0) + count
@@ -159,8 +92,9 @@ def run_tick(catalog: Catalog, request: TickRequest, rt: Runtime) -> dict[str, A
 
 # -- 1. what is due ---------------------------------------------------------------------------
 def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledger: Any,
-              marks: dict[str, datetime], new_marks: dict[str, datetime], report: TickReport) -> list[Work]:
+              marks: dict[str, datetime], book: Bookkeeping, report: TickReport) -> list[Work]:
     settings, tick = rt.settings, request.at
+    new_marks = book.marks
     works: list[Work] = []
     settled_marks = _settled_marks(schedules, request, ledger)
     for schedule in schedules:
@@ -183,7 +117,7 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
                 rep.decide("not_due", f"stale tick: a later one ({iso(mark)}) was already processed")
                 continue
             new_marks[schedule.name] = tick
-            desired = fastpath.window_desired(schedule, tick)
+            desired = fastpath.window_desired(schedule, request.window_at or tick)
             if desired is None:
                 rep.decide("not_due", "no stop or start occurrence at or before the tick")
                 continue
@@ -195,15 +129,38 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
             works.append(Work(schedule, rep, project, region, desired.occurrence, desired, rep.data["dry_run"]))
             continue
         due = one_shot_due(schedule, tick, marks.get(schedule.name), settings.tick_period)
-        for occ, result, why in due.passed:
-            rep.passed(occ, result, why)
-        new_marks[schedule.name] = tick
+        held = _report_passed(rep, due.passed, ledger, settings, request)
+        new_marks[schedule.name] = held - PENDING_HOLD if held else tick
         if due.fire is None:
             if due.passed:
                 rep.decide("not_due", due.reason)
             continue
         works.append(Work(schedule, rep, project, region, due.fire, None, rep.data["dry_run"]))
     return works
+
+
+def _report_passed(rep: ScheduleReport, passed: tuple[tuple[datetime, str, str], ...], ledger: Any,
+                   settings: Settings, request: TickRequest) -> Optional[datetime]:
+    """Occurrences that will not run (missed, superseded, skip dates). A missed one that has claims was acted on
+    (or may have been): each claim is reported as guards.judge_claim says, never hidden behind "missed". Returns
+    the earliest occurrence whose claim is still in flight: the watermark must stay before it."""
+    held: Optional[datetime] = None
+    stale: dict[str, tuple[str, str]] = {}
+    wall = clock.now()
+    for occ, result, why in passed:
+        if result == "missed":
+            for key, record in sorted(ledger.claims_by_prefix(f"{rep.schedule.name}|{iso(occ)}|", now=wall).items()):
+                instance_id, action = key.split("|")[2:4]
+                verdict = guards.judge_claim(record, wall, timedelta(seconds=settings.call_budget))
+                rep.instance(instance_id, "", action, verdict.result, verdict.reason, occ, handled_by=record.holder)
+                if verdict.hold and held is None:
+                    held = occ
+                if verdict.stale:
+                    stale[key] = ("unknown", verdict.reason)
+        rep.passed(occ, result, why)
+    if request.writes:
+        record_stale(stale, ledger)
+    return held
 
 
 def _settled_marks(schedules: list[Schedule], request: TickRequest, ledger: Any) -> dict[str, Optional[str]]:
@@ -228,7 +185,7 @@ def _idle(schedule: Schedule, request: TickRequest, marks: dict[str, datetime], 
         return True
     mark = marks.get(schedule.name)
     if schedule.is_window:
-        desired = fastpath.window_desired(schedule, tick)
+        desired = fastpath.window_desired(schedule, request.window_at or tick)
         if desired is None or (not schedule.enforce and settled_marks.get(schedule.name) == iso(desired.occurrence)):
             if not (mark is not None and tick < mark and not request.preview):  # as _due_work: not for a stale tick
                 new_marks[schedule.name] = tick
@@ -276,7 +233,7 @@ def _list_projects(works: list[Work], rt: Runtime) -> dict[tuple[str, Optional[s
         return {key: future.result() for key, future in zip(keys, futures, strict=False)}
 
 
-# -- 3. targets and eligibility (pure decisions) -----------------------------------------------------
+# -- 3. targets, claims already taken, eligibility (pure decisions) -----------------------------------------
 def _plan(work: Work, instances: dict[tuple[str, Optional[str]], Any], rt: Runtime, ledger: Any,
           request: TickRequest) -> None:
     schedule, rep = work.schedule, work.report
@@ -295,25 +252,32 @@ def _plan(work: Work, instances: dict[tuple[str, Optional[str]], Any], rt: Runti
     if schedule.is_window:
         _plan_window(work, selection.targets, ledger, request)
     else:
-        _plan_one_shot(work, selection.targets, ledger)
+        _plan_one_shot(work, selection.targets, ledger, rt.settings, request)
     what = f"{len(work.intents)} instance(s) to {action_word}" if work.intents else "no instance to act on"
     rep.decide("due", f"{what} for occurrence {iso(work.occurrence)}", work.occurrence,
                desired=work.desired.state if work.desired else None)
 
 
-def _plan_one_shot(work: Work, targets: tuple[Instance, ...], ledger: Any) -> None:
+def _plan_one_shot(work: Work, targets: tuple[Instance, ...], ledger: Any, settings: Settings,
+                   request: TickRequest) -> None:
     """Claims first: an instance already acted on for this occurrence (still RESTARTING from it, say) is done,
-    not transitional; then eligibility for the rest."""
+    not transitional; one claimed by an invocation in flight is pending; then eligibility for the rest."""
     schedule, rep, action = work.schedule, work.report, work.schedule.action or ""
     occurrence_key = f"manual@{iso(work.occurrence)}" if work.manual else iso(work.occurrence)
     keys = {inst.instance_id: claim_key(schedule.name, occurrence_key, inst.instance_id, action) for inst in targets}
-    done = ledger.get_claims(list(keys.values())) if keys else {}
+    wall = clock.now()
+    done = ledger.get_claims(list(keys.values()), now=wall) if keys else {}
+    stale: dict[str, tuple[str, str]] = {}
     for inst in targets:
         key = keys[inst.instance_id]
         record = done.get(key)
         if record is not None:
-            rep.instance(inst.instance_id, inst.name, action, "skipped", f"already handled by request "
-                         f"{record.holder} ({record.outcome}): not sent again", work.occurrence)
+            verdict = guards.judge_claim(record, wall, timedelta(seconds=settings.call_budget), inst.status)
+            rep.instance(inst.instance_id, inst.name, action, verdict.result, verdict.reason, work.occurrence,
+                         handled_by=record.holder)
+            work.pending |= verdict.hold
+            if verdict.stale:
+                stale[key] = ("unknown", verdict.reason)
             continue
         verdict = eligibility(action, inst, schedule.allow_flush)
         if not verdict.ok:
@@ -321,6 +285,8 @@ def _plan_one_shot(work: Work, targets: tuple[Instance, ...], ledger: Any) -> No
             rep.instance(inst.instance_id, inst.name, action, "skipped", verdict.reason, work.occurrence)
             continue
         work.intents.append(Intent(work, inst, action, key, work.occurrence))
+    if request.writes and not work.dry_run:
+        record_stale(stale, ledger)
 
 
 def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request: TickRequest) -> None:
@@ -351,153 +317,34 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
         work.intents.append(Intent(work, inst, step.action, key, desired.occurrence))
 
 
-# -- 4. claims and calls ----------------------------------------------------------------------------
-def _execute(works: list[Work], rt: Runtime, ledger: Any, request: TickRequest) -> None:
-    live: dict[tuple[str, Optional[str], str], list[Intent]] = defaultdict(list)
-    for work in works:
-        for intent in work.intents:
-            if work.dry_run or request.dry_run or request.preview:
-                _report_dry(intent, ledger)
-            else:
-                live[(work.project, work.region, intent.action)].append(intent)
-    by_project: dict[tuple[str, Optional[str]], list[list[Intent]]] = defaultdict(list)
-    for (project, region, _action), intents in sorted(live.items(), key=lambda kv: (kv[0][0], kv[0][1] or "",
-                                                                                    kv[0][2])):
-        size = rt.settings.batch_size
-        # Several schedules may want the same instance (same action, same tick): keep them in one chunk, where
-        # the instance is sent once (DCS fails a repeated id, and two chunks would act twice).
-        same: dict[str, list[Intent]] = defaultdict(list)
-        for it in intents:
-            same[it.instance.instance_id].append(it)
-        groups = list(same.values())
-        by_project[(project, region)].extend([it for g in groups[i:i + size] for it in g]
-                                             for i in range(0, len(groups), size))
-    if not by_project:
-        return
-
-    def run_project(key: tuple[str, Optional[str]]) -> None:
-        for chunk in by_project[key]:
-            _send_chunk(rt.gateway(*key), chunk, rt, ledger, request)
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(rt.settings.max_parallel_projects, len(by_project))) as pool:
-        for future in [pool.submit(contextvars.copy_context().run, run_project, key) for key in by_project]:
-            future.result()
-
-
-def _report_dry(intent: Intent, ledger: Any) -> None:
-    existing = ledger.get_claims([intent.key]).get(intent.key)
-    rep, inst = intent.work.report, intent.instance
-    if existing:
-        rep.instance(inst.instance_id, inst.name, intent.action, "skipped",
-                     f"already handled by request {existing.holder} ({existing.outcome})", intent.occurrence)
-    else:
-        rep.instance(inst.instance_id, inst.name, intent.action, "skipped",
-                     f"dry run: would {intent.action} ({inst.status})", intent.occurrence)
-
-
-def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: Any, request: TickRequest) -> None:
-    """Budget and deadline checks, claim, ONE status call, record every outcome."""
-    settings, action = rt.settings, chunk[0].action
-    if rt.remaining() < settings.call_budget:
-        for it in chunk:
-            it.work.pending = True
-            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
-                                    "deferred: not enough time left in this invocation; the next tick picks it up",
-                                    it.occurrence)
-        return
-    now = clock.now()
-    ready: list[Intent] = []
-    for it in chunk:
-        if action == "flush" and not (it.work.schedule.allow_flush and it.work.schedule.action == "flush"):
-            # Defence in depth: validation and eligibility already refuse this; never send it if they did not.
-            logs.error("flush_refused", schedule=it.work.schedule.name, instance_id=it.instance.instance_id)
-            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
-                                    "refused: flush without allow_flush: true", it.occurrence)
-            continue
-        # A manual run's occurrence is the current minute (its claim's scope), not a due time: never "late".
-        late = not it.work.manual and too_late(it.work.schedule, it.occurrence, now)
-        if not it.work.schedule.is_window and late:
-            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "missed",
-                                    f"older than starting_deadline {it.work.schedule.starting_deadline} by the wall "
-                                    f"clock at {iso(now)}", it.occurrence)
-        else:
-            ready.append(it)
-    try:
-        won = ledger.claim_many([it.key for it in ready], logs.request_id()) if ready else []
-    except LedgerError as exc:  # no claim, no call: the next tick tries again within the deadline
-        for it in ready:
-            it.work.pending = True
-            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
-                                    f"not sent: the ledger could not take the claim ({exc})", it.occurrence)
-        return
-    claimed = [it for it, ok in zip(ready, won, strict=False) if ok]
-    lost = [it for it, ok in zip(ready, won, strict=False) if not ok]
-    if lost:
-        records = ledger.get_claims([it.key for it in lost])
-        for it in lost:
-            rec = records.get(it.key)
-            holder = f"request {rec.holder} ({rec.outcome})" if rec else "another invocation"
-            it.work.report.instance(it.instance.instance_id, it.instance.name, action, "skipped",
-                                    f"already handled by {holder}: not sent again", it.occurrence)
-            if it.work.desired and rec and rec.outcome in APPLIED_OUTCOMES:
-                it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
-    if not claimed:
-        return
-    try:
-        outcomes = {o.instance_id: o for o in gateway.change_status(action, list(dict.fromkeys(
-            it.instance.instance_id for it in claimed)))}
-    except Exception as exc:  # a bug or an unexpected SDK error: the outcome is unknown, never re-sent
-        outcomes = {it.instance.instance_id: Outcome(it.instance.instance_id, "unknown", f"{exc}")
-                    for it in claimed}
-    retry = [it for it in claimed if outcomes[it.instance.instance_id].not_executed]
-    if retry:  # certainly never executed (throttled, refused before sending): free the claims for a later tick
-        _release(retry, outcomes, ledger)
-        claimed = [it for it in claimed if not outcomes[it.instance.instance_id].not_executed]
-    try:
-        ledger.record_many({it.key: (outcomes[it.instance.instance_id].result,
-                                     outcomes[it.instance.instance_id].reason) for it in claimed})
-    except LedgerError as exc:  # the claims stay taken (never re-sent); only their outcome is not stored
-        logs.error("ledger_record_failed", action=action, error=str(exc))
-        outcomes = {iid: Outcome(iid, o.result, f"{o.reason} (outcome not recorded in the ledger: {exc})")
-                    for iid, o in outcomes.items()}
-    for it in claimed:
-        outcome = outcomes[it.instance.instance_id]
-        it.work.report.instance(it.instance.instance_id, it.instance.name, action, outcome.result, outcome.reason,
-                                it.occurrence)
-        if it.work.desired and outcome.result in APPLIED_OUTCOMES:
-            it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
-
-
-def _release(intents: list[Intent], outcomes: dict[str, Outcome], ledger: Any) -> None:
-    """Give back the claims of a call that never executed; the next tick sends them (within the deadline)."""
-    try:
-        ledger.release_many([it.key for it in intents], logs.request_id())
-        later = "claim released: the next tick tries again within starting_deadline"
-    except LedgerError as exc:  # the claims stay: never sent twice, but not retried either
-        later = f"claim not released ({exc}): not retried"
-    for it in intents:
-        it.work.pending = True
-        it.work.report.instance(it.instance.instance_id, it.instance.name, it.action, "skipped",
-                                f"{outcomes[it.instance.instance_id].reason}; {later}", it.occurrence)
-
-
-# -- 5. ledger bookkeeping ----------------------------------------------------------------------------
-def _finish(work: Work, ledger: Any, new_marks: dict[str, datetime], request: TickRequest) -> None:
-    if request.preview or request.dry_run or work.dry_run:
+# -- 5. bookkeeping -----------------------------------------------------------------------------------
+def _finish(work: Work, book: Bookkeeping, request: TickRequest) -> None:
+    if not request.writes or work.dry_run:
         return
     name = work.schedule.name
+    if work.applied:
+        book.window_states.setdefault(name, {}).update(work.applied)
     if work.manual:
-        if work.applied:
-            ledger.set_window_states(name, work.applied)
         return
     if work.desired is None:
         if work.pending:  # hold the watermark just before the occurrence so the next tick sees it again
-            new_marks[name] = work.occurrence - PENDING_HOLD
+            book.marks[name] = work.occurrence - PENDING_HOLD
         return
-    if work.applied:
-        ledger.set_window_states(name, work.applied)
     if not work.pending and not work.report.error:
-        ledger.set_meta(f"settled:{name}", iso(work.occurrence))
+        book.settled[name] = iso(work.occurrence)
 
+
+def _write_bookkeeping(book: Bookkeeping, ledger: Any, report: TickReport, wall: datetime) -> None:
+    """Window states, settled markers, then watermarks (never ahead of the wall clock). A failure is reported
+    beside the tick's results: what was sent stays in the summary and the notification."""
+    try:
+        for name, states in book.window_states.items():
+            ledger.set_window_states(name, states)
+        for name, occurrence in book.settled.items():
+            ledger.set_meta(f"settled:{name}", occurrence)
+        ledger.advance_watermarks(guards.bounded_marks(book.marks, wall))
+    except LedgerError as exc:
+        logs.error("ledger_bookkeeping_failed", error=str(exc))
+        report.errors.append(f"the ledger failed after this tick's calls ({exc}): the results above are what DCS "
+                             "answered; watermarks or window states were not recorded, so the next tick looks "
+                             "again (the claims taken stop any second action)")

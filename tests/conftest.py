@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from simulation import ledger_url_for  # noqa: E402
 
 import handler as function_handler  # noqa: E402
-from dcs_maintenance import clock, gateway, invocation  # noqa: E402
+from dcs_maintenance import clock, fastpath, gateway, invocation, loader  # noqa: E402
 from dcs_maintenance.tools.local import LocalContext, apig_event, timer_event  # noqa: E402
 
 AK, SK = "TESTAK0123456789", "TESTSK-secret-value-0123456789"
@@ -54,6 +54,19 @@ schedules:
 def t(text: str) -> datetime:
     """`2026-12-01T19:00:00Z` (or any ISO form) as an aware datetime, keeping the text's offset."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state():
+    """Every test starts as a cold function instance would: no cached schedule files, next-fire times or window
+    states, the system clock. No test passes because of what an earlier one left behind."""
+    fastpath.clear()
+    loader.clear_cache()
+    clock.set_clock(None)
+    clock.set_as_of(None)
+    yield
+    clock.set_clock(None)
+    clock.set_as_of(None)
 
 
 @pytest.fixture

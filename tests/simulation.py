@@ -233,12 +233,13 @@ class Simulation:
 
     # -- analysis ------------------------------------------------------------------------------------------------
     def acts(self) -> list[Act]:
-        """Every summary entry whose action reached a status call (success, failed, unknown)."""
+        """Every summary entry whose action this delivery sent to a status call (success, failed, unknown); not
+        the reports of another delivery's claim (`handled_by`)."""
         out = []
         for d in self.deliveries:
             for sched in d.summary.get("schedules", []):
                 for entry in sched["instances"]:
-                    if entry["result"] in SENT and "occurrence" in entry:
+                    if entry["result"] in SENT and "occurrence" in entry and not entry.get("handled_by"):
                         out.append(Act(sched["name"], utc(entry["occurrence"]), entry["instance_id"],
                                        entry["action"], entry["result"], entry["reason"], d))
         return out

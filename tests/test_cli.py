@@ -114,11 +114,11 @@ def test_run_one_tick_then_a_failing_one(capsys, fleet, function_env, write_sche
     from dcs_emulator import Fault
 
     write_schedules(NIGHTLY)
-    code, out, _ = main(capsys, "run", "--at", "2026-12-01T19:00:00Z", "--json")
+    code, out, _ = main(capsys, "run", "--at", "2026-06-01T19:00:00Z", "--json")
     assert code == 0 and json.loads(out)["counts"]["success"] == 2
     assert len(status_calls(fleet, "restart")) == 1
     fleet.inject(Fault(endpoint="status", kind="failed_entries"))
-    code, out, _ = main(capsys, "run", "--at", "2026-12-02T19:00:00Z")
+    code, out, _ = main(capsys, "run", "--at", "2026-06-02T19:00:00Z")
     assert code == 1 and "failed" in out
 
 
@@ -126,25 +126,40 @@ def test_schedules_option_applies_to_the_function_too(capsys, fleet, function_en
     other = tmp_path / "other-schedules"
     other.mkdir()
     (other / "nightly.yaml").write_text(NIGHTLY)  # the fixture's SCHEDULES_DIR is empty
-    code, out, _ = main(capsys, "run", "--schedules", str(other), "--at", "2026-12-01T19:00:00Z", "--json")
+    code, out, _ = main(capsys, "run", "--schedules", str(other), "--at", "2026-06-01T19:00:00Z", "--json")
     assert code == 0 and json.loads(out)["counts"]["success"] == 2
 
 
 def test_run_many_ticks_with_until(capsys, fleet, function_env, write_schedules):
     write_schedules(NIGHTLY)
-    code, out, err = main(capsys, "run", "--at", "2026-12-01T18:00:00Z", "--until", "2026-12-03T18:00:00Z",
+    code, out, err = main(capsys, "run", "--at", "2026-06-01T18:00:00Z", "--until", "2026-06-03T18:00:00Z",
                           "--json")
     data = json.loads(out)
     assert code == 0 and data["ok"] and data["ticks"] == 48 * 12 + 1
-    assert [s["tick"] for s in data["active"]] == ["2026-12-01T19:00:00Z", "2026-12-02T19:00:00Z"]
+    assert [s["tick"] for s in data["active"]] == ["2026-06-01T19:00:00Z", "2026-06-02T19:00:00Z"]
     assert "\r" not in err and "ticks" not in err  # no progress line when stderr is not a terminal
     assert all(json.loads(line)["event"] for line in err.splitlines())  # the function's log lines: on stderr
     assert len(status_calls(fleet, "restart")) == 2
-    code, out, _ = main(capsys, "run", "--at", "2026-12-04T18:00:00Z", "--until", "2026-12-04T20:00:00Z",
+    code, out, _ = main(capsys, "run", "--at", "2026-06-04T18:00:00Z", "--until", "2026-06-04T20:00:00Z",
                         "--every", "1h", "--dry-run")
     assert code == 0 and "3 tick(s)" in out and len(status_calls(fleet, "restart")) == 2
-    code, _, err = main(capsys, "run", "--at", "2026-12-05T00:00:00Z", "--until", "2026-12-04T00:00:00Z")
+    code, _, err = main(capsys, "run", "--at", "2026-06-05T00:00:00Z", "--until", "2026-06-04T00:00:00Z")
     assert code == 2 and "--until" in err
+
+
+def test_run_at_a_future_time_is_refused_unless_a_dry_run(capsys, fleet, function_env, write_schedules):
+    """run --at judges a tick as it would have been judged then, but never writes state ahead of the real
+    wall clock: a shared ledger would skip every real tick until then."""
+    from dcs_maintenance.ledger import open_ledger
+
+    write_schedules(NIGHTLY)
+    code, out, _ = main(capsys, "run", "--at", "2099-06-01T19:00:00Z", "--json")
+    summary = json.loads(out)
+    assert code == 1 and "ahead of the wall clock" in summary["errors"][0] and status_calls(fleet) == []
+    with open_ledger(function_env["LEDGER_URL"]) as ledger:
+        assert ledger.watermarks() == {}
+    code, out, _ = main(capsys, "run", "--at", "2099-06-01T19:00:00Z", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["counts"]["skipped"] == 2 and status_calls(fleet) == []
 
 
 def test_invoke_timer_and_http(capsys, fleet, function_env, write_schedules):

@@ -53,9 +53,10 @@ schedules:
 
 
 def sent(summary: dict) -> list[tuple[str, str]]:
-    """(instance, result) of the entries whose action reached the status call."""
+    """(instance, result) of the entries whose action this invocation sent to the status call (not the reports of
+    another invocation's claim, which carry `handled_by`)."""
     return [(e["instance_id"], e["result"]) for s in summary["schedules"] for e in s["instances"]
-            if e["result"] in ("success", "failed", "unknown")]
+            if e["result"] in ("success", "failed", "unknown") and not e.get("handled_by")]
 
 
 def entries(summary: dict, result: str) -> list[dict]:
@@ -157,7 +158,10 @@ def test_overlapping_invocations_send_one_call(fleet, write_schedules, tick, led
     holder = winner["request_id"]
     assert holder.startswith("overlap-")
     for entry in entries(loser, "skipped"):
-        assert f"already handled by request {holder}" in entry["reason"] and entry["occurrence"].endswith("10:00:00Z")
+        # Read before or after the winner recorded its outcome: in flight (looked at again next tick), or done.
+        assert (f"already handled by request {holder}" in entry["reason"]
+                or f"claimed by request {holder}" in entry["reason"] and "in flight" in entry["reason"])
+        assert entry["occurrence"].endswith("10:00:00Z") and entry["handled_by"] == holder
     assert first["ok"] and second["ok"]
 
 
@@ -169,10 +173,14 @@ def test_claims_name_the_invocation_that_took_them(fleet, write_schedules, tick,
 
 
 # -- crashes and unknown outcomes ------------------------------------------------------------------------------
-@pytest.mark.parametrize("after", ["2026-06-01T10:00:00Z", "2026-06-01T10:05:00Z"], ids=["retried", "next-tick"])
+@pytest.mark.parametrize("after, result, words", [
+    ("2026-06-01T10:00:00Z", "skipped", "in flight"),  # moments later: its invocation may still be running
+    ("2026-06-01T10:05:00Z", "unknown", "no outcome was ever recorded"),  # older than one call budget: it died
+], ids=["retried", "next-tick"])
 def test_a_crash_between_the_call_and_the_record_never_resends(fleet, write_schedules, tick, ledger, monkeypatch,
-                                                               after):
-    """The process dies after the status call was sent, before its outcome was recorded (claim left `claimed`)."""
+                                                               after, result, words):
+    """The process dies after the status call was sent, before its outcome was recorded (claim left `claimed`):
+    never re-sent, and never silently counted as done: pending while it may be in flight, then unknown."""
     write_schedules(HOURLY)
     tick(t("2026-06-01T09:55:00Z"))
 
@@ -188,23 +196,29 @@ def test_a_crash_between_the_call_and_the_record_never_resends(fleet, write_sche
     # The watermark was never advanced: the platform's retry of the event sees the occurrence again (so would the
     # next tick, had the retry not come), and the claims stop it.
     retry = tick(t(after))
-    assert sent(retry) == [] and retry["counts"]["skipped"] == 2
+    assert sent(retry) == [] and retry["counts"][result] == 2 and retry["ok"] is (result == "skipped")
     for iid in ("i-a", "i-b"):
         entry = results_by_instance(retry)[iid]
-        assert entry["result"] == "skipped" and entry["occurrence"] == "2026-06-01T10:00:00Z"
-        assert "req-that-died (claimed)" in entry["reason"] and "not sent again" in entry["reason"]
-    assert sent(tick(t("2026-06-01T10:05:00Z"))) == sent(tick(t("2026-06-01T10:10:00Z"))) == []
+        assert entry["result"] == result and entry["occurrence"] == "2026-06-01T10:00:00Z"
+        assert "req-that-died" in entry["reason"] and words in entry["reason"]
+    later = [tick(t(when)) for when in ("2026-06-01T10:05:00Z", "2026-06-01T10:10:00Z", "2026-06-01T10:15:00Z")]
+    assert [sent(s) for s in later] == [[], [], []]
     assert len(status_calls(fleet)) == 1
+    reported = {(e["instance_id"], e["result"]) for s in [retry, *later] for sched in s["schedules"]
+                for e in sched["instances"]}
+    assert {("i-a", "unknown"), ("i-b", "unknown")} <= reported  # loudly, by the tick that found it dead
+    assert {c.outcome for c in ledger.get_claims(keys).values()} == {"unknown"}
 
 
 def test_a_claim_left_by_a_dead_invocation_blocks_the_occurrence(fleet, write_schedules, tick, ledger):
     write_schedules(HOURLY)
     key = claim_key("hourly", t("2026-06-01T10:00:00Z"), "i-a", "restart")
-    assert ledger.claim_many([key], "req-dead") == [True]
+    assert ledger.claim_many([key], "req-dead", now=t("2026-06-01T09:59:00Z")) == [True]
     summary = tick(t("2026-06-01T10:00:00Z"))
     assert acted_ids(fleet) == ["i-b"]
-    assert results_by_instance(summary)["i-a"]["result"] == "skipped"
-    assert "req-dead (claimed)" in results_by_instance(summary)["i-a"]["reason"]
+    entry = results_by_instance(summary)["i-a"]
+    assert entry["result"] == "unknown" and summary["ok"] is False
+    assert "req-dead" in entry["reason"] and "no outcome was ever recorded" in entry["reason"]
 
 
 @pytest.mark.parametrize("kind, params, delay, expected", [

@@ -93,8 +93,10 @@ def test_chunks_past_the_budget_are_deferred_and_picked_up_once_by_the_next_tick
     results = results_by_instance(second)
     for iid in later_ones:
         assert results[iid]["result"] == "success"
-    for iid in sent_first:  # still RESTARTING from the first tick, or already claimed: never re-sent
-        assert results[iid]["result"] == "skipped"
+    for iid in sent_first:  # claimed by the first tick: never re-sent; an unknown outcome stays unknown (loudly)
+        assert results[iid]["result"] == ("skipped" if results_by_instance(first)[iid]["result"] == "success"
+                                          else "unknown")
+        assert results[iid]["handled_by"] == first["request_id"]
     tick(T0 + timedelta(minutes=10))
     assert len(acted_ids(fleet)) == 4
 

@@ -2,9 +2,10 @@
 
 Claims are the exactly-once guard: a (schedule, occurrence, instance, action) key is
 claimed atomically *before* the status call and its outcome recorded after. A claim that
-exists is never claimed again, whatever its outcome (`claimed` with no outcome means the
-call may have been sent: it counts as unknown). Watermarks only narrow the window a tick
-looks at; they never decide alone whether an action is sent.
+exists is never claimed again, whatever its outcome. `claimed` with no outcome belongs to an
+invocation in flight, or, once older than one call budget, to one that died or lost its reply:
+the call may have been sent, so it becomes `unknown` (guards.judge_claim). Watermarks only
+narrow the window a tick looks at; they never decide alone whether an action is sent.
 """
 
 from __future__ import annotations
@@ -45,18 +46,27 @@ class Ledger(Protocol):
     def advance_watermarks(self, marks: dict[str, datetime]) -> None:
         """Set each watermark to max(stored, given): never moves backwards."""
 
-    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL) -> list[bool]:
-        """Atomically claim each key; True where this caller took it, False where it existed."""
+    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL,
+                   now: Optional[datetime] = None) -> list[bool]:
+        """Atomically claim each key; True where this caller took it, False where it existed. `now` (default
+        clock.now(), the wall clock) is the claim's time: an outcome-less claim's age decides whether it is in
+        flight. Expiry (CLAIM_TTL) is storage, on the system clock (Redis: its server's, PX)."""
 
-    def record_many(self, outcomes: dict[str, tuple[str, str]]) -> None:
-        """Record (outcome, detail) for claimed keys."""
+    def record_many(self, outcomes: dict[str, tuple[str, str]], only_claimed: bool = False) -> None:
+        """Record (outcome, detail) for claimed keys; with only_claimed, only where no outcome is recorded yet
+        (a late real outcome from the claim's own invocation is never overwritten by a guess)."""
 
     def release_many(self, keys: list[str], holder: str) -> None:
         """Drop claims this holder took and has not recorded: for calls that certainly never executed
         (throttled, connection refused), so a later tick may send them within the deadline."""
 
-    def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
-        """The stored claims among keys (missing keys are absent)."""
+    def get_claims(self, keys: list[str], now: Optional[datetime] = None) -> dict[str, ClaimRecord]:
+        """The stored claims among keys (missing and expired keys are absent). `now` is accepted for symmetry
+        with claim_many and unused: expiry is on the system clock."""
+
+    def claims_by_prefix(self, prefix: str, now: Optional[datetime] = None) -> dict[str, ClaimRecord]:
+        """The stored claims whose key starts with `prefix` (e.g. every instance's claim for one occurrence:
+        `schedule|2026-03-29T01:00:00Z|`). For the rare reports of occurrences past their deadline."""
 
     def window_states(self, schedule: str) -> dict[str, WindowState]:
         """instance_id -> the state this schedule last applied."""

@@ -13,9 +13,12 @@ The `redis` package is imported when a `RedisLedger` is made, never by importing
 from __future__ import annotations
 
 import json
+import re
 from contextlib import suppress
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Optional
+
+from dcs_maintenance import clock
 
 from .base import (
     CLAIM_TTL,
@@ -52,13 +55,15 @@ end
 return changed
 """
 
-# KEYS[1] = a claim; ARGV = outcome, detail. Keeps holder, at and the remaining TTL; a claim that
-# does not exist (never taken, or expired) is left absent. Returns 1 when recorded, else 0.
+# KEYS[1] = a claim; ARGV = outcome, detail[, only this current outcome]. Keeps holder, at and the remaining
+# TTL; a claim that does not exist (never taken, or expired), or whose outcome is not ARGV[3] when given, is
+# left as it is. Returns 1 when recorded, else 0.
 _RECORD = """
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local ok, rec = pcall(cjson.decode, v)
 if not ok or type(rec) ~= 'table' then rec = {} end
+if ARGV[3] and rec['outcome'] ~= ARGV[3] then return 0 end
 rec['outcome'] = ARGV[1]
 rec['detail'] = ARGV[2]
 local ttl = redis.call('PTTL', KEYS[1])
@@ -178,13 +183,14 @@ class RedisLedger(LedgerBase):
             lambda r: r.eval(_ADVANCE_WATERMARKS, 1, self._key("watermarks"), *args),
         )
 
-    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL) -> list[bool]:
+    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL,
+                   now: Optional[datetime] = None) -> list[bool]:
         if ttl <= timedelta(0):
             raise ValueError(f"claim ttl must be positive, got {ttl}")
         if not keys:
             return []
-        ttl_ms = max(1, int(ttl.total_seconds() * 1000))
-        value = _claim_value(CLAIMED, "", holder, format_utc(datetime.now(timezone.utc)))
+        ttl_ms = max(1, int(ttl.total_seconds() * 1000))  # expiry on the server's own clock
+        value = _claim_value(CLAIMED, "", holder, format_utc(now or clock.now()))
 
         def claim(r: Any) -> list[Any]:
             pipe = r.pipeline(transaction=False)  # one round trip; each SET NX is atomic on its own
@@ -194,14 +200,15 @@ class RedisLedger(LedgerBase):
 
         return [bool(ok) for ok in self._run("claiming", claim)]
 
-    def record_many(self, outcomes: dict[str, tuple[str, str]]) -> None:
+    def record_many(self, outcomes: dict[str, tuple[str, str]], only_claimed: bool = False) -> None:
         if not outcomes:
             return
+        condition = (CLAIMED,) if only_claimed else ()
 
         def record(r: Any) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             for key, (outcome, detail) in outcomes.items():
-                pipe.eval(_RECORD, 1, self._claim_key(key), outcome, detail)
+                pipe.eval(_RECORD, 1, self._claim_key(key), outcome, detail, *condition)
             return pipe.execute()
 
         self._run("recording outcomes", record)
@@ -218,7 +225,14 @@ class RedisLedger(LedgerBase):
 
         self._run("releasing claims", release)
 
-    def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
+    def claims_by_prefix(self, prefix: str, now: Optional[datetime] = None) -> dict[str, ClaimRecord]:
+        # SCAN walks the whole key space: fine for its rare use (an occurrence reported past its deadline).
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self._claim_key(prefix)) + "*"
+        found = self._run("scanning claims", lambda r: list(r.scan_iter(match=pattern, count=1000)))
+        start = len(self._claim_key(""))
+        return self.get_claims([key[start:] for key in found], now)
+
+    def get_claims(self, keys: list[str], now: Optional[datetime] = None) -> dict[str, ClaimRecord]:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return {}
@@ -238,7 +252,7 @@ class RedisLedger(LedgerBase):
                 )
             except (ValueError, TypeError, KeyError, AttributeError):
                 # Present but unreadable: still a claim (it blocks re-claiming), outcome unknown.
-                found[key] = ClaimRecord(key, CLAIMED, "unreadable claim record", "", datetime.now(timezone.utc))
+                found[key] = ClaimRecord(key, CLAIMED, "unreadable claim record", "", clock.now())
         return found
 
     def window_states(self, schedule: str) -> dict[str, WindowState]:

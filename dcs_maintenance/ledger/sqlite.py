@@ -2,7 +2,9 @@
 
 WAL journal, a busy timeout and `BEGIN IMMEDIATE` for every write, so writers queue instead of
 failing and a claim is decided inside one write transaction. Datetimes are stored as fixed-width
-UTC ISO text (see `format_utc`), whose string order is time order. Only the stdlib is imported.
+UTC ISO text (see `format_utc`), whose string order is time order. A claim's time is clock.now() (the wall
+clock; a simulated one in tests); its expiry is on the system clock, as Redis's PX is. Only the stdlib (and
+clock.py) is imported.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from typing import Optional
+
+from dcs_maintenance import clock
 
 from .base import (
     CLAIM_TTL,
@@ -168,17 +172,21 @@ class SqliteLedger(LedgerBase):
                     [(mark, schedule, mark) for schedule, mark in rows],
                 )
 
-    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL) -> list[bool]:
+    def claim_many(self, keys: list[str], holder: str, ttl: timedelta = CLAIM_TTL,
+                   now: Optional[datetime] = None) -> list[bool]:
         if ttl <= timedelta(0):
             raise ValueError(f"claim ttl must be positive, got {ttl}")
         if not keys:
             return []
-        now = datetime.now(timezone.utc)
-        at, expires = format_utc(now), format_utc(now + ttl)
+        # Two clocks, as on Redis (JSON `at`, PX expiry): the claim's time is the wall clock's (simulated in
+        # tests), which judges whether an outcome-less claim is still in flight; its expiry is storage, on the
+        # system clock.
+        stored = datetime.now(timezone.utc)
+        at, expires = format_utc(now or (clock.now() if clock.simulated() else stored)), format_utc(stored + ttl)
         won: list[bool] = []
         with self._write() as c:
             # An expired claim no longer guards anything (its occurrence is long past its deadline).
-            c.execute("DELETE FROM claims WHERE expires < ?", (at,))
+            c.execute("DELETE FROM claims WHERE expires < ?", (format_utc(stored),))
             for key in keys:
                 cur = c.execute(
                     "INSERT OR IGNORE INTO claims (key, outcome, detail, holder, at, expires)"
@@ -188,12 +196,17 @@ class SqliteLedger(LedgerBase):
                 won.append(cur.rowcount == 1)  # sqlite3_changes(): 0 when the key already existed
         return won
 
-    def record_many(self, outcomes: dict[str, tuple[str, str]]) -> None:
+    def record_many(self, outcomes: dict[str, tuple[str, str]], only_claimed: bool = False) -> None:
         if not outcomes:
             return
-        rows = [(outcome, detail, key) for key, (outcome, detail) in outcomes.items()]
+        if only_claimed:
+            rows = [(outcome, detail, key, CLAIMED) for key, (outcome, detail) in outcomes.items()]
+            statement = "UPDATE claims SET outcome = ?, detail = ? WHERE key = ? AND outcome = ?"
+        else:
+            rows = [(outcome, detail, key) for key, (outcome, detail) in outcomes.items()]
+            statement = "UPDATE claims SET outcome = ?, detail = ? WHERE key = ?"
         with self._write() as c:
-            c.executemany("UPDATE claims SET outcome = ?, detail = ? WHERE key = ?", rows)
+            c.executemany(statement, rows)
 
     def release_many(self, keys: list[str], holder: str) -> None:
         if not keys:
@@ -202,21 +215,31 @@ class SqliteLedger(LedgerBase):
             c.executemany("DELETE FROM claims WHERE key = ? AND holder = ? AND outcome = ?",
                           [(key, holder, CLAIMED) for key in keys])
 
-    def get_claims(self, keys: list[str]) -> dict[str, ClaimRecord]:
+    def get_claims(self, keys: list[str], now: Optional[datetime] = None) -> dict[str, ClaimRecord]:
         if not keys:
             return {}
-        now = format_utc(datetime.now(timezone.utc))
+        now_text = format_utc(datetime.now(timezone.utc))  # expiry is on the system clock (see claim_many)
         found: dict[str, ClaimRecord] = {}
         with self._read() as c:
             for chunk in _chunks(list(dict.fromkeys(keys))):
                 marks = ",".join("?" * len(chunk))
                 rows = c.execute(
                     f"SELECT key, outcome, detail, holder, at FROM claims WHERE expires >= ? AND key IN ({marks})",
-                    (now, *chunk),
+                    (now_text, *chunk),
                 ).fetchall()
                 for key, outcome, detail, holder, at in rows:
                     found[key] = ClaimRecord(key, outcome, detail, holder, parse_utc(at))
         return found
+
+    def claims_by_prefix(self, prefix: str, now: Optional[datetime] = None) -> dict[str, ClaimRecord]:
+        # A key range, not LIKE: '%' and '_' in a prefix would be wildcards, and the range uses the primary key.
+        with self._read() as c:
+            rows = c.execute(
+                "SELECT key, outcome, detail, holder, at FROM claims WHERE key >= ? AND key < ? AND expires >= ?",
+                (prefix, prefix + "\U0010ffff", format_utc(datetime.now(timezone.utc))),
+            ).fetchall()
+        return {key: ClaimRecord(key, outcome, detail, holder, parse_utc(at)) for key, outcome, detail, holder, at
+                in rows}
 
     def window_states(self, schedule: str) -> dict[str, WindowState]:
         with self._read() as c:

@@ -6,7 +6,7 @@ from dcs_maintenance import invocation
 from dcs_maintenance.http_api import LEDGER_DOWN, MISCONFIGURED, HttpError, Request
 from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import Catalog, load_catalog
-from dcs_maintenance.runner import Runtime
+from dcs_maintenance.runner import Runtime, TickRequest, run_tick
 from dcs_maintenance.settings import Settings, SettingsError, load_settings
 
 
@@ -30,3 +30,12 @@ def runtime(current: Settings, request: Request) -> Runtime:
         raise HttpError(503, LEDGER_DOWN, f"the ledger is unavailable: {exc}") from None
     except ValueError as exc:  # a malformed LEDGER_URL
         raise HttpError(500, MISCONFIGURED, str(exc)) from None
+
+
+def tick(catalog_: Catalog, tick_request: TickRequest, current: Settings, request: Request) -> dict:
+    """run_tick for a route; a ledger that cannot be read is the service being unavailable (503), not a bug."""
+    rt = runtime(current, request)
+    try:
+        return run_tick(catalog_, tick_request, rt)
+    except LedgerError as exc:
+        raise HttpError(503, LEDGER_DOWN, f"the ledger is unavailable, nothing was done: {exc}") from None

@@ -9,7 +9,7 @@ from dcs_maintenance import clock
 from dcs_maintenance.events import EventError, parse_time
 from dcs_maintenance.http_api import INVALID_PARAMETER, HttpError, Request, Response
 from dcs_maintenance.routes import common
-from dcs_maintenance.runner import TickRequest, run_tick
+from dcs_maintenance.runner import TickRequest
 
 MAX_DISTANCE = timedelta(days=3660)  # ten years either way: further is a typo, and cron search gets slow
 # A "+" in a query string reads as a space: "...T19:00:00 08:00" means "+08:00".
@@ -37,4 +37,4 @@ def plan(request: Request) -> Response:
             raise HttpError(400, INVALID_PARAMETER, "query parameter at: must be within ten years of now")
     settings = common.settings()
     tick = TickRequest(at, "plan", True, None, preview=True)
-    return Response(200, run_tick(common.catalog(settings), tick, common.runtime(settings, request)))
+    return Response(200, common.tick(common.catalog(settings), tick, settings, request))

@@ -12,6 +12,8 @@ from dcs_maintenance.http_api import (
     INVALID_PARAMETER,
     INVALID_SCHEDULE,
     NO_SCHEDULE,
+    NOT_SENT,
+    THROTTLED,
     HttpError,
     Request,
     Response,
@@ -20,7 +22,7 @@ from dcs_maintenance.loader import Catalog, parse_document
 from dcs_maintenance.model import Problem, Schedule
 from dcs_maintenance.planner import iso
 from dcs_maintenance.routes import common
-from dcs_maintenance.runner import TickRequest, run_tick
+from dcs_maintenance.runner import TickRequest
 from dcs_maintenance.schedule_info import describe_schedule, upcoming
 
 NEXT_COUNT = 5
@@ -116,4 +118,21 @@ def run(request: Request) -> Response:
         raise HttpError(409, CONFLICT, f"schedule {name!r} is disabled (enabled: false): nothing was run")
     alone = Catalog((schedule,), (), catalog.files)
     tick = TickRequest(clock.now(), "http", bool(options.get("dry_run", False)), frozenset({name}), manual=True)
-    return Response(200, run_tick(alone, tick, common.runtime(settings, request)))
+    summary = common.tick(alone, tick, settings, request)
+    not_sent = [e for s in summary["schedules"] for e in s["instances"] if e.get("not_sent")]
+    if not_sent:
+        raise _not_sent(summary, not_sent)
+    return Response(200, summary)
+
+
+def _not_sent(summary: dict, entries: list[dict]) -> HttpError:
+    """A manual run that could not send (throttled, a refused connection, no time left): no tick will retry it,
+    so the caller must; the claims were given back, so the retry acts. 429 when DCS throttled it, else 503."""
+    throttled = all("429" in e["reason"] for e in entries)
+    waits = [e["retry_after"] for e in entries if e.get("retry_after")]
+    headers = {"Retry-After": str(int(max(waits)))} if waits else {}
+    names = ", ".join(e.get("name") or e["instance_id"] for e in entries[:10])
+    message = (f"{len(entries)} instance(s) not sent ({names}): nothing was done for them; retry the request"
+               + (f" after {headers['Retry-After']}s" if headers else "") + ". The summary says what was done.")
+    return HttpError(429 if throttled else 503, THROTTLED if throttled else NOT_SENT, message, headers,
+                     summary=summary)

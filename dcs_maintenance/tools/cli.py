@@ -99,17 +99,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dcs_maintenance.tools.local import LocalContext, timer_event
 
     at = args.at or datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    if args.at:
-        clock.set_clock(clock.offset_clock(at))
+    if args.at:  # judge the tick as it would have been judged then; the wall clock stays the real one
+        clock.set_as_of(clock.offset_clock(at))
     options: dict[str, Any] = {}
     if args.dry_run:
         options["dry_run"] = True
     if args.schedule:
         options["schedules"] = args.schedule
-    if args.until:
-        return _run_ticks(args, at, options)
-    with _logs_to_stderr():
-        summary = handler.handler(timer_event(at, options or ""), LocalContext())
+    try:
+        if args.until:
+            return _run_ticks(args, at, options)
+        with _logs_to_stderr():
+            summary = handler.handler(timer_event(at, options or ""), LocalContext())
+    finally:
+        clock.set_as_of(None)
     _print(summary, args.json, summary_text(summary))
     return 0 if summary.get("ok") else 1
 
@@ -130,7 +133,7 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
     with Progress(count, "ticks", enabled=False if args.json else None) as bar:
         for n in range(count):
             at = start + n * step
-            clock.set_clock(clock.offset_clock(at))
+            clock.set_as_of(clock.offset_clock(at))
             with _logs_to_stderr():
                 summary = handler.handler(timer_event(at, options or ""), LocalContext())
             ok = ok and bool(summary.get("ok"))
@@ -140,7 +143,6 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
                     bar.clear()
                     print(summary_text(summary))
             bar.update(n + 1, at.isoformat())
-    clock.set_clock(None)
     _print({"ok": ok, "ticks": count, "from": start.isoformat(), "until": args.until.isoformat(), "active": active},
            args.json, f"{count} tick(s) from {start.isoformat()}, {len(active)} with activity, ok={ok}")
     return 0 if ok else 1
