@@ -313,8 +313,8 @@ class State:
             raise errors.dcs_error(errors.NO_SUCH_INSTANCE, 404)
         return record
 
-    def _settle(self, record: InstanceRecord) -> None:
-        now = self.clock()
+    def _settle(self, record: InstanceRecord, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
         if record.pending and now >= record.pending[1]:
             record.info["status"] = record.pending[0]
             record.pending = None
@@ -325,8 +325,10 @@ class State:
 
     def _records(self, project_id: str) -> list[InstanceRecord]:
         records = list(self._projects.get(project_id, {}).values())
+        now = self.clock()
         for record in records:
-            self._settle(record)
+            if record.pending or record.backups:
+                self._settle(record, now)
         return records
 
     def get_instance(self, project_id: str, instance_id: str) -> dict[str, Any]:
