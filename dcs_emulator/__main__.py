@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from .emulator import Emulator
+from .modes import SPECS
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -25,6 +26,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--security-token", default=None, help="require this X-Security-Token")
     parser.add_argument("--transition-delay", type=float, default=0.2, help="seconds in transitional states")
     parser.add_argument("--redis", action="store_true", help="back each instance with a real redis-server")
+    parser.add_argument("--status-sample-limit", type=int, default=1000,
+                        help="status samples kept (one per request; 0: off; default 1000)")  # fmt: skip
+    modes = parser.add_argument_group("modes", "how DCS behaviours that the documents leave open are answered")
+    for spec in SPECS:
+        choices = [str(c) for c in spec.choices] if spec.choices else None
+        if spec.kind == "bool":
+            choices = ["true", "false"]
+        modes.add_argument(
+            "--" + spec.name.replace("_", "-"),
+            dest=spec.name,
+            default=None,
+            choices=choices,
+            metavar="N" if spec.kind == "count" else None,
+            help=f"{spec.help} (default {spec.default})",
+        )
     return parser.parse_args(argv)
 
 
@@ -42,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_backed=args.redis,
         host=args.host,
         port=args.port,
+        status_sample_limit=args.status_sample_limit,
+        modes={spec.name: getattr(args, spec.name) for spec in SPECS if getattr(args, spec.name) is not None},
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -22,6 +22,8 @@ class Controls(Protocol):
     transition_delay: float
     requests: list[dict[str, Any]]
     smn_messages: list[dict[str, Any]]
+    modes: dict[str, Any]
+    status_sample_limit: int
 
     def projects(self) -> list[str]: ...
     def clear_log(self) -> None: ...
@@ -29,7 +31,16 @@ class Controls(Protocol):
     def reset(self) -> None: ...
     def instances(self, project_id: str) -> list[dict[str, Any]]: ...
     def add_instance(self, project_id: str, **fields: Any) -> dict[str, Any]: ...
-    def set_status(self, project_id: str, instance_id: str, status: str) -> None: ...
+    def set_status(self, project_id: str, instance_id: str, status: str, allow_unknown: bool = False) -> None: ...
+    def update_instance(self, project_id: str, instance_id: str, **fields: Any) -> dict[str, Any]: ...
+    def set_modes(self, **changes: Any) -> dict[str, Any]: ...
+    def start_backup(
+        self, project_id: str, instance_id: str, seconds: float | None = 5.0, wait_seconds: float | None = 0.0,
+        **fields: Any,
+    ) -> dict[str, Any]: ...  # fmt: skip
+    def backups(self, project_id: str, instance_id: str) -> list[dict[str, Any]]: ...
+    def status_samples(self, project_id: str | None = None) -> list[dict[str, Any]]: ...
+    def clear_status_samples(self) -> None: ...
     def get_instance(self, project_id: str, instance_id: str) -> dict[str, Any]: ...
     def faults(self) -> list[Fault]: ...
     def inject(self, fault: Fault) -> None: ...
@@ -51,7 +62,30 @@ def handle_admin(emulator: Controls, req: Request) -> Reply:
 
 def _route(emu: Controls, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
     if (method, path) == ("GET", "/"):
-        return Reply.json(200, {"url": emu.url, "projects": emu.projects(), "transition_delay": emu.transition_delay})
+        return Reply.json(
+            200,
+            {"url": emu.url, "projects": emu.projects(), "transition_delay": emu.transition_delay, "modes": emu.modes},
+        )
+    if (method, path) == ("GET", "/modes"):
+        return Reply.json(200, emu.modes)
+    if (method, path) == ("POST", "/modes"):
+        return Reply.json(200, emu.set_modes(**_object(body)))
+    if (method, path) == ("POST", "/instance"):
+        fields = dict(_object(body))
+        return Reply.json(200, emu.update_instance(fields.pop("project_id"), fields.pop("instance_id"), **fields))
+    if (method, path) == ("GET", "/backups"):
+        return Reply.json(200, {"backups": emu.backups(query["project_id"], query["instance_id"])})
+    if (method, path) == ("POST", "/backups"):
+        fields = dict(_object(body))
+        backup = emu.start_backup(fields.pop("project_id"), fields.pop("instance_id"), **fields)
+        return Reply.json(201, backup)
+    if (method, path) == ("GET", "/samples"):
+        return Reply.json(
+            200, {"limit": emu.status_sample_limit, "samples": emu.status_samples(query.get("project_id") or None)}
+        )
+    if (method, path) == ("DELETE", "/samples"):
+        emu.clear_status_samples()
+        return Reply.json(200, {"ok": True})
     if (method, path) == ("GET", "/requests"):
         return Reply.json(200, {"requests": emu.requests})
     if (method, path) == ("DELETE", "/requests"):
@@ -71,7 +105,9 @@ def _route(emu: Controls, method: str, path: str, query: dict[str, str], body: A
         return Reply.json(201, emu.add_instance(project_id, **fields))
     if (method, path) == ("POST", "/status"):
         fields = _object(body)
-        emu.set_status(fields["project_id"], fields["instance_id"], fields["status"])
+        emu.set_status(
+            fields["project_id"], fields["instance_id"], fields["status"], bool(fields.get("allow_unknown", False))
+        )
         return Reply.json(200, emu.get_instance(fields["project_id"], fields["instance_id"]))
     if (method, path) == ("GET", "/faults"):
         return Reply.json(200, {"faults": [f.to_dict() for f in emu.faults()]})
@@ -94,4 +130,5 @@ def _object(body: Any) -> dict[str, Any]:
 
 
 def _error(status: int, msg: str) -> Reply:
+    """Admin routes are not DCS: their errors carry the emulator's own ``EMU.<status>`` codes."""
     return Reply.json(status, {"error_code": f"EMU.{status}", "error_msg": msg, "error_ext_msg": None})

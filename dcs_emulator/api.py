@@ -18,19 +18,22 @@ from .errors import ApiError
 from .faults import ANSWER_INSTEAD, Fault, FaultBook
 from .holds import HoldBook
 from .requestlog import Journal, RequestLog
+from .sampler import StatusSampler
 from .server import Reply, Request
-from .state import State
+from .state import RequestRefused, State
 
 log = logging.getLogger("dcs_emulator")
 
 PLACEHOLDER = "{project_id}"
+# GET /v2/{project_id}/instances/{instance_id}/<sub>: the SDK's show_tags, list_backup_records, list_configurations.
+INSTANCE_SUBRESOURCES = ("tags", "backups", "configs")
 
 
 @dataclass(frozen=True)
 class Route:
-    endpoint: str  # "list" | "show" | "status" | "smn"
+    endpoint: str  # "list" | "show" | "status" | "statistics" | "tags" | "backups" | "configs" | "smn"
     project_id: str
-    target: str | None = None  # instance id (show) or topic URN (smn)
+    target: str | None = None  # instance id (show, tags, backups, configs) or topic URN (smn)
 
 
 def match_route(method: str, raw_path: str) -> Route:
@@ -44,8 +47,13 @@ def match_route(method: str, raw_path: str) -> Route:
             return Route("list", project)
         if method == "PUT" and rest == ["instances", "status"]:
             return Route("status", project)
+        if method == "GET" and rest == ["instances", "status"]:  # ListNumberOfInstancesInDifferentStatus
+            return Route("statistics", project)
         if method == "GET" and len(rest) == 2 and rest[0] == "instances" and rest[1]:
             return Route("show", project, rest[1])
+        sub = rest[2] if len(rest) == 3 and rest[0] == "instances" and rest[1] else None
+        if method == "GET" and sub in INSTANCE_SUBRESOURCES:
+            return Route(str(sub), project, rest[1])
         if method == "POST" and len(rest) == 4 and rest[:2] == ["notifications", "topics"] and rest[3] == "publish":
             return Route("smn", project, rest[2])
     raise ApiError(404, errors.NO_SUCH_API, "The API does not exist or has not been published in the environment.")
@@ -62,8 +70,10 @@ class DcsApi:
         credentials: dict[str, str],
         security_token: str | None = None,
         max_clock_skew: float = 900.0,
+        sampler: StatusSampler | None = None,
     ):
         self.state = state
+        self.sampler = sampler or StatusSampler(0)
         self.faults = faults
         self.log = request_log
         self.credentials = credentials
@@ -102,7 +112,7 @@ class DcsApi:
             self._check_project(route.project_id, req.headers.get("x-project-id"))
             repeated = sorted(k for k, v in query.items() if isinstance(v, list))
             if repeated:
-                raise errors.invalid(f"Query parameter(s) {', '.join(repeated)} given more than once.")
+                raise errors.invalid(repeated[0], "The parameter is given more than once.")
             named = _named_instances(route, body, query)
             hold = self.holds.take(route.endpoint, named)
             if hold is not None and hold.before:
@@ -116,12 +126,15 @@ class DcsApi:
                 entry["error_code"] = fault.params.get("error_code")
             else:
                 reply = self._dispatch(route, body, query, fault, entry)
+        except RequestRefused as exc:  # a whole status request refused for one instance's sake
+            reply = Reply.json(exc.status, exc.body(), exc.headers)
+            entry.update(error_code=exc.error_code, reasons=exc.reasons, codes=exc.codes, refused_by=exc.instance_id)
         except ApiError as exc:
             reply = Reply.json(exc.status, exc.body(), exc.headers)
             entry["error_code"] = exc.error_code
         except Exception:
             log.exception("error handling %s %s", req.method, req.raw_path)
-            reply = Reply.json(500, errors.error_body(errors.INTERNAL_ERROR, "Internal emulator error."))
+            reply = Reply.json(500, errors.error_body(errors.INTERNAL_ERROR, errors.MESSAGES[errors.INTERNAL_ERROR]))
         if fault is not None and fault.kind == "slow":
             reply.delay = float(fault.params["delay"])
         if fault is not None and fault.kind == "reset_after":
@@ -135,6 +148,9 @@ class DcsApi:
         entry["status"] = None if reply.drop or reply.corrupt else reply.status
         entry["request_id"] = None if reply.drop or reply.corrupt else reply.request_id
         self.log.append(entry)
+        if self.sampler.limit:
+            self.sampler.record(self.state.clock(), entry.get("seq"), entry["endpoint"], req.method,
+                                self.state.status_snapshot())  # fmt: skip
         return reply
 
     # -- checks ------------------------------------------------------------------------------------------------
@@ -160,19 +176,14 @@ class DcsApi:
 
     def _check_project(self, project_id: str, header_project: str | None) -> None:
         if project_id == PLACEHOLDER:
-            raise errors.invalid(
-                "The path holds the literal placeholder '{project_id}': the credentials carry no project id."
+            raise errors.dcs_error(
+                errors.PROJECT_ID_INVALID,
+                detail="The path holds the literal placeholder '{project_id}': the credentials carry no project id.",
             )
         if not self.state.has_project(project_id):
-            raise ApiError(
-                403, errors.FORBIDDEN_PROJECT, f"Project {project_id} is not accessible with these credentials."
-            )
+            raise _forbidden(f"project {project_id} is not accessible with these credentials")
         if header_project and header_project != project_id:
-            raise ApiError(
-                403,
-                errors.FORBIDDEN_PROJECT,
-                f"X-Project-Id {header_project} does not match the path's project {project_id}.",
-            )
+            raise _forbidden(f"X-Project-Id {header_project} does not match the path's project {project_id}")
 
     # -- endpoints ---------------------------------------------------------------------------------------------
     def _dispatch(self, route: Route, body: Any, query: dict[str, Any], fault: Fault | None, entry: dict) -> Reply:
@@ -182,19 +193,29 @@ class DcsApi:
             return Reply.json(200, self.state.show(route.project_id, route.target or ""))
         if route.endpoint == "status":
             return self._change_status(route.project_id, body, fault, entry)
+        if route.endpoint == "statistics":
+            return Reply.json(200, self.state.statistics(route.project_id, query))
+        if route.endpoint == "tags":
+            return Reply.json(200, self.state.tags(route.project_id, route.target or ""))
+        if route.endpoint == "backups":
+            return Reply.json(200, self.state.backup_page(route.project_id, route.target or "", query))
+        if route.endpoint == "configs":
+            return Reply.json(200, self.state.configs(route.project_id, route.target or ""))
         return self._publish(route, body)
 
     def _change_status(self, project_id: str, body: Any, fault: Fault | None, entry: dict) -> Reply:
+        if body is None:
+            raise errors.dcs_error(errors.BODY_EMPTY)
         if not isinstance(body, dict):
-            raise errors.invalid("The request body must be a JSON object with 'instances' and 'action'.")
+            raise errors.dcs_error(errors.BODY_NOT_JSON, detail="A JSON object with instances and action is expected.")
         instances = body.get("instances")
         if not isinstance(instances, list) or not instances or not all(isinstance(i, str) for i in instances):
-            raise errors.invalid("'instances' must be a non-empty list of instance ids.")
+            raise errors.dcs_error(errors.INSTANCES_MISSING)
         forced: list[str] = []
         if fault is not None and fault.kind == "failed_entries":
             forced = [i for i in instances if fault.instance_ids is None or i in fault.instance_ids]
-        results, reasons = self.state.change_status(project_id, instances, str(body.get("action")), forced)
-        entry["reasons"] = reasons
+        results, reasons, codes = self.state.change_status(project_id, instances, str(body.get("action")), forced)
+        entry.update(reasons=reasons, codes=codes)
         return Reply.json(200, {"results": results})
 
     def _publish(self, route: Route, body: Any) -> Reply:
@@ -257,7 +278,7 @@ def _named_instances(route: Route, body: Any, query: dict[str, Any]) -> list[str
     """The instance ids a request is about, for faults restricted to some instances."""
     if route.endpoint == "status" and isinstance(body, dict) and isinstance(body.get("instances"), list):
         return [str(i) for i in body["instances"]]
-    if route.endpoint == "show" and route.target:
+    if route.endpoint in ("show", *INSTANCE_SUBRESOURCES) and route.target:
         return [route.target]
     if route.endpoint == "list" and query.get("instance_id"):
         return [query["instance_id"]]
@@ -266,6 +287,10 @@ def _named_instances(route: Route, body: Any, query: dict[str, Any]) -> list[str
 
 def _auth_error(reason: str) -> ApiError:
     return ApiError(401, errors.AUTH_FAILED, f"Incorrect IAM authentication information: {reason}.")
+
+
+def _forbidden(reason: str) -> ApiError:
+    return ApiError(403, errors.NOT_AUTHORIZED, f"The IAM user is not authorized to access the API: {reason}.")
 
 
 def _fault_reply(fault: Fault) -> Reply:

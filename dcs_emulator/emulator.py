@@ -6,7 +6,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ from .api import DcsApi
 from .backend import Backend, NullBackend
 from .faults import Fault, FaultBook
 from .holds import Hold
+from .modes import Modes
 from .requestlog import RequestLog
+from .sampler import StatusSampler
 from .server import EmulatorHTTPServer, Reply, Request
 from .state import State
 from .tls import TlsFiles
@@ -25,8 +27,12 @@ class Emulator:
     """A local DCS v2 (+ SMN publish) endpoint on loopback, for the official SDK via ``with_endpoints([emu.url])``.
 
     ``transition_delay`` is how long RESTARTING/FLUSHING/CLOSING/STARTING last (0: accepted actions settle at
-    once). ``redis_backed`` runs a real ``redis-server`` per instance. ``clock`` (monotonic seconds) lets tests
-    drive transitions without sleeping; ``fault_seed`` makes probabilistic faults repeatable.
+    once; an instance's own ``restart_seconds`` overrides it). ``redis_backed`` runs a real ``redis-server`` per
+    instance. ``clock`` (monotonic seconds) lets tests drive transitions without sleeping; ``fault_seed`` makes
+    probabilistic faults repeatable. ``modes`` (a mapping) and keyword arguments named after a mode (see
+    ``modes.SPECS``: stop_start_refusal, stop_start_default, batch_refusal, restarting_code,
+    refusal_names_instance, restart_during_backup, list_tags, maintain_window_rule, max_batch) select how DCS's
+    undocumented or disputed behaviours are answered; ``status_sample_limit`` bounds the status sampler (0: off).
     """
 
     def __init__(
@@ -45,16 +51,25 @@ class Emulator:
         max_clock_skew: float = 900.0,
         redis_server: str | None = None,
         tls: bool = False,
+        modes: Mapping[str, Any] | None = None,
+        status_sample_limit: int = 1000,
+        **mode_values: Any,
     ):
         self.host = host
         self.port = port
+        explicit = {**(modes or {}), **mode_values}
+        self._initial_modes = Modes().updated(explicit)
+        self._pinned_modes = frozenset(explicit)  # explicit choices win over a seed's "modes"
         self._backend = _make_backend(redis_backed, redis_server)
-        self._state = State(transition_delay, self._backend, clock)
+        self._state = State(transition_delay, self._backend, clock, self._initial_modes)
         for project_id in projects:
             self._state.add_project(project_id)
         self._faults = FaultBook(fault_seed)
         self._log = RequestLog()
-        self._api = DcsApi(self._state, self._faults, self._log, {ak: sk}, security_token, max_clock_skew)
+        self._sampler = StatusSampler(status_sample_limit)
+        self._api = DcsApi(
+            self._state, self._faults, self._log, {ak: sk}, security_token, max_clock_skew, self._sampler
+        )
         self._seeds: list[dict[str, Any]] = []
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -137,6 +152,16 @@ class Emulator:
     def transition_delay(self, seconds: float) -> None:
         self._state.transition_delay = seconds
 
+    @property
+    def modes(self) -> dict[str, Any]:
+        """The current modes (a copy); change them with ``set_modes``."""
+        return self._state.modes.to_dict()
+
+    def set_modes(self, **changes: Any) -> dict[str, Any]:
+        """Change modes at run time (validated; values may be strings as in a seed); returns all modes."""
+        self._state.modes = self._state.modes.updated(changes)
+        return self.modes
+
     def _dispatch(self, req: Request) -> Reply:
         if req.raw_path == PREFIX or req.raw_path.startswith(PREFIX + "/"):
             return handle_admin(self, req)
@@ -165,7 +190,12 @@ class Emulator:
         """Add an instance and return ``get_instance``'s view of it.
 
         ``tags`` is ``{"k": "v"}`` or ``[{"key", "value"}]``; ``persistence`` is "none" or "aof" (it matters with
-        Redis backing); ``fields`` are any other InstanceListInfo fields (spec_code, maintain_begin, ip, ...).
+        Redis backing, and is ListConfigurations' ``appendonly``). ``fields`` are any other InstanceListInfo or
+        ShowInstance fields (spec_code, cache_mode, maintain_begin/maintain_end, service_upgrade, sub_status, ip,
+        ...) and the emulator's own: ``stop_start_supported`` (bool; default from the stop_start_default mode),
+        ``restart_seconds`` (how long this instance's transitional states last), ``never_back`` (true/"stuck":
+        stays in the transitional state; "error": goes to ERROR), ``backups`` (BackupRecordResponse dicts plus
+        ``seconds``/``wait_seconds``) and ``allow_unknown_status`` (accept an undocumented ``status``).
         """
         return self._state.add_instance(
             project_id,
@@ -180,25 +210,55 @@ class Emulator:
         )
 
     def get_instance(self, project_id: str, instance_id: str) -> dict[str, Any]:
-        """The API fields plus ``project_id``, ``persistence`` and ``counters`` (restarts, soft_restarts,
-        flushes, stops, starts)."""
+        """The API fields plus the emulator's own: ``project_id``, ``persistence``, ``counters`` (restarts,
+        soft_restarts, flushes, stops, starts), ``stop_start_supported`` (effective), ``restart_seconds``,
+        ``never_back`` and ``backups``."""
         return self._state.get_instance(project_id, instance_id)
 
     def instances(self, project_id: str) -> list[dict[str, Any]]:
         return self._state.instances(project_id)
 
-    def set_status(self, project_id: str, instance_id: str, status: str) -> None:
-        self._state.set_status(project_id, instance_id, status)
+    def update_instance(self, project_id: str, instance_id: str, **fields: Any) -> dict[str, Any]:
+        """Change fields of an existing instance at run time (tags, service_upgrade, maintain window,
+        stop_start_supported, restart_seconds, never_back, ...); returns ``get_instance``'s view."""
+        return self._state.update_instance(project_id, instance_id, **fields)
+
+    def set_status(self, project_id: str, instance_id: str, status: str, allow_unknown: bool = False) -> None:
+        """Force a status; one DCS does not document is refused unless ``allow_unknown``."""
+        self._state.set_status(project_id, instance_id, status, allow_unknown)
+
+    def start_backup(
+        self, project_id: str, instance_id: str, seconds: float | None = 5.0, wait_seconds: float | None = 0.0,
+        **fields: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Start a backup record: ``waiting`` for ``wait_seconds``, ``backuping`` for ``seconds`` (None: for ever),
+        then ``succeed``; ``fields`` are BackupRecordResponse fields (backup_type, remark, ...)."""
+        return self._state.start_backup(project_id, instance_id, seconds, wait_seconds, **fields)
+
+    def backups(self, project_id: str, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's backup records as ListBackupRecords returns them, oldest first."""
+        return self.get_instance(project_id, instance_id)["backups"]
 
     def load_seed(self, path: str | Path) -> list[dict[str, Any]]:
-        """Load ``{"projects": {"p1": [instance dicts, ...]}}``; its projects become known. ``reset()`` replays it."""
+        """Load ``{"modes": {...}, "projects": {"p1": [instance dicts, ...]}}``; its projects become known and its
+        modes (optional) apply from now on, except those given to the constructor (explicit choices win).
+        ``reset()`` replays it."""
         seed = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(seed, dict) or not isinstance(seed.get("projects"), dict):
             raise ValueError(f"{path}: a seed is an object with a 'projects' mapping")
+        if not isinstance(seed.get("modes", {}), dict):
+            raise ValueError(f"{path}: 'modes' must be an object of mode names and values")
+        try:
+            self._state.modes.updated(seed.get("modes", {}))
+        except ValueError as exc:
+            raise ValueError(f"{path}: modes: {exc}") from None
         self._seeds.append(seed)
         return self._apply_seed(seed)
 
     def _apply_seed(self, seed: dict[str, Any]) -> list[dict[str, Any]]:
+        seed_modes = {k: v for k, v in seed.get("modes", {}).items() if k not in self._pinned_modes}
+        if seed_modes:
+            self._state.modes = self._state.modes.updated(seed_modes)
         added = []
         for project_id, instances in seed["projects"].items():
             self._state.add_project(project_id)
@@ -208,10 +268,13 @@ class Emulator:
         return added
 
     def reset(self) -> None:
-        """Back to the loaded seeds: instances re-created, log, faults and SMN messages cleared."""
+        """Back to the loaded seeds: modes as constructed (then the seeds'), instances re-created, log, faults,
+        status samples and SMN messages cleared."""
         self._state.remove_all()
+        self._state.modes = self._initial_modes
         self.clear_log()
         self.clear_faults()
+        self._sampler.clear()
         self._api.smn.clear()
         for seed in self._seeds:
             self._apply_seed(seed)
@@ -239,6 +302,27 @@ class Emulator:
 
     def clear_faults(self) -> None:
         self._faults.clear()
+
+    # -- status sampler ----------------------------------------------------------------------------------------
+    def status_samples(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """After every DCS request, every instance's status: ``[{time, clock, seq, endpoint, method, statuses:
+        {instance_id: status}}]``, oldest first, the newest ``status_sample_limit`` kept; one project or all."""
+        return self._sampler.samples(project_id)
+
+    def peak_not_running(self, project_id: str | None = None, instance_ids: Iterable[str] | None = None) -> int:
+        """The most instances (of ``instance_ids``, default all) not RUNNING in any one sample."""
+        return self._sampler.peak_not_running(project_id, instance_ids)
+
+    def clear_status_samples(self) -> None:
+        self._sampler.clear()
+
+    @property
+    def status_sample_limit(self) -> int:
+        return self._sampler.limit
+
+    @status_sample_limit.setter
+    def status_sample_limit(self, limit: int) -> None:
+        self._sampler.limit = limit
 
     @property
     def smn_messages(self) -> list[dict[str, Any]]:

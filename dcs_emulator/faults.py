@@ -16,6 +16,9 @@ KINDS = ("http_error", "throttle", "slow", "reset_before", "reset_after", "malfo
          "throttle_after", "corrupt_after")
 # Kinds answered instead of the request: the request is not processed and nothing changes.
 ANSWER_INSTEAD = frozenset({"http_error", "throttle", "reset_before", "malformed", "dcs_error"})
+# The read endpoints added for DCS fidelity: ShowTags, ListBackupRecords, ListConfigurations and
+# ListNumberOfInstancesInDifferentStatus (GET .../instances/status).
+ENDPOINTS += ("tags", "backups", "configs", "statistics")
 
 _PARAMS: dict[str, dict[str, Any]] = {
     "http_error": {"status": 500, "error_code": "DCS.5000", "error_msg": "Internal service error (injected)."},

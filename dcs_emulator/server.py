@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from . import errors
+
 log = logging.getLogger("dcs_emulator")
 
 MAX_BODY = 1 << 20
@@ -129,9 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            self._write(
-                Reply.json(413, {"error_code": "DCS.4000", "error_msg": "Body too large", "error_ext_msg": None})
-            )
+            self._write(Reply.json(413, errors.error_body(errors.REQUEST_INVALID, "Request entity too large.")))
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else b""
@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.server.dispatch(Request(self.command, raw_path, raw_query, headers, body))
         except Exception:  # the dispatcher already answers its own errors; this is a bug guard
             log.exception("unhandled error for %s %s", self.command, self.path)
-            reply = Reply.json(500, {"error_code": "DCS.5000", "error_msg": "Emulator error", "error_ext_msg": None})
+            reply = Reply.json(500, errors.error_body(errors.INTERNAL_ERROR, errors.MESSAGES[errors.INTERNAL_ERROR]))
         if reply.drop:
             self._reset_connection()
             return
