@@ -148,9 +148,11 @@ variable "ces_namespace" {
   type        = string
   default     = ""
 
+  # Format and length as huaweicloudsdkces's MetricInfo.namespace documents them (service.item, 3-32 characters);
+  # SYS., AGT. and SRE. are Cloud Eye's own namespaces and refused here as well.
   validation {
-    condition     = var.ces_namespace == "" || (can(regex("^[A-Za-z][A-Za-z0-9_]*[.][A-Za-z][A-Za-z0-9_]*$", var.ces_namespace)) && !can(regex("^(SYS|AGT|SRE)[.]", upper(var.ces_namespace))))
-    error_message = "A custom namespace is service.item (letters, digits, _; each starting with a letter), not under SYS., AGT. or SRE."
+    condition     = var.ces_namespace == "" || (can(regex("^[A-Za-z][A-Za-z0-9_]*[.][A-Za-z][A-Za-z0-9_]*$", var.ces_namespace)) && length(var.ces_namespace) >= 3 && length(var.ces_namespace) <= 32 && !can(regex("^(SYS|AGT|SRE)[.]", upper(var.ces_namespace))))
+    error_message = "A custom namespace is service.item (3-32 letters, digits, _; each part starting with a letter), not under SYS., AGT. or SRE."
   }
 }
 
