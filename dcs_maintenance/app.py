@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from dcs_maintenance import logs
+from dcs_maintenance.deployment import unshared_ledger_problem
 from dcs_maintenance.events import EventError, event_kind, parse_timer
 from dcs_maintenance.invocation import request_id, runtime
 from dcs_maintenance.ledger.base import LedgerError
@@ -76,9 +77,12 @@ def timer_tick(event: dict, context: Any) -> dict[str, Any]:
         timer = parse_timer(event)
     except (SettingsError, EventError) as exc:
         return error_summary(str(exc))
+    unsafe = unshared_ledger_problem(settings.ledger_url, settings.max_instance_num)
+    if unsafe:  # several instances could claim the same work in ledgers that do not see each other
+        return error_summary(unsafe)
     if timer.label:
         logs.log("timer_label", trigger_name=timer.trigger_name, label=timer.label)
-    catalog = load_catalog(settings.schedules_dir)
+    catalog = load_catalog(settings.schedules_dir, settings.validation_context())
     request = TickRequest(timer.time, "timer", timer.dry_run, timer.schedules)
     try:
         rt = runtime(settings, context)

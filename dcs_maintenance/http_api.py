@@ -59,6 +59,7 @@ MISCONFIGURED = "DCSM.5001"
 UPSTREAM = "DCSM.5020"
 NO_TOKEN = "DCSM.5030"
 LEDGER_DOWN = "DCSM.5031"
+LEDGER_NOT_SHARED = "DCSM.5032"  # a local SQLite ledger while MAX_INSTANCE_NUM allows several instances
 NOT_SENT = "DCSM.5033"  # a manual action could not be sent (connection refused, no time left): retry
 
 

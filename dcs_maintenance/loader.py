@@ -38,7 +38,15 @@ from dcs_maintenance.documents import MAX_FILE_BYTES, Rejected, clip, read_docum
 from dcs_maintenance.model import Problem, Schedule
 from dcs_maintenance.schedule_checks import DEFAULT_STARTING_DEADLINE as DEFAULT_STARTING_DEADLINE
 from dcs_maintenance.schedule_checks import MAX_STARTING_DEADLINE as MAX_STARTING_DEADLINE
-from dcs_maintenance.schedule_checks import PathPart, check_values, to_schedule
+from dcs_maintenance.schedule_checks import (
+    NO_CONTEXT,
+    PathPart,
+    ValidationContext,
+    check_values,
+    context_problems,
+    context_warnings,
+    to_schedule,
+)
 from dcs_maintenance.schema_check import (
     SCHEMA_PATH,
     describe,
@@ -69,11 +77,15 @@ _fast_check, _fast_file_check, _validator = fast_check, fast_file_check, jsonsch
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every valid schedule from a directory, the problems found, and the files read (as sources)."""
+    """Every valid schedule from a directory, the problems found, and the files read (as sources).
+
+    `warnings` concern valid schedules (they still run), such as a starting_deadline shorter than the tick.
+    """
 
     schedules: tuple[Schedule, ...]
     problems: tuple[Problem, ...]
     files: tuple[str, ...]
+    warnings: tuple[Problem, ...] = ()
     _by_name: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -91,8 +103,12 @@ class Catalog:
         return not self.problems
 
 
-def load_catalog(directory: Union[str, Path]) -> Catalog:
-    """Load `*.yaml`, `*.yml`, `*.json` in `directory` (not recursive; not `schema.json` or hidden files)."""
+def load_catalog(directory: Union[str, Path], context: ValidationContext = NO_CONTEXT) -> Catalog:
+    """Load `*.yaml`, `*.yml`, `*.json` in `directory` (not recursive; not `schema.json` or hidden files).
+
+    `context` (Settings.validation_context()) adds the checks that depend on the function: its region, its
+    tick period.
+    """
     directory = Path(directory)
     try:
         with os.scandir(directory) as it:
@@ -111,35 +127,43 @@ def load_catalog(directory: Union[str, Path]) -> Catalog:
     loaded = []
     for name in names:
         source = f"{prefix}/{name}" if prefix else name
-        loaded.append((source, _load_file(directory / name, source)))
+        loaded.append((source, _load_file(directory / name, source, context)))
     # The same (cached) file results as last time: the same catalog, without recomputing name uniqueness.
-    previous = _CATALOG_CACHE.get(str(directory))
+    previous = _CATALOG_CACHE.get((str(directory), context))
     if previous is not None and len(previous[0]) == len(loaded) and all(
             s1 == s2 and r1 is r2 for (s1, r1), (s2, r2) in zip(previous[0], loaded, strict=True)):
         return previous[1]
     schedules, problems = _combine(loaded)
-    catalog = Catalog(tuple(schedules), tuple(problems), tuple(source for source, _ in loaded))
+    catalog = Catalog(tuple(schedules), tuple(problems), tuple(source for source, _ in loaded),
+                      _kept_warnings(loaded, schedules))
     if len(_CATALOG_CACHE) >= _CACHE_LIMIT:
         _CATALOG_CACHE.clear()
-    _CATALOG_CACHE[str(directory)] = (loaded, catalog)
+    _CATALOG_CACHE[(str(directory), context)] = (loaded, catalog)
     return catalog
 
 
-def parse_document(data: Union[str, bytes], source: str,
-                   fmt: Optional[str] = None) -> tuple[list[Schedule], list[Problem]]:
+def parse_document(data: Union[str, bytes], source: str, fmt: Optional[str] = None,
+                   context: ValidationContext = NO_CONTEXT) -> tuple[list[Schedule], list[Problem]]:
     """Validate one schedule document (YAML or JSON), as the HTTP validate route receives it.
 
     `fmt` is "yaml"/"yml" or "json"; by default JSON when `source` ends with `.json`, else YAML
     (which also reads JSON, with YAML's error messages). Names must be unique within the document.
     """
+    schedules, problems, _ = check_document(data, source, fmt, context)
+    return schedules, problems
+
+
+def check_document(data: Union[str, bytes], source: str, fmt: Optional[str] = None,
+                   context: ValidationContext = NO_CONTEXT) -> tuple[list[Schedule], list[Problem], list[Problem]]:
+    """`parse_document`, and the warnings about the valid schedules (see `Catalog.warnings`)."""
     if fmt is None:
         fmt = "json" if source.lower().endswith(".json") else "yaml"
     fmt = fmt.lower().lstrip(".")
     if fmt not in ("yaml", "yml", "json"):
         raise ValueError(f"unknown schedule document format {fmt!r}: use 'yaml' or 'json'")
-    result = _load_document(data, source, fmt)
+    result = _load_document(data, source, fmt, context)
     schedules, problems = _combine([(source, result)])
-    return schedules, problems
+    return schedules, problems, list(_kept_warnings([(source, result)], schedules))
 
 
 def schema() -> dict:
@@ -162,19 +186,21 @@ class _FileResult:
     schedules: tuple[tuple[int, Schedule], ...] = ()
     problems: tuple[Problem, ...] = ()
     names: tuple[tuple[str, int], ...] = ()  # every item that has a well-formed name, valid or not
+    warnings: tuple[Problem, ...] = ()  # about valid schedules
 
 
-_FILE_CACHE: dict[tuple[str, str], tuple[tuple[int, int, int], _FileResult]] = {}
-# directory -> (its (source, file result) pairs, the catalog made of them), reused while every result is the same
-_CATALOG_CACHE: dict[str, tuple[list[tuple[str, _FileResult]], Catalog]] = {}
+_FILE_CACHE: dict[tuple[str, str, ValidationContext], tuple[tuple[int, int, int], _FileResult]] = {}
+# (directory, context) -> (its (source, file result) pairs, the catalog made of them), reused while every result
+# is the same
+_CATALOG_CACHE: dict[tuple[str, ValidationContext], tuple[list[tuple[str, _FileResult]], Catalog]] = {}
 
 
-def _load_file(path: Path, source: str) -> _FileResult:
+def _load_file(path: Path, source: str, context: ValidationContext = NO_CONTEXT) -> _FileResult:
     try:
         st = os.stat(path)
     except OSError as exc:
         return _file_problem(source, f"cannot read the file: {_os_error(exc)}")
-    cache_key = (os.path.abspath(path), source)
+    cache_key = (os.path.abspath(path), source, context)
     version = (st.st_mtime_ns, st.st_size, st.st_ino)
     cached = _FILE_CACHE.get(cache_key)
     if cached is not None and cached[0] == version:
@@ -187,7 +213,7 @@ def _load_file(path: Path, source: str) -> _FileResult:
                 data = fh.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             return _file_problem(source, f"cannot read the file: {_os_error(exc)}")
-        result = _load_document(data, source, "json" if path.suffix.lower() == ".json" else "yaml")
+        result = _load_document(data, source, "json" if path.suffix.lower() == ".json" else "yaml", context)
     if len(_FILE_CACHE) >= _CACHE_LIMIT:
         _FILE_CACHE.clear()
     _FILE_CACHE[cache_key] = (version, result)
@@ -222,6 +248,12 @@ def _combine(loaded: list[tuple[str, _FileResult]]) -> tuple[list[Schedule], lis
     return schedules, problems
 
 
+def _kept_warnings(loaded: list[tuple[str, _FileResult]], kept: list[Schedule]) -> tuple[Problem, ...]:
+    """The warnings about schedules that made it into the catalog (not those dropped as duplicates)."""
+    names = {(s.source, s.name) for s in kept}
+    return tuple(w for source, result in loaded for w in result.warnings if (source, w.schedule) in names)
+
+
 def _file_problem(source: str, message: str, path: str = "$") -> _FileResult:
     return _FileResult(problems=(Problem(source, message, path),))
 
@@ -234,19 +266,20 @@ def _os_error(exc: OSError) -> str:
 # Data -> problems -> schedules
 
 
-def _load_document(data: Union[str, bytes], source: str, fmt: str) -> _FileResult:
+def _load_document(data: Union[str, bytes], source: str, fmt: str,
+                   context: ValidationContext = NO_CONTEXT) -> _FileResult:
     try:
         doc = read_document(data, fmt)
     except Rejected as exc:
         return _file_problem(source, str(exc))
     try:
-        return _validate_document(doc, source)
+        return _validate_document(doc, source, context)
     except Exception as exc:  # a bug here must not stop the other files (and every other schedule) loading
         return _file_problem(source, f"internal error while validating this file ({type(exc).__name__}: "
                                      f"{clip(str(exc), 200)}); please report it")
 
 
-def _validate_document(doc: Any, source: str) -> _FileResult:
+def _validate_document(doc: Any, source: str, context: ValidationContext = NO_CONTEXT) -> _FileResult:
     if not isinstance(doc, dict):
         got = "it is empty" if doc is None else f"got {describe(doc)}"
         return _file_problem(source, f"a schedule file must be a mapping with a 'schedules' list ({got})")
@@ -281,6 +314,7 @@ def _validate_document(doc: Any, source: str) -> _FileResult:
 
     schedules: list[tuple[int, Schedule]] = []
     names: list[tuple[str, int]] = []
+    warnings: list[Problem] = []
     for index, item in enumerate(items):
         name = item.get("name") if isinstance(item, dict) else None
         name = name if isinstance(name, str) else None
@@ -289,16 +323,19 @@ def _validate_document(doc: Any, source: str) -> _FileResult:
         found = by_item.get(index, [])
         if isinstance(item, dict):
             found.extend(_unique(found, check_values(item, ("schedules", index))))
+            found.extend(_unique(found, context_problems(item, defaults, ("schedules", index), context)))
         if found:
             found.sort(key=lambda entry: [(0, p, "") if isinstance(p, int) else (1, 0, p) for p in entry[0]])
             shown = name if name is None or len(name) <= 80 else name[:77] + "..."
             problems.extend(Problem(source, message, _path(parts), shown) for parts, message in _dedupe(found))
         elif not file_level:
             schedules.append((index, to_schedule(item, defaults, source)))
+            warnings.extend(Problem(source, message, _path(parts), name)
+                            for parts, message in context_warnings(item, defaults, ("schedules", index), context))
     if len(problems) > MAX_PROBLEMS_PER_FILE:
         hidden = len(problems) - MAX_PROBLEMS_PER_FILE
         problems[MAX_PROBLEMS_PER_FILE:] = [Problem(source, f"... and {hidden:,} more problems in this file")]
-    return _FileResult(tuple(schedules), tuple(problems), tuple(names))
+    return _FileResult(tuple(schedules), tuple(problems), tuple(names), tuple(warnings))
 
 
 def _unique(found: list[tuple[tuple[PathPart, ...], str]],
@@ -325,4 +362,5 @@ def _path(parts: Iterable[PathPart]) -> str:
     return "".join(out)
 
 
-__all__ = ["Catalog", "load_catalog", "parse_document", "schema", "clear_cache", "MAX_FILE_BYTES", "SCHEMA_PATH"]
+__all__ = ["Catalog", "load_catalog", "parse_document", "check_document", "schema", "clear_cache", "MAX_FILE_BYTES",
+           "SCHEMA_PATH", "ValidationContext"]

@@ -4,6 +4,10 @@ On values of the right type (wrong types are the schema's to report): cron expre
 (`cronrules.check_cron`), IANA zones, real dates, date order, flush needs `allow_flush: true`, `enforce`
 only on windows, the starting deadline's range. A valid item becomes a `Schedule` with the file's
 `defaults` filled in (a schedule's own value wins).
+
+What depends on the function the schedules run in (`ValidationContext`: its region and tick period) is
+checked by `context_problems` (a `region` other than the function's needs its own `project_id`: project
+ids are per region) and `context_warnings` (a one-shot `starting_deadline` shorter than the tick period).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Optional, Union
 
@@ -25,6 +30,18 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DURATION_RE = re.compile(r"[0-9]+[smh]")
 
 PathPart = Union[str, int]
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What validation knows of the function that runs the schedules; None where it is not known (a local
+    `validate` without DCS_REGION, say). Settings.validation_context() gives the function's own."""
+
+    region: Optional[str] = None  # DCS_REGION
+    tick_period: Optional[timedelta] = None  # TICK_PERIOD
+
+
+NO_CONTEXT = ValidationContext()
 
 
 def check_values(item: dict, base: tuple[PathPart, ...]) -> Iterable[tuple[tuple[PathPart, ...], str]]:
@@ -73,6 +90,56 @@ def check_values(item: dict, base: tuple[PathPart, ...]) -> Iterable[tuple[tuple
         message = _deadline_problem(deadline)
         if message:
             yield base + ("starting_deadline",), message
+
+
+def context_problems(item: dict, defaults: dict, base: tuple[PathPart, ...],
+                     context: ValidationContext) -> Iterable[tuple[tuple[PathPart, ...], str]]:
+    """A schedule that acts in a region other than the function's must name that region's project: project
+    ids differ per region, and without one the function's own project id would be sent to that region."""
+    region = item.get("region", defaults.get("region"))
+    if not isinstance(region, str) or item.get("project_id", defaults.get("project_id")) is not None:
+        return
+    if context.region is not None and region == context.region:
+        return
+    origin = "" if "region" in item else " (from the file's defaults)"
+    if context.region is None:
+        whose = ("the function's region is not known here (set DCS_REGION to it; a schedule in the function's "
+                 "own region may leave project_id out)")
+    else:
+        whose = f"the function's region is {context.region}"
+    yield base + ("project_id",), (
+        f"region {region!r}{origin} needs project_id: project ids differ per region, and without one the "
+        f"function's own project id would be used in {region}; {whose}")
+
+
+def context_warnings(item: dict, defaults: dict, base: tuple[PathPart, ...],
+                     context: ValidationContext) -> Iterable[tuple[tuple[PathPart, ...], str]]:
+    """A one-shot schedule whose starting_deadline is shorter than the tick period: an occurrence between two
+    ticks is already too old when the next tick comes, so it is always reported missed. Valid, but said."""
+    if context.tick_period is None or "action" not in item:
+        return
+    raw = item.get("starting_deadline", defaults.get("starting_deadline"))
+    try:
+        deadline = DEFAULT_STARTING_DEADLINE if raw is None else parse_duration(raw)
+    except (TypeError, ValueError):
+        return  # the schema and check_values report a bad value
+    if deadline >= context.tick_period:
+        return
+    shown = f"(default {_text(deadline)})" if raw is None else raw + (
+        "" if "starting_deadline" in item else " (from the file's defaults)")
+    period = _text(context.tick_period)
+    yield base + ("starting_deadline",), (
+        f"starting_deadline {shown} is shorter than the tick period (TICK_PERIOD={period}): an occurrence "
+        f"that does not fall on a tick is already too old when the next tick runs, and is reported missed; "
+        f"use at least {period}")
+
+
+def _text(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -14,8 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
+from dcs_maintenance.deployment import MAX_INSTANCE_CAP, tick_period_problem
 from dcs_maintenance.durations import parse_duration
 from dcs_maintenance.logs import LEVELS as _LEVELS
+from dcs_maintenance.schedule_checks import ValidationContext
 
 HERE = Path(__file__).resolve().parent.parent
 _TRUE = ("1", "true", "yes", "on")
@@ -57,12 +59,18 @@ class Settings:
     max_parallel_projects: int
     notify_topic: Optional[str]
     notify_endpoint: Optional[str] = None  # SMN_ENDPOINT, else DCS_ENDPOINT; None: the topic region's endpoint
+    # MAX_INSTANCE_NUM: the instance cap the deployment gives the function (deployment.unshared_ledger_problem)
+    max_instance_num: int = 1
 
     @property
     def call_budget(self) -> float:
         """Seconds one API call may take at worst, plus the margin kept to return the summary in time:
         no call starts with less than this left in the invocation."""
         return self.connect_timeout + self.read_timeout + self.safety_margin.total_seconds()
+
+    def validation_context(self) -> ValidationContext:
+        """What schedule validation needs to know about this function: its region and tick period."""
+        return ValidationContext(region=self.region, tick_period=self.tick_period)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, errors: list[str]) -> int:
@@ -134,6 +142,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     key, sep, value = protect_raw.partition("=")
     if not sep or not key.strip():
         errors.append(f"PROTECT_TAG={protect_raw!r} must be key=value")
+    tick_period = _duration(env, "TICK_PERIOD", "5m", errors)
+    tick_problem = tick_period_problem(tick_period)
+    if tick_problem and not any(e.startswith("TICK_PERIOD=") for e in errors):
+        errors.append(f"TICK_PERIOD={env.get('TICK_PERIOD', '').strip()!r}: {tick_problem}")
     log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
     if log_level not in _LEVELS:
         errors.append(f"LOG_LEVEL={log_level!r} must be one of {', '.join(_LEVELS)}")
@@ -142,7 +154,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         region=region,
         endpoint=endpoint.rstrip("/") if endpoint else None,
         project_id=project_id,
-        tick_period=_duration(env, "TICK_PERIOD", "5m", errors),
+        tick_period=tick_period,
         ledger_url=env.get("LEDGER_URL", "").strip()
         or f"sqlite:///{Path(tempfile.gettempdir()) / 'dcs-maintenance.sqlite3'}",
         batch_size=_int(env, "BATCH_SIZE", 50, 1, 1000, errors),
@@ -156,6 +168,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         max_parallel_projects=_int(env, "MAX_PARALLEL_PROJECTS", 4, 1, 32, errors),
         notify_topic=notify_topic,
         notify_endpoint=(smn_endpoint or endpoint or "").rstrip("/") or None,
+        max_instance_num=_int(env, "MAX_INSTANCE_NUM", 1, 1, MAX_INSTANCE_CAP, errors),
     )
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))

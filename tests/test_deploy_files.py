@@ -1,21 +1,33 @@
-"""serverless.yml and deploy/terraform/ agree with each other and with the code they deploy."""
+"""serverless.yml and deploy/terraform/ say only what their tools accept, agree with each other and with the code.
+
+What the tools accept is read from their source, at a cited commit:
+- tests/fixtures/deploy/provider_schema.json: the huaweicloud Terraform provider's argument schemas for every
+  resource and data source deploy/terraform uses (extract_provider_schema.py beside it makes it);
+- tests/fixtures/deploy/serverless_huawei_plugin.json: the keys the Serverless Framework plugin reads.
+"""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import hcl2
 import pytest
 import yaml
 
+from dcs_maintenance import deployment
 from dcs_maintenance.durations import parse_duration
 from dcs_maintenance.tools import package
 
 ROOT = Path(__file__).resolve().parent.parent
 TF = ROOT / "deploy" / "terraform"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "deploy"
 # The DCS API calls the gateway makes, and the IAM action each needs (DCS API reference, "Permissions Policies
 # and Supported Actions"). A new call in gateway.py fails this test until its action is granted below.
 SDK_CALL_ACTIONS = {
@@ -24,9 +36,20 @@ SDK_CALL_ACTIONS = {
     "restart_or_flush_instances": "dcs:instance:modifyStatus",
 }
 SMN_PUBLISH = "smn:topic:publish"
+CES_CREATE = "ces:metricData:create"
+# FunctionGraph's least permissions for VPC access ("Configuring the Network", functiongraph_01_0222).
+VPC_ACTIONS = {"vpc:ports:create", "vpc:ports:get", "vpc:ports:delete", "vpc:vpcs:get", "vpc:subnets:get"}
+# The custom metrics the function sends with CES_NAMESPACE set (issue 14), and their dimension.
+METRICS = {"success", "failed", "unknown", "missed", "skipped", "tick_duration_ms"}
 PLATFORM_SET = {"RUNTIME_PROJECT_ID", "RUNTIME_CODE_ROOT"}  # FunctionGraph sets these itself
 NEVER_DEPLOYED = {"HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "DCS_ENDPOINT",
                   "SMN_ENDPOINT"}  # the agency gives keys; endpoints are for the local emulator
+# Deployed, read by code another session is writing (the Cloud Eye metrics, issue 14); drop once it reads it.
+READ_ELSEWHERE = {"CES_NAMESPACE"}
+META_ARGUMENTS = {"count", "for_each", "depends_on", "lifecycle", "provider"}
+# Internal (undocumented) provider attributes used on purpose: the agency's trust in FunctionGraph is the v3 IAM
+# trust domain op_svc_cff, which the provider reads back into delegated_service_name.
+INTERNAL_OK = {("huaweicloud_identity_agency", "delegated_service_name")}
 
 
 def settings_env_names() -> set[str]:
@@ -43,25 +66,45 @@ def settings_env_names() -> set[str]:
     return names
 
 
+def resolve_sls(value: Any) -> Any:
+    """A serverless.yml value with `${env:X, 'default'}` / `${opt:x, 'default'}` replaced by its default."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\$\{(?:env|opt):\w+,\s*'([^']*)'\}", value)
+        return m[1] if m else value
+    return value
+
+
 @pytest.fixture(scope="module")
 def sls() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "serverless.yml").read_text())
 
 
 @pytest.fixture(scope="module")
+def plugin() -> dict[str, Any]:
+    return json.loads((FIXTURES / "serverless_huawei_plugin.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def provider() -> dict[str, Any]:
+    return json.loads((FIXTURES / "provider_schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
 def tf() -> dict[str, Any]:
-    """All deploy/terraform/*.tf merged: {"resource": {type: {name: body}}, "variable": {...}, "locals": {...}}."""
+    """All deploy/terraform/*.tf merged: {"resource": {type: {name: body}}, "data": {...}, "variable": {...},
+    "locals": {...}, ...}."""
     options = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
-    merged: dict[str, Any] = {"resource": {}, "variable": {}, "locals": {}, "output": {}, "terraform": [],
-                              "provider": []}
+    merged: dict[str, Any] = {"resource": {}, "data": {}, "variable": {}, "locals": {}, "output": {},
+                              "terraform": [], "provider": []}
     for path in sorted(TF.glob("*.tf")):
         with path.open() as fh:
             doc = hcl2.load(fh, serialization_options=options)
-        for block in doc.get("resource", []):
-            for rtype, named in block.items():
-                for name, body in named.items():
-                    assert name not in merged["resource"].setdefault(rtype, {}), f"duplicate {rtype}.{name}"
-                    merged["resource"][rtype][name] = body
+        for kind in ("resource", "data"):
+            for block in doc.get(kind, []):
+                for rtype, named in block.items():
+                    for name, body in named.items():
+                        assert name not in merged[kind].setdefault(rtype, {}), f"duplicate {rtype}.{name}"
+                        merged[kind][rtype][name] = body
         for key in ("variable", "output"):
             for block in doc.get(key, []):
                 merged[key].update(block)
@@ -90,17 +133,111 @@ def sls_function(sls: dict[str, Any]) -> dict[str, Any]:
     return fn
 
 
-def sls_event(sls: dict[str, Any], kind: str) -> dict[str, Any]:
-    [event] = [e[kind] for e in sls_function(sls)["events"] if kind in e]
-    return event
+def sls_env(sls: dict[str, Any]) -> dict[str, str]:
+    return {k: resolve_sls(v) for k, v in sls["provider"]["environment"]["variables"].items()}
+
+
+def tf_function(tf: dict[str, Any]) -> dict[str, Any]:
+    return tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]
+
+
+# -- what the tools accept -------------------------------------------------------------------------------------
+def test_the_schema_fixtures_cite_their_sources(provider, plugin):
+    assert re.fullmatch(r"[0-9a-f]{40}", provider["commit"]) and provider["describe"].startswith("v1.")
+    for part in (plugin["plugin"], plugin["trigger_sdk"]):
+        assert re.fullmatch(r"[0-9a-f]{40}", part["commit"]) and part["version"] and part["files"]
+
+
+def _check_block(where: str, body: dict[str, Any], schema: dict[str, Any], rtype: str, problems: list[str],
+                 top: bool = False) -> None:
+    given = {k for k in body if k != "dynamic" and not (top and k in META_ARGUMENTS)}
+    dynamic = {name: spec["content"][0] for block in body.get("dynamic", []) for name, spec in block.items()}
+    for name in given | set(dynamic):
+        info = schema.get(name)
+        if info is None:
+            problems.append(f"{where}.{name}: not an argument of {rtype}")
+            continue
+        if info.get("computed") and not (info.get("optional") or info.get("required")):
+            problems.append(f"{where}.{name}: computed only, cannot be set")
+        if info.get("deprecated"):
+            problems.append(f"{where}.{name}: deprecated")
+        if info.get("internal") and (rtype, name) not in INTERNAL_OK:
+            problems.append(f"{where}.{name}: internal")
+        nested = info.get("block")
+        if nested is not None:
+            items = [dynamic[name]] if name in dynamic else body[name]
+            items = items if isinstance(items, list) else [items]
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    _check_block(f"{where}.{name}[{i}]", item, nested, rtype, problems)
+    present = given | set(dynamic)
+    for name, info in schema.items():
+        alternatives = set(info.get("exactly_one_of", [])) | {name}
+        if (info.get("required") or info.get("documented_required")) and not alternatives & present:
+            problems.append(f"{where}.{name}: required by {rtype}, not set")
+        if len(info.get("exactly_one_of", [])) > 1 and len(alternatives & present) > 1:
+            problems.append(f"{where}: only one of {sorted(alternatives)}")
+
+
+def test_every_terraform_block_uses_only_arguments_the_provider_accepts(tf, provider):
+    problems: list[str] = []
+    used = 0
+    for kind, schemas in (("resource", provider["resources"]), ("data", provider["data_sources"])):
+        for rtype, named in tf[kind].items():
+            assert rtype in schemas, f"{kind} {rtype}: add it to extract_provider_schema.py and re-extract"
+            for name, body in named.items():
+                _check_block(f"{kind}.{rtype}.{name}", body, schemas[rtype]["attributes"], rtype, problems, top=True)
+                used += 1
+    assert problems == []
+    assert used >= 9
+
+
+def test_the_schema_check_catches_a_wrong_argument(provider):
+    problems: list[str] = []
+    schema = provider["resources"]["huaweicloud_fgs_function"]["attributes"]
+    body = {"name": "f", "memory_size": 128, "runtime": "Python3.10", "timeout": 3, "app": "default",
+            "code_type": "obs", "handler": "h.h", "max_instances": 1, "urn": "x", "xrole": "a"}
+    _check_block("fn", body, schema, "huaweicloud_fgs_function", problems, top=True)
+    assert sorted(problems) == ["fn.max_instances: not an argument of huaweicloud_fgs_function",
+                                "fn.urn: computed only, cannot be set", "fn.xrole: deprecated"]
+
+
+def test_serverless_yml_uses_only_keys_the_plugin_reads(sls, plugin):
+    assert set(sls) <= {"service", "provider", "plugins", "functions", "frameworkVersion", "custom"}, (
+        "a service-level key the plugin does not read (package.artifact is never read)")
+    assert sls["plugins"] == ["serverless-huawei-functions"]
+    function_keys = set(plugin["function_keys"])
+    provider = sls["provider"]
+    assert provider["name"] == "huawei" and provider["credentials"]  # the plugin reads the INI file unconditionally
+    assert set(provider) - {"name", "credentials", "region", "stage"} <= function_keys, (
+        set(provider) - function_keys)
+    fn = sls_function(sls)
+    assert set(fn) <= function_keys, set(fn) - function_keys
+    assert not set(fn) & set(plugin["not_read"]) and not set(provider) & set(plugin["not_read"])
+    assert fn["codeType"] == "obs" and fn["codeUrl"]  # the built zip, not ./src zipped by the plugin
+
+
+def test_every_serverless_event_is_one_the_plugin_deploys(sls, plugin):
+    for event in sls_function(sls).get("events", []):
+        assert set(event) <= set(plugin["event_keys"]), f"the plugin skips this event: {event}"
+        code = event.get("triggerTypeCode")
+        assert code in plugin["trigger_types"], f"the plugin skips this event: {event}"
+        allowed = plugin["event_data_keys"][code]
+        assert set(event["eventData"]) <= set(allowed), set(event["eventData"]) - set(allowed)
+
+
+def test_the_timer_is_not_left_to_the_plugin(sls):
+    """The plugin never updates a timer (a new schedule would run beside the old one) and cannot cap the function
+    before the timer fires: deploy/after_serverless.py owns the TIMER trigger."""
+    codes = [e.get("triggerTypeCode") for e in sls_function(sls).get("events", [])]
+    assert "TIMER" not in codes and not any("timer" in e for e in sls_function(sls).get("events", []))
 
 
 # -- the code the files point at -------------------------------------------------------------------------------
 def test_handler_path_exists_and_is_callable(sls, tf):
     import handler
 
-    fn = tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]
-    for configured in (sls_function(sls)["handler"], fn["handler"]):
+    for configured in (sls_function(sls)["handler"], tf_function(tf)["handler"]):
         module, _, attr = configured.partition(".")
         assert (ROOT / f"{module}.py").is_file(), configured
         assert module == "handler" and callable(getattr(handler, attr))
@@ -109,16 +246,24 @@ def test_handler_path_exists_and_is_callable(sls, tf):
 def test_environment_names_are_settings_the_function_reads(sls, tf):
     known = settings_env_names()
     assert {"TICK_PERIOD", "LEDGER_URL", "DCS_REGION", "API_TOKEN", "NOTIFY_SMN_TOPIC_URN", "SMN_ENDPOINT",
-            "HUAWEICLOUD_SDK_AK", "RUNTIME_PROJECT_ID"} <= known  # the scan itself works
+            "HUAWEICLOUD_SDK_AK", "RUNTIME_PROJECT_ID", "MAX_INSTANCE_NUM"} <= known  # the scan itself works
     sls_names = set(sls["provider"]["environment"]["variables"]) | set(sls["provider"]["encryptedUserData"])
-    tf_names = set(tf["locals"]["environment"]) | set(tf["locals"]["secret_environment"])
+    locals_ = tf["locals"]
+    tf_names = set(locals_["environment_base"]) | set(locals_["secret_base"]) | set(locals_["ledger_environment"])
     for names in (sls_names, tf_names):
-        assert names <= known, names - known
+        assert names <= known | READ_ELSEWHERE, names - known - READ_ELSEWHERE
         assert not names & (PLATFORM_SET | NEVER_DEPLOYED), names & (PLATFORM_SET | NEVER_DEPLOYED)
-        assert {"TICK_PERIOD", "DCS_REGION", "LEDGER_URL", "API_TOKEN", "NOTIFY_SMN_TOPIC_URN"} <= names
+        assert {"TICK_PERIOD", "DCS_REGION", "LEDGER_URL", "API_TOKEN", "NOTIFY_SMN_TOPIC_URN",
+                "MAX_INSTANCE_NUM", "CES_NAMESPACE"} <= names
     assert sls_names == tf_names
-    assert set(sls["provider"]["encryptedUserData"]) == set(tf["locals"]["secret_environment"]) == {"API_TOKEN"}
-    fn = tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]
+    assert set(sls["provider"]["encryptedUserData"]) == set(locals_["secret_base"]) == {"API_TOKEN"}
+    assert set(locals_["ledger_environment"]) == {"LEDGER_URL"}
+    # LEDGER_URL is plain user data with SQLite, encrypted user data with Redis (its URL holds the password)
+    assert locals_["environment"] == (
+        "${merge(local.environment_base, local.redis_ledger ? {} : local.ledger_environment)}")
+    assert locals_["secret_environment"] == (
+        "${merge(local.secret_base, local.redis_ledger ? local.ledger_environment : {})}")
+    fn = tf_function(tf)
     assert fn["user_data"] == "${jsonencode(local.environment)}"
     assert fn["encrypted_user_data"] == "${jsonencode(local.secret_environment)}"
 
@@ -128,85 +273,189 @@ def test_the_iam_policy_grants_exactly_the_actions_the_code_needs(tf):
     calls = set(re.findall(r"client\.(\w+)\(", gateway)) | set(re.findall(r"_sdk\(\)\.(\w+)\(", gateway))
     assert calls, "no SDK calls found in gateway.py"
     assert calls <= set(SDK_CALL_ACTIONS), f"grant an IAM action for {calls - set(SDK_CALL_ACTIONS)}"
-    assert set(tf["locals"]["dcs_actions"]) == {SDK_CALL_ACTIONS[c] for c in calls} == set(SDK_CALL_ACTIONS.values())
-    assert tf["locals"]["smn_actions"] == [SMN_PUBLISH]
-    assert "var.notify_topic_urn" in tf["locals"]["policy_statements"]  # SMN only when a topic is configured
+    locals_ = tf["locals"]
+    assert set(locals_["dcs_actions"]) == {SDK_CALL_ACTIONS[c] for c in calls} == set(SDK_CALL_ACTIONS.values())
+    assert locals_["smn_actions"] == [SMN_PUBLISH] and locals_["ces_actions"] == [CES_CREATE]
+    assert set(locals_["vpc_actions"]) == VPC_ACTIONS
+    statements = locals_["policy_statements"]
+    assert '[{Effect = "Allow", Action = local.dcs_actions}]' in statements  # always
+    # the others only when their feature is on
+    assert 'var.notify_topic_urn == "" ? [] : [{Effect = "Allow", Action = local.smn_actions}]' in statements
+    assert 'var.ces_namespace == "" ? [] : [{Effect = "Allow", Action = local.ces_actions}]' in statements
+    assert 'local.redis_ledger ? [{Effect = "Allow", Action = local.vpc_actions}] : []' in statements
     role = tf["resource"]["huaweicloud_identity_role"]["dcs_maintenance"]
     assert role["type"] == "XA" and "local.policy_statements" in role["policy"]
     agency = tf["resource"]["huaweicloud_identity_agency"]["dcs_maintenance"]
     assert agency["delegated_service_name"] == "op_svc_cff"  # FunctionGraph
-    assert agency["project_role"][0]["roles"] == ["${huaweicloud_identity_role.dcs_maintenance.name}"]
-    fn = tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]
-    assert fn["agency"] == "${huaweicloud_identity_agency.dcs_maintenance.name}"
+    assert tf_function(tf)["agency"] == "${huaweicloud_identity_agency.dcs_maintenance.name}"
+
+
+def test_the_agency_holds_its_role_in_every_region_schedules_may_name(tf):
+    agency = tf["resource"]["huaweicloud_identity_agency"]["dcs_maintenance"]
+    [block] = agency["dynamic"]
+    role = block["project_role"]
+    assert role["for_each"] == "${local.agency_projects}"
+    assert role["content"] == [{"project": "${project_role.value}",
+                                "roles": ["${huaweicloud_identity_role.dcs_maintenance.name}"]}]
+    assert tf["locals"]["agency_projects"] == "${distinct(concat([var.region], var.dcs_regions))}"
+    assert default(tf, "dcs_regions") == []  # default: the function's region alone
 
 
 # -- the two deployments agree ---------------------------------------------------------------------------------
-def test_timer_period_equals_tick_period_in_both(sls, tf):
-    env = sls["provider"]["environment"]["variables"]
-    timer = sls_event(sls, "timer")
-    assert timer["schedule_type"] == "Rate"
-    assert parse_duration(str(timer["schedule"])) == parse_duration(env["TICK_PERIOD"])
+def test_the_timer_is_a_cron_on_the_clock_derived_from_tick_period(tf):
     trigger = tf["resource"]["huaweicloud_fgs_function_trigger"]["timer"]
     assert trigger["type"] == "TIMER" and trigger["event_data"] == "${jsonencode(local.timer_event)}"
     event = tf["locals"]["timer_event"]
-    assert event["schedule_type"] == "Rate"
-    assert event["schedule"] == tf["locals"]["environment"]["TICK_PERIOD"] == "${var.tick_period}"  # one value
-    assert parse_duration(resolve(tf, event["schedule"])) == parse_duration(env["TICK_PERIOD"])
+    assert event["schedule_type"] == "Cron"  # a Rate timer is not documented as aligned to the clock
+    assert event["schedule"] == "${local.timer_crons[var.tick_period]}"
+    assert tf["locals"]["environment_base"]["TICK_PERIOD"] == "${var.tick_period}"  # one value for both
+    crons = tf["locals"]["timer_crons"]
+    assert list(crons) == list(deployment.TICK_PERIODS)
+    for period, cron in crons.items():
+        assert cron == deployment.timer_cron(parse_duration(period)), period
+    [validation] = tf["variable"]["tick_period"]["validation"]
+    listed = re.findall(r'"(\w+)"', validation["condition"].split("]")[0])
+    assert listed == list(deployment.TICK_PERIODS)
+    assert crons[default(tf, "tick_period")] == "0 0/5 * * * ?"
+
+
+def test_both_deployments_tick_at_the_same_period(sls, tf):
+    env = sls_env(sls)
+    assert parse_duration(env["TICK_PERIOD"]) == parse_duration(default(tf, "tick_period"))
+    text = (ROOT / "deploy" / "after_serverless.py").read_text()
+    assert f'TIMER_NAME = "{tf["locals"]["timer_event"]["name"]}"' in text
+    assert "timer_cron(settings.tick_period)" in text  # the same derivation as the table above
+
+
+def test_the_instance_cap_is_one_setting_in_both(sls, tf):
+    fn = tf_function(tf)
+    assert fn["max_instance_num"] == "${tostring(var.max_instance_num)}"
+    assert tf["locals"]["environment_base"]["MAX_INSTANCE_NUM"] == "${tostring(var.max_instance_num)}"
+    assert default(tf, "max_instance_num") == 1 and sls_env(sls)["MAX_INSTANCE_NUM"] == "1"
+    [validation] = tf["variable"]["max_instance_num"]["validation"]
+    assert ">= 1" in validation["condition"] and "<= 1000" in validation["condition"]
+    preconditions = [p["condition"] for p in fn["lifecycle"][0]["precondition"]]
+    assert "${local.redis_ledger || var.max_instance_num == 1}" in preconditions  # SQLite: one instance
+
+
+def test_the_default_deployment_is_safe(sls, tf):
+    from dcs_maintenance.settings import load_settings
+
+    for env in (sls_env(sls), {**{k: str(resolve(tf, v)) for k, v in tf["locals"]["environment_base"].items()},
+                               "LEDGER_URL": tf["locals"]["sqlite_ledger_url"], "MAX_INSTANCE_NUM": "1",
+                               "DRY_RUN": "false"}):
+        settings = load_settings({k: v for k, v in env.items() if "${" not in v})
+        assert settings.max_instance_num == 1 and settings.ledger_url.startswith("sqlite:")
+        assert deployment.unshared_ledger_problem(settings.ledger_url, settings.max_instance_num) is None
+    assert default(tf, "ledger") == "sqlite"
+
+
+def test_the_redis_option_wires_a_shared_ledger_in_the_vpc(tf):
+    fn = tf_function(tf)
+    assert fn["vpc_id"] == "${local.redis_ledger ? var.vpc_id : null}"
+    assert fn["network_id"] == "${local.redis_ledger ? var.subnet_id : null}"
+    dcs = tf["resource"]["huaweicloud_dcs_instance"]["ledger"]
+    assert dcs["count"] == "${local.create_redis ? 1 : 0}"
+    assert dcs["engine"] == "Redis" and dcs["engine_version"] == "6.0" and dcs["ssl_enable"] is True
+    assert (dcs["vpc_id"], dcs["subnet_id"]) == ("${var.vpc_id}", "${var.subnet_id}")
+    assert dcs["password"] == "${var.redis_password}" and tf["variable"]["redis_password"]["sensitive"] is True
+    assert dcs["tags"] == {"${(local.protect_key)}": "${local.protect_value}"}  # no schedule touches the ledger
+    assert "rediss://" in tf["locals"]["created_redis_url"]
+
+
+def test_the_rediss_url_terraform_builds_opens_as_the_ledger_expects(tf):
+    """Terraform's urlencode is Go's url.QueryEscape; quote_plus(safe="") encodes the same characters."""
+    from dcs_maintenance.ledger import _redis_options
+
+    password = "Ab1~!@#$^&*()-_=+|{}:,<.>/?"
+    for ca_file, reqs in (("", "none"), ("/opt/function/code/dcs-ca.crt", "required")):
+        tls_expr = tf["locals"]["redis_tls"]
+        tls = (re.search(r'"(ssl_cert_reqs=none)"', tls_expr)[1] if not ca_file else
+               re.search(r'"(ssl_cert_reqs=required&ssl_ca_certs=)\$\{urlencode', tls_expr)[1] + quote_plus(ca_file))
+        template = re.search(r'"(rediss://[^"]+)" :', tf["locals"]["created_redis_url"])[1]
+        url = (template.replace("${urlencode(var.redis_password)}", quote_plus(password, safe=""))
+               .replace("${huaweicloud_dcs_instance.ledger[0].domain_name}", "redis-abc.dcs.huaweicloud.com")
+               .replace("${huaweicloud_dcs_instance.ledger[0].port}", "6379").replace("${local.redis_tls}", tls))
+        options = _redis_options(url, "rediss")
+        assert options["password"] == password and options["ssl"] is True and options["port"] == 6379
+        assert options["host"] == "redis-abc.dcs.huaweicloud.com" and options["ssl_cert_reqs"] == reqs
+        assert options.get("ssl_ca_certs", "") == ca_file
+        assert password not in options["display_url"]
+
+
+def test_the_failure_alarm_watches_the_function_metrics_only_when_on(tf):
+    rule = tf["resource"]["huaweicloud_ces_alarmrule"]["failures"]
+    assert rule["count"] == '${var.ces_namespace == "" ? 0 : 1}' and default(tf, "ces_namespace") == ""
+    assert rule["metric"] == [{"namespace": "${var.ces_namespace}"}]
+    assert rule["resources"] == [{"dimensions": [{"name": "function_name", "value": "${var.function_name}"}]}]
+    conditions = next(b["condition"] for b in rule["dynamic"] if "condition" in b)
+    assert set(conditions["for_each"]) == {"failed", "unknown"} <= METRICS
+    [content] = conditions["content"]
+    assert content["metric_name"] == "${condition.value}" and content["comparison_operator"] == ">"
+    assert content["value"] == 0 and content["period"] in (1, 300, 1200, 3600, 14400, 86400)
+    assert tf["locals"]["environment_base"]["CES_NAMESPACE"] == "${var.ces_namespace}"
+    [validation] = tf["variable"]["ces_namespace"]["validation"]
+    pattern = re.search(r'regex\("([^"]+)", var\.ces_namespace\)', validation["condition"])[1]
+    assert re.fullmatch(pattern, "DCSM.maintenance") and not re.fullmatch(pattern, "DCSM") and not re.fullmatch(
+        pattern, "1x.y")
 
 
 def test_no_retries_and_a_real_timeout_in_both(sls, tf):
-    fn = sls_function(sls)
-    assert fn["asyncInvokeConfig"]["maxAsyncRetryAttempts"] == 0
     [(name, config)] = tf["resource"]["huaweicloud_fgs_async_invoke_configuration"].items()
     assert config["max_async_retry_attempts"] == 0
     assert config["function_urn"] == "${huaweicloud_fgs_function.dcs_maintenance.urn}"
-    tf_fn = tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]
-    timeout = resolve(tf, tf_fn["timeout"])
+    text = (ROOT / "deploy" / "after_serverless.py").read_text()
+    assert "max_async_retry_attempts=0" in text  # the plugin has no asynchronous settings: the script sets them
+    timeout = resolve(tf, tf_function(tf)["timeout"])
     assert timeout >= 60 and sls["provider"]["timeout"] >= 60 and timeout == sls["provider"]["timeout"]
     assert "var.timeout >= 60" in tf["variable"]["timeout"]["validation"][0]["condition"]
-    assert resolve(tf, tf_fn["memory_size"]) == sls["provider"]["memorySize"] >= 128
+    assert resolve(tf, tf_function(tf)["memory_size"]) == sls["provider"]["memorySize"] >= 128
 
 
 def test_runtime_matches_the_package_default(sls, tf):
     runtime = f"Python{package.DEFAULT_PYTHON}"
     assert sls["provider"]["runtime"] == runtime
     assert default(tf, "runtime") == runtime and package.DEFAULT_PYTHON in package.FUNCTIONGRAPH_PYTHONS
-    assert tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]["runtime"] == "${var.runtime}"
-    assert sls["package"]["artifact"] == str(package.DEFAULT_OUTPUT)
+    assert tf_function(tf)["runtime"] == "${var.runtime}"
     assert default(tf, "package_path") == "../../" + str(package.DEFAULT_OUTPUT)
+    assert "dcs-maintenance.zip" in (ROOT / "serverless.yml").read_text()  # the upload step names the zip
 
 
 def test_the_apig_trigger_reaches_every_route_in_both(sls, tf):
-    api = sls_event(sls, "apigw")
+    [api] = [e for e in sls_function(sls)["events"] if e["triggerTypeCode"] in ("APIG", "DEDICATEDGATEWAY")]
+    data = api["eventData"]
     event = tf["locals"]["apig_event"]
     trigger = tf["resource"]["huaweicloud_fgs_function_trigger"]["apig"]
     assert "APIG" in trigger["type"] and "DEDICATEDGATEWAY" in trigger["type"]
     assert "local.apig_event" in trigger["event_data"]
-    for key in ("req_method", "match_mode", "auth", "protocol", "env_name"):
-        assert api[key] == event[key], key
-    assert api["req_method"] == "ANY" and api["match_mode"] == "SWA"  # one API, every route below the path
-    assert api["path"] == resolve(tf, event["path"])
-    assert api["auth"] == "NONE"  # the function checks the bearer token; /health needs none
+    for camel, snake in (("reqMethod", "req_method"), ("matchMode", "match_mode"), ("auth", "auth"),
+                         ("protocol", "protocol"), ("envName", "env_name"), ("envId", "env_id"), ("name", "name")):
+        assert data[camel] == event[snake], camel
+    assert data["reqMethod"] == "ANY" and data["matchMode"] == "SWA"  # one API, every route below the path
+    assert data["path"] == resolve(tf, event["path"])
+    assert data["auth"] == "NONE"  # the function checks the bearer token; /health needs none
+    assert data["timeout"] == event["func_info"]["timeout"] == 60000
 
 
 def test_settings_defaults_agree(sls, tf):
-    env = sls["provider"]["environment"]["variables"]
-    for name, var in (("LEDGER_URL", "ledger_url"), ("PROTECT_TAG", "protect_tag"), ("LOG_LEVEL", "log_level")):
+    env = sls_env(sls)
+    assert env["LEDGER_URL"] == tf["locals"]["sqlite_ledger_url"]
+    for name, var in (("PROTECT_TAG", "protect_tag"), ("LOG_LEVEL", "log_level"), ("CES_NAMESPACE", "ces_namespace"),
+                      ("NOTIFY_SMN_TOPIC_URN", "notify_topic_urn"), ("TICK_PERIOD", "tick_period")):
         assert env[name] == default(tf, var), name
     assert int(env["BATCH_SIZE"]) == default(tf, "batch_size")
     assert env["DRY_RUN"] == str(default(tf, "dry_run")).lower()
-    from dcs_maintenance.settings import load_settings
-
-    load_settings({k: v for k, v in env.items() if "${" not in str(v)})  # the literal values are valid settings
 
 
 def test_terraform_references_are_declared(tf):
     text = "\n".join(p.read_text() for p in TF.glob("*.tf"))
     used_vars = set(re.findall(r"\bvar\.(\w+)", text))
     used_locals = set(re.findall(r"\blocal\.(\w+)", text))
+    used_data = set(re.findall(r"\bdata\.(\w+)\.(\w+)", text))
     assert used_vars <= set(tf["variable"]), used_vars - set(tf["variable"])
     assert used_locals <= set(tf["locals"]), used_locals - set(tf["locals"])
-    assert {"function_urn", "agency_name"} <= set(tf["output"])
+    assert used_data <= {(t, n) for t, named in tf["data"].items() for n in named}
+    assert {"function_urn", "agency_name", "timer_schedule", "max_instance_num"} <= set(tf["output"])
     [required] = tf["terraform"][0]["required_providers"]
     assert required["huaweicloud"]["source"] == "huaweicloud/huaweicloud"
     example = (TF / "terraform.tfvars.example").read_text()
@@ -214,7 +463,14 @@ def test_terraform_references_are_declared(tf):
 
 
 def test_the_code_is_the_package_zip(tf):
-    fn = tf["resource"]["huaweicloud_fgs_function"]["dcs_maintenance"]
+    fn = tf_function(tf)
     obj = tf["resource"]["huaweicloud_obs_bucket_object"]["code"]
     assert fn["code_type"] == "obs" and "huaweicloud_obs_bucket_object.code.key" in fn["code_url"]
     assert obj["source"] == "${var.package_path}" and "filemd5(var.package_path)" in obj["etag"]
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI)")
+def test_terraform_fmt_is_clean():
+    result = subprocess.run(["terraform", "fmt", "-check", "-diff", str(TF)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

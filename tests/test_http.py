@@ -214,7 +214,7 @@ def test_plain_and_base64_bodies(http):
     for encoded in (True, False):
         response = http("POST", "/schedules/validate", NIGHTLY, base64_body=encoded)
         assert response["statusCode"] == 200 and body(response) == {"valid": True, "schedules": ["nightly"],
-                                                                    "problems": []}
+                                                                    "problems": [], "warnings": []}
 
 
 def test_bad_base64_is_400(http, fleet):
@@ -295,7 +295,7 @@ def test_validate_an_invalid_document_reports_paths(http, fleet):
 def test_validate_json_documents_and_formats(http):
     doc = {"schedules": [{"name": "j", "action": "soft_restart", "cron": "*/15 * * * *", "instances": {"ids": ["a"]}}]}
     response = http("POST", "/schedules/validate", doc, headers={**AUTH, "Content-Type": "application/json"})
-    assert body(response) == {"valid": True, "schedules": ["j"], "problems": []}
+    assert body(response) == {"valid": True, "schedules": ["j"], "problems": [], "warnings": []}
     response = http("POST", "/schedules/validate", NIGHTLY, query={"format": "json", "file": "nightly.yaml"})
     data = body(response)
     assert data["valid"] is False and "JSON syntax error" in data["problems"][0]["message"]

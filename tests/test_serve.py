@@ -75,7 +75,7 @@ def test_put_instances_status_over_http(server, emulator):
 def test_validate_yaml_and_plan_with_an_encoded_offset(server, write_schedules):
     doc = b'schedules:\n  - name: n\n    action: restart\n    cron: "0 3 * * *"\n    instances: {ids: [i-1]}\n'
     status, _, body = call(server + "/api/schedules/validate", "POST", doc)
-    assert status == 200 and body == {"valid": True, "schedules": ["n"], "problems": []}
+    assert status == 200 and body == {"valid": True, "schedules": ["n"], "problems": [], "warnings": []}
     write_schedules(doc.decode())
     status, _, body = call(server + "/plan?" + urlencode({"at": "2026-12-02T03:00:00+08:00"}))
     assert status == 200 and body["tick"] == "2026-12-01T19:00:00Z" and body["preview"] is True

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dcs_maintenance import invocation
-from dcs_maintenance.http_api import LEDGER_DOWN, MISCONFIGURED, HttpError, Request
+from dcs_maintenance.deployment import unshared_ledger_problem
+from dcs_maintenance.http_api import LEDGER_DOWN, LEDGER_NOT_SHARED, MISCONFIGURED, HttpError, Request
 from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import Catalog, load_catalog
 from dcs_maintenance.runner import Runtime, TickRequest, run_tick
@@ -19,11 +20,18 @@ def settings() -> Settings:
 
 
 def catalog(current: Settings) -> Catalog:
-    return load_catalog(current.schedules_dir)
+    return load_catalog(current.schedules_dir, current.validation_context())
 
 
-def runtime(current: Settings, request: Request) -> Runtime:
-    """The invocation's runtime for this request: the shared ledger, gateways made on first use."""
+def runtime(current: Settings, request: Request, read_only: bool = False) -> Runtime:
+    """The invocation's runtime for this request: the shared ledger, gateways made on first use.
+
+    A route that acts (claims in the ledger, sends a status call) is refused with 503 while the ledger is not
+    shared by every instance that may run (deployment.unshared_ledger_problem); `read_only` routes go on.
+    """
+    unsafe = None if read_only else unshared_ledger_problem(current.ledger_url, current.max_instance_num)
+    if unsafe:
+        raise HttpError(503, LEDGER_NOT_SHARED, unsafe)
     try:
         return invocation.runtime(current, request.context)
     except LedgerError as exc:
@@ -32,9 +40,10 @@ def runtime(current: Settings, request: Request) -> Runtime:
         raise HttpError(500, MISCONFIGURED, str(exc)) from None
 
 
-def tick(catalog_: Catalog, tick_request: TickRequest, current: Settings, request: Request) -> dict:
+def tick(catalog_: Catalog, tick_request: TickRequest, current: Settings, request: Request,
+         read_only: bool = False) -> dict:
     """run_tick for a route; a ledger that cannot be read is the service being unavailable (503), not a bug."""
-    rt = runtime(current, request)
+    rt = runtime(current, request, read_only)
     try:
         return run_tick(catalog_, tick_request, rt)
     except LedgerError as exc:

@@ -37,4 +37,4 @@ def plan(request: Request) -> Response:
             raise HttpError(400, INVALID_PARAMETER, "query parameter at: must be within ten years of now")
     settings = common.settings()
     tick = TickRequest(at, "plan", True, None, preview=True)
-    return Response(200, common.tick(common.catalog(settings), tick, settings, request))
+    return Response(200, common.tick(common.catalog(settings), tick, settings, request, read_only=True))

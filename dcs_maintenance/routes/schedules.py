@@ -18,12 +18,13 @@ from dcs_maintenance.http_api import (
     Request,
     Response,
 )
-from dcs_maintenance.loader import Catalog, parse_document
+from dcs_maintenance.loader import Catalog, ValidationContext, check_document
 from dcs_maintenance.model import Problem, Schedule
 from dcs_maintenance.planner import iso
 from dcs_maintenance.routes import common
 from dcs_maintenance.runner import TickRequest
 from dcs_maintenance.schedule_info import describe_schedule, upcoming
+from dcs_maintenance.settings import SettingsError, load_settings
 
 NEXT_COUNT = 5
 RUN_OPTIONS = {"dry_run": bool}
@@ -36,7 +37,10 @@ def list_schedules(request: Request) -> Response:
     settings = common.settings()
     catalog = common.catalog(settings)
     now = clock.now()
-    entries = [_valid_entry(s, now) for s in catalog.schedules]
+    warned: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for warning in catalog.warnings:
+        warned[(warning.file, warning.schedule or "")].append(warning.to_dict())
+    entries = [{**_valid_entry(s, now), "warnings": warned.get((s.source, s.name), [])} for s in catalog.schedules]
     by_name: dict[tuple[str, str], list[Problem]] = defaultdict(list)
     by_file: dict[str, list[Problem]] = defaultdict(list)
     for problem in catalog.problems:
@@ -51,7 +55,8 @@ def list_schedules(request: Request) -> Response:
               for f, ps in by_file.items() if f not in catalog.files]  # e.g. a missing schedules directory
     return Response(200, {"valid": catalog.ok, "at": iso(now),
                           "schedules": entries, "files": files,
-                          "problems": [p.to_dict() for p in catalog.problems]})
+                          "problems": [p.to_dict() for p in catalog.problems],
+                          "warnings": [w.to_dict() for w in catalog.warnings]})
 
 
 def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
@@ -91,9 +96,19 @@ def validate(request: Request) -> Response:
     source = request.query.get("file", "request-body")
     if not _SOURCE_RE.fullmatch(source):
         raise HttpError(400, INVALID_PARAMETER, "file: 1-200 letters, digits, '.', '-', '_', '/' or spaces")
-    schedules, problems = parse_document(request.body, source, fmt)
+    schedules, problems, warnings = check_document(request.body, source, fmt, _context())
     return Response(200, {"valid": not problems, "schedules": [s.name for s in schedules],
-                          "problems": [p.to_dict() for p in problems]})
+                          "problems": [p.to_dict() for p in problems],
+                          "warnings": [w.to_dict() for w in warnings]})
+
+
+def _context() -> ValidationContext:
+    """The function's region and tick period for the checks that depend on them; validation still answers
+    (without those checks) when the settings are invalid."""
+    try:
+        return load_settings().validation_context()
+    except SettingsError:
+        return ValidationContext()
 
 
 # -- POST /schedules/{name}/run ----------------------------------------------------------------------

@@ -49,14 +49,20 @@ def _schedules_dir(args: argparse.Namespace) -> Path:
 
 # -- validate / next ------------------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
-    from dcs_maintenance.loader import load_catalog
+    from dcs_maintenance.loader import ValidationContext, load_catalog
+    from dcs_maintenance.settings import SettingsError, load_settings
 
-    catalog = load_catalog(_schedules_dir(args))
+    try:  # the function's region and tick period, where the environment gives them
+        context = load_settings().validation_context()
+    except SettingsError:
+        context = ValidationContext(region=os.environ.get("DCS_REGION", "").strip() or None)
+    catalog = load_catalog(_schedules_dir(args), context)
     data = {"ok": not catalog.problems, "files": list(catalog.files), "schedules": [s.name for s in catalog.schedules],
-            "problems": [p.to_dict() for p in catalog.problems]}
+            "problems": [p.to_dict() for p in catalog.problems], "warnings": [w.to_dict() for w in catalog.warnings]}
     lines = [f"{len(catalog.files)} file(s), {len(catalog.schedules)} valid schedule(s)"]
     lines += [f"  ok       {s.name} ({s.source})" for s in catalog.schedules]
     lines += [f"  INVALID  {p}" for p in catalog.problems]
+    lines += [f"  WARNING  {w}" for w in catalog.warnings]
     _print(data, args.json, "\n".join(lines))
     return 0 if not catalog.problems else 1
 

@@ -9,11 +9,29 @@ locals {
   smn_actions = [
     "smn:topic:publish", # POST /v2/{project_id}/notifications/topics/{urn}/publish (NOTIFY_SMN_TOPIC_URN)
   ]
+  ces_actions = [
+    "ces:metricData:create", # POST /V1.0/{project_id}/metric-data (CreateMetricData; CES_NAMESPACE)
+  ]
+  # What FunctionGraph itself needs to attach the function to a VPC (the Redis ledger): "Configuring the
+  # Network", FunctionGraph user guide (functiongraph_01_0222), least permissions for VPC access.
+  vpc_actions = [
+    "vpc:ports:create",
+    "vpc:ports:get",
+    "vpc:ports:delete",
+    "vpc:vpcs:get",
+    "vpc:subnets:get",
+  ]
 
   policy_statements = concat(
     [{ Effect = "Allow", Action = local.dcs_actions }],
     var.notify_topic_urn == "" ? [] : [{ Effect = "Allow", Action = local.smn_actions }],
+    var.ces_namespace == "" ? [] : [{ Effect = "Allow", Action = local.ces_actions }],
+    local.redis_ledger ? [{ Effect = "Allow", Action = local.vpc_actions }] : [],
   )
+
+  # The projects the role is granted in: the function's region and every region a schedule may name (a
+  # region's default IAM project is named after the region; schedules there must set that project's id).
+  agency_projects = distinct(concat([var.region], var.dcs_regions))
 }
 
 resource "huaweicloud_identity_role" "dcs_maintenance" {
@@ -31,8 +49,11 @@ resource "huaweicloud_identity_agency" "dcs_maintenance" {
   description            = "FunctionGraph agency of ${var.function_name}"
   delegated_service_name = "op_svc_cff" # FunctionGraph
 
-  project_role {
-    project = var.region
-    roles   = [huaweicloud_identity_role.dcs_maintenance.name]
+  dynamic "project_role" {
+    for_each = local.agency_projects
+    content {
+      project = project_role.value
+      roles   = [huaweicloud_identity_role.dcs_maintenance.name]
+    }
   }
 }

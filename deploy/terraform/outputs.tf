@@ -25,3 +25,18 @@ output "code_object" {
   description = "OBS object holding the deployed zip."
   value       = "obs://${var.code_bucket}/${huaweicloud_obs_bucket_object.code.key}"
 }
+
+output "timer_schedule" {
+  description = "The TIMER trigger's Cron expression (FunctionGraph format, region time zone), from tick_period."
+  value       = local.timer_event.schedule
+}
+
+output "max_instance_num" {
+  description = "The function's instance cap (and its MAX_INSTANCE_NUM)."
+  value       = var.max_instance_num
+}
+
+output "ledger" {
+  description = "sqlite (in the single instance's /tmp) or the DCS instance holding the shared ledger."
+  value       = local.redis_ledger ? (local.create_redis ? "redis: DCS instance ${huaweicloud_dcs_instance.ledger[0].id}" : "redis: redis_url") : "sqlite (one instance)"
+}

@@ -1,5 +1,5 @@
 variable "region" {
-  description = "Region of the function and of the DCS instances it maintains (DCS_REGION)."
+  description = "Region of the function (DCS_REGION): schedules act here unless they name another region and its project."
   type        = string
   default     = "cn-north-4"
 }
@@ -50,20 +50,110 @@ variable "timeout" {
 }
 
 variable "tick_period" {
-  description = "TICK_PERIOD and the TIMER trigger's rate: one value for both (a rate such as 5m, 1h)."
+  description = "TICK_PERIOD, and the Cron TIMER trigger derived from it (local.timer_crons): a period a clock can fire evenly."
   type        = string
   default     = "5m"
 
   validation {
-    condition     = can(regex("^[1-9][0-9]*[mhd]$", var.tick_period))
-    error_message = "A FunctionGraph rate: minutes (1m-60m), hours (1h-24h) or days (1d-30d)."
+    condition     = contains(["1m", "2m", "3m", "4m", "5m", "6m", "10m", "12m", "15m", "20m", "30m", "1h", "2h", "3h", "4h", "6h", "8h", "12h", "24h"], var.tick_period)
+    error_message = "Use minutes dividing an hour (1m, 2m, 3m, 4m, 5m, 6m, 10m, 12m, 15m, 20m, 30m) or hours dividing a day (1h, 2h, 3h, 4h, 6h, 8h, 12h, 24h)."
   }
 }
 
-variable "ledger_url" {
-  description = "LEDGER_URL: sqlite:////tmp/... for one instance at a time, or rediss://... of a DCS instance shared by all."
+variable "max_instance_num" {
+  description = "At most this many function instances at once (MAX_INSTANCE_NUM too). 1 with the SQLite ledger: the timer and HTTP requests then never run concurrently (one arriving while another runs is throttled). Raise it only with ledger = \"redis\"."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.max_instance_num >= 1 && var.max_instance_num <= 1000 && floor(var.max_instance_num) == var.max_instance_num
+    error_message = "A whole number from 1 to 1000."
+  }
+}
+
+variable "ledger" {
+  description = "sqlite (default): the ledger in the instance's /tmp, with max_instance_num = 1. redis: a DCS Redis instance in vpc_id/subnet_id shared by all instances (created here unless redis_url is given)."
   type        = string
-  default     = "sqlite:////tmp/dcs-maintenance.sqlite3"
+  default     = "sqlite"
+
+  validation {
+    condition     = contains(["sqlite", "redis"], var.ledger)
+    error_message = "ledger is sqlite or redis."
+  }
+}
+
+variable "vpc_id" {
+  description = "ledger = redis: the VPC of the ledger instance; the function gets VPC access to it."
+  type        = string
+  default     = ""
+}
+
+variable "subnet_id" {
+  description = "ledger = redis: the subnet's ID in that VPC (huaweicloud_vpc_subnet.id, the console's Network ID)."
+  type        = string
+  default     = ""
+}
+
+variable "redis_password" {
+  description = "ledger = redis: password of the created instance (8-32 characters, three of: lower, upper, digit, special). It reaches the function only inside LEDGER_URL, in encrypted user data. Set it through TF_VAR_redis_password."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "redis_url" {
+  description = "ledger = redis with an existing instance in vpc_id: its rediss://:password@host:port/0?... URL (nothing is created). Encrypted user data."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "redis_capacity" {
+  description = "ledger = redis: memory of the created instance in GB; the ledger needs little."
+  type        = number
+  default     = 0.125
+}
+
+variable "redis_cache_mode" {
+  description = "ledger = redis: ha (master/standby, default) or single (a single node loses its data on restart)."
+  type        = string
+  default     = "ha"
+
+  validation {
+    condition     = contains(["ha", "single"], var.redis_cache_mode)
+    error_message = "ha or single."
+  }
+}
+
+variable "redis_availability_zones" {
+  description = "ledger = redis: availability zones of the created instance (primary, standby); empty: the flavor's first ones."
+  type        = list(string)
+  default     = []
+}
+
+variable "redis_ca_file" {
+  description = "ledger = redis: path, in the function's code, of the DCS CA certificate (ca.crt from the instance's SSL page), e.g. /opt/function/code/dcs-ca.crt: the server is then verified. Empty: TLS without server verification."
+  type        = string
+  default     = ""
+}
+
+variable "dcs_regions" {
+  description = "Regions (IAM project names) whose DCS instances schedules may act on besides the function's own; the agency's role is granted in each. Schedules there must set project_id."
+  type        = list(string)
+  default     = []
+}
+
+variable "ces_namespace" {
+  description = "CES_NAMESPACE: Cloud Eye namespace (service.item, e.g. DCSM.maintenance) of the function's metrics and of the failure alarm; empty: metrics off."
+  type        = string
+  default     = ""
+
+  # Format and length as huaweicloudsdkces's MetricInfo.namespace documents them (service.item, 3-32 characters);
+  # SYS., AGT. and SRE. are Cloud Eye's own namespaces and refused here as well.
+  validation {
+    condition     = var.ces_namespace == "" || (can(regex("^[A-Za-z][A-Za-z0-9_]*[.][A-Za-z][A-Za-z0-9_]*$", var.ces_namespace)) && length(var.ces_namespace) >= 3 && length(var.ces_namespace) <= 32 && !can(regex("^(SYS|AGT|SRE)[.]", upper(var.ces_namespace))))
+    error_message = "A custom namespace is service.item (3-32 letters, digits, _; each part starting with a letter), not under SYS., AGT. or SRE."
+  }
 }
 
 variable "batch_size" {
