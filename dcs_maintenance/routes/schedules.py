@@ -21,7 +21,7 @@ from dcs_maintenance.model import Problem, Schedule
 from dcs_maintenance.planner import iso
 from dcs_maintenance.routes import common
 from dcs_maintenance.runner import TickRequest, run_tick
-from dcs_maintenance.schedule_info import describe_schedule, upcoming
+from dcs_maintenance.schedule_info import describe_schedule, freezes_info, upcoming
 
 NEXT_COUNT = 5
 RUN_OPTIONS = {"dry_run": bool}
@@ -49,7 +49,8 @@ def list_schedules(request: Request) -> Response:
               for f, ps in by_file.items() if f not in catalog.files]  # e.g. a missing schedules directory
     return Response(200, {"valid": catalog.ok, "at": iso(now),
                           "schedules": entries, "files": files,
-                          "problems": [p.to_dict() for p in catalog.problems]})
+                          "problems": [p.to_dict() for p in catalog.problems],
+                          "freezes": freezes_info(catalog.freezes, now)})
 
 
 def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
@@ -71,6 +72,10 @@ def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
         entry["enforce"] = schedule.enforce
     else:
         entry["action"], entry["cron"] = schedule.action, schedule.cron
+        if schedule.rollout is not None:
+            entry["rollout"] = schedule.rollout.to_dict()
+        if schedule.within_maintenance_window:
+            entry["within_maintenance_window"] = True
     return entry
 
 
