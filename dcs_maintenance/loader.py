@@ -139,14 +139,19 @@ def parse_document(data: Union[str, bytes], source: str,
     `fmt` is "yaml"/"yml" or "json"; by default JSON when `source` ends with `.json`, else YAML
     (which also reads JSON, with YAML's error messages). Names must be unique within the document.
     """
+    catalog = parse_catalog(data, source, fmt)
+    return list(catalog.schedules), list(catalog.problems)
+
+
+def parse_catalog(data: Union[str, bytes], source: str, fmt: Optional[str] = None) -> Catalog:
+    """`parse_document` with the document's freezes too: a Catalog of one document."""
     if fmt is None:
         fmt = "json" if source.lower().endswith(".json") else "yaml"
     fmt = fmt.lower().lstrip(".")
     if fmt not in ("yaml", "yml", "json"):
         raise ValueError(f"unknown schedule document format {fmt!r}: use 'yaml' or 'json'")
-    result = _load_document(data, source, fmt)
-    schedules, problems, _freezes = _combine([(source, result)])
-    return schedules, problems
+    schedules, problems, freezes = _combine([(source, _load_document(data, source, fmt))])
+    return Catalog(tuple(schedules), tuple(problems), (source,), tuple(freezes))
 
 
 def schema() -> dict:
@@ -387,5 +392,5 @@ def _path(parts: Iterable[PathPart]) -> str:
     return "".join(out)
 
 
-__all__ = ["Catalog", "load_catalog", "parse_document", "schema", "clear_cache", "MAX_FILE_BYTES", "SCHEMA_PATH",
-           "MAX_FREEZES_PER_FILE"]
+__all__ = ["Catalog", "load_catalog", "parse_document", "parse_catalog", "schema", "clear_cache", "MAX_FILE_BYTES",
+           "SCHEMA_PATH", "MAX_FREEZES_PER_FILE"]

@@ -475,9 +475,10 @@ def _gate(state: RolloutState, last: WaveRecord, now: datetime, statuses: Mappin
     wave = state.waves[last.number - 1]
     down = [(iid, state.name_of(iid), statuses.get(iid)) for iid, out in last.outcomes
             if out in GATED and statuses.get(iid) != "RUNNING"]
+    sent_any = any(out in GATED for _, out in last.outcomes)
     trusted_at = last.sent_at + settle
     gives_up_at = min(last.sent_at + state.wave_timeout, state.deadline)
-    if not down and now >= trusted_at:  # passed
+    if not down and (now >= trusted_at or not sent_any):  # passed (nothing sent: nothing to wait for)
         changes = {iid: BACK for iid, out in last.outcomes if out == SUCCESS}
     elif now >= gives_up_at:  # closed by wave_timeout (or the rollout's deadline): who is not back is an error
         late = {iid for iid, _, _ in down}
