@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
+from functools import cached_property
 from typing import Any, Optional, Union
 
 from dcs_maintenance.model import Amount, Freeze, Instance, RolloutSpec, Schedule, Selector
@@ -248,12 +249,12 @@ class RolloutState:
     def total(self) -> int:
         return sum(len(w.members) for w in self.waves)
 
+    @cached_property
+    def _names(self) -> dict[str, str]:
+        return {iid: name for wave in self.waves for iid, name in wave.members}
+
     def name_of(self, instance_id: str) -> str:
-        for wave in self.waves:
-            for iid, name in wave.members:
-                if iid == instance_id:
-                    return name
-        return ""
+        return self._names.get(instance_id, "")
 
     def record(self, number: int) -> Optional[WaveRecord]:
         return next((r for r in self.sent if r.number == number), None)
@@ -541,8 +542,8 @@ def record_outcomes(state: RolloutState, number: int, outcomes: Mapping[str, str
     bad = sorted({out for out in outcomes.values() if out not in allowed})
     if bad:
         raise ValueError(f"outcome(s) {', '.join(map(repr, bad))} not one of {', '.join(allowed)}")
-    changes = {iid: _forward(record.outcome_of(iid) or CLAIMED, out) for iid, out in outcomes.items()
-               if record.outcome_of(iid) is not None}
+    current = dict(record.outcomes)
+    changes = {iid: _forward(current[iid], out) for iid, out in outcomes.items() if iid in current}
     return _replace_record(state, record.with_outcomes(changes))
 
 

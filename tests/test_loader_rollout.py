@@ -221,3 +221,26 @@ def test_the_schema_enums_match_the_model():
     defs = loader.schema()["$defs"]
     assert tuple(defs["rollout"]["properties"]["order"]["enum"]) == ORDERS
     assert tuple(defs["freeze"]["properties"]["actions"]["items"]["enum"]) == ALL_ACTIONS
+
+
+def test_the_readme_examples_validate_and_say_what_the_code_does():
+    import re
+    from pathlib import Path
+
+    from dcs_maintenance.loader import parse_catalog
+    from dcs_maintenance.model import Instance
+    from dcs_maintenance.rollout import describe_waves, plan_waves
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Rollouts, freezes and maintenance windows", 1)[1].split("\n## ", 1)[0]
+    rollout_doc, freeze_doc, window_fragment = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    rolling = parse_catalog(rollout_doc, "readme.yaml")
+    assert rolling.problems == () and rolling.schedules[0].rollout is not None
+    waves = plan_waves(rolling.schedules[0].rollout, [Instance(f"i-{k}", f"web-{k:02d}") for k in range(1, 13)])
+    assert describe_waves(waves).startswith("wave 1 of 5: web-01; wave 2 of 5: web-02, web-03, web-04; ")
+    assert describe_waves(waves).endswith("wave 5 of 5: web-11, web-12")
+    assert "wave 1 of 5: web-01; wave 2 of 5: web-02, web-03, web-04; ...; wave 5 of 5: web-11,\nweb-12" in section
+    frozen = parse_catalog(freeze_doc, "readme.yaml")
+    assert frozen.problems == () and frozen.freezes[0].name == "year-end"
+    windowed = parse_catalog("schedules:\n" + window_fragment, "readme.yaml")
+    assert windowed.problems == () and windowed.schedules[0].within_maintenance_window
