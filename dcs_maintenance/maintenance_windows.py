@@ -24,7 +24,6 @@ from typing import Optional
 from dcs_maintenance.model import Instance
 
 _TIME = re.compile(r"([01][0-9]|2[0-3])(?::([0-5][0-9]))?(?::([0-5][0-9]))?")
-DAY = 86400
 
 
 def seconds_of_day(text: Optional[str]) -> Optional[int]:

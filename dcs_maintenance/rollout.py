@@ -74,11 +74,11 @@ GATED = (SUCCESS, UNKNOWN)  # sent and possibly down: the health gate waits for 
 _RANK = {CLAIMED: 0, SKIPPED: 1, SUCCESS: 1, FAILED: 1, UNKNOWN: 1, BACK: 2, NOT_BACK: 2}
 
 # A rollout's status.
-RUNNING = "running"
+IN_PROGRESS = "in_progress"
 DONE = "done"
 HALTED = "halted"
 MISSED = "missed"
-STATUSES = (RUNNING, DONE, HALTED, MISSED)
+STATUSES = (IN_PROGRESS, DONE, HALTED, MISSED)
 
 # What next_step says to do.
 SEND = "send"
@@ -220,7 +220,7 @@ class RolloutState:
     """One occurrence's rollout, as the ledger keeps it (`to_dict`/`from_dict`: JSON-safe).
 
     The plan (`waves`), the budget and the deadline are fixed when it starts; `sent` grows one record per
-    wave claimed; `status` leaves `running` once (done, halted or missed) with `finished_at` and `reason`.
+    wave claimed; `status` leaves `in_progress` once (done, halted or missed) with `finished_at` and `reason`.
     """
 
     schedule: str
@@ -232,14 +232,14 @@ class RolloutState:
     allowed_errors: int
     wave_timeout: timedelta
     sent: tuple[WaveRecord, ...] = ()
-    status: str = RUNNING
+    status: str = IN_PROGRESS
     finished_at: Optional[datetime] = None
     reason: str = ""
 
     # -- reading it
     @property
     def finished(self) -> bool:
-        return self.status != RUNNING
+        return self.status != IN_PROGRESS
 
     @property
     def last(self) -> Optional[WaveRecord]:

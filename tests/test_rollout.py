@@ -487,7 +487,7 @@ def test_merge_the_earliest_finish_wins():
 def test_progress_for_summaries_and_get_schedules():
     state = rollout(history=[(5, "bb", 50), (60, "sf", None)], max_errors=1)
     info = progress(state, at(70))
-    assert info["status"] == "running" and (info["waves"], info["waves_sent"], info["instances"]) == (3, 2, 6)
+    assert info["status"] == "in_progress" and (info["waves"], info["waves_sent"], info["instances"]) == (3, 2, 6)
     assert info["errors"] == 1 and info["max_errors"] == 1 and info["outcomes"] == {"back": 2, "success": 1,
                                                                                     "failed": 1}
     assert info["text"].startswith("wave 2 of 3 sent at 2026-12-01T03:01:00Z, waiting")
