@@ -127,6 +127,8 @@ def to_instance(info: Any) -> Instance:
         engine_version=str(info.engine_version or ""),
         status=info.status or "",
         tags=tags,
+        maintain_begin=getattr(info, "maintain_begin", None) or None,  # UTC HH:mm:ss (maintenance_windows.py)
+        maintain_end=getattr(info, "maintain_end", None) or None,
     )
 
 

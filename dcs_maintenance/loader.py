@@ -16,6 +16,10 @@ invalid `defaults`, an unknown top-level key) loads nothing from that file; an i
 dropped and the others in its file still load. Names must be unique across all files: every
 schedule that shares a name is dropped and each one's problem names the other place.
 
+The top-level `freezes` list (in any file) goes the same way, item by item (`$.freezes[i].field`):
+a bad freeze, or a `freezes` that is not a list, is a problem that never stops the file's schedules
+or its other freezes. Freeze names are unique across files among freezes (a separate namespace).
+
 Parsing and validating a file is cached in-process by (path, mtime_ns, size, inode), so a warm
 function does not re-read unchanged files on every tick; name uniqueness is recomputed each time.
 
@@ -35,16 +39,18 @@ from typing import Any, Optional, Union
 
 from dcs_maintenance.documents import MAX_DEPTH as MAX_DEPTH
 from dcs_maintenance.documents import MAX_FILE_BYTES, Rejected, clip, read_document, strict_loader_class, too_large
-from dcs_maintenance.model import Problem, Schedule
+from dcs_maintenance.model import Freeze, Problem, Schedule
 from dcs_maintenance.schedule_checks import DEFAULT_STARTING_DEADLINE as DEFAULT_STARTING_DEADLINE
 from dcs_maintenance.schedule_checks import MAX_STARTING_DEADLINE as MAX_STARTING_DEADLINE
 from dcs_maintenance.schedule_checks import (
     NO_CONTEXT,
     PathPart,
     ValidationContext,
+    check_freeze,
     check_values,
     context_problems,
     context_warnings,
+    to_freeze,
     to_schedule,
 )
 from dcs_maintenance.schema_check import (
@@ -53,12 +59,14 @@ from dcs_maintenance.schema_check import (
     explain,
     fast_check,
     fast_file_check,
+    fast_freeze_check,
     jsonschema_validator,
     schema_doc,
     schema_errors,
 )
 
 MAX_SCHEDULES_PER_FILE = 10_000  # the schema's maxItems
+MAX_FREEZES_PER_FILE = 1000  # the schema's maxItems for freezes
 MAX_PROBLEMS_PER_FILE = 1000  # reported; the rest are summarised in one more problem
 SCHEDULE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -77,7 +85,7 @@ _fast_check, _fast_file_check, _validator = fast_check, fast_file_check, jsonsch
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every valid schedule from a directory, the problems found, and the files read (as sources).
+    """Every valid schedule and freeze from a directory, the problems found, and the files read (as sources).
 
     `warnings` concern valid schedules (they still run), such as a starting_deadline shorter than the tick.
     """
@@ -86,6 +94,7 @@ class Catalog:
     problems: tuple[Problem, ...]
     files: tuple[str, ...]
     warnings: tuple[Problem, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
     _by_name: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -133,9 +142,9 @@ def load_catalog(directory: Union[str, Path], context: ValidationContext = NO_CO
     if previous is not None and len(previous[0]) == len(loaded) and all(
             s1 == s2 and r1 is r2 for (s1, r1), (s2, r2) in zip(previous[0], loaded, strict=True)):
         return previous[1]
-    schedules, problems = _combine(loaded)
+    schedules, problems, freezes = _combine(loaded)
     catalog = Catalog(tuple(schedules), tuple(problems), tuple(source for source, _ in loaded),
-                      _kept_warnings(loaded, schedules))
+                      warnings=_kept_warnings(loaded, schedules), freezes=tuple(freezes))
     if len(_CATALOG_CACHE) >= _CACHE_LIMIT:
         _CATALOG_CACHE.clear()
     _CATALOG_CACHE[(str(directory), context)] = (loaded, catalog)
@@ -149,21 +158,29 @@ def parse_document(data: Union[str, bytes], source: str, fmt: Optional[str] = No
     `fmt` is "yaml"/"yml" or "json"; by default JSON when `source` ends with `.json`, else YAML
     (which also reads JSON, with YAML's error messages). Names must be unique within the document.
     """
-    schedules, problems, _ = check_document(data, source, fmt, context)
-    return schedules, problems
+    catalog = parse_catalog(data, source, fmt, context)
+    return list(catalog.schedules), list(catalog.problems)
 
 
 def check_document(data: Union[str, bytes], source: str, fmt: Optional[str] = None,
                    context: ValidationContext = NO_CONTEXT) -> tuple[list[Schedule], list[Problem], list[Problem]]:
     """`parse_document`, and the warnings about the valid schedules (see `Catalog.warnings`)."""
+    catalog = parse_catalog(data, source, fmt, context)
+    return list(catalog.schedules), list(catalog.problems), list(catalog.warnings)
+
+
+def parse_catalog(data: Union[str, bytes], source: str, fmt: Optional[str] = None,
+                  context: ValidationContext = NO_CONTEXT) -> Catalog:
+    """`parse_document` with the document's freezes and warnings too: a Catalog of one document."""
     if fmt is None:
         fmt = "json" if source.lower().endswith(".json") else "yaml"
     fmt = fmt.lower().lstrip(".")
     if fmt not in ("yaml", "yml", "json"):
         raise ValueError(f"unknown schedule document format {fmt!r}: use 'yaml' or 'json'")
     result = _load_document(data, source, fmt, context)
-    schedules, problems = _combine([(source, result)])
-    return schedules, problems, list(_kept_warnings([(source, result)], schedules))
+    schedules, problems, freezes = _combine([(source, result)])
+    return Catalog(tuple(schedules), tuple(problems), (source,),
+                   warnings=_kept_warnings([(source, result)], schedules), freezes=tuple(freezes))
 
 
 def schema() -> dict:
@@ -187,6 +204,8 @@ class _FileResult:
     problems: tuple[Problem, ...] = ()
     names: tuple[tuple[str, int], ...] = ()  # every item that has a well-formed name, valid or not
     warnings: tuple[Problem, ...] = ()  # about valid schedules
+    freezes: tuple[tuple[int, Freeze], ...] = ()
+    freeze_names: tuple[tuple[str, int], ...] = ()
 
 
 _FILE_CACHE: dict[tuple[str, str, ValidationContext], tuple[tuple[int, int, int], _FileResult]] = {}
@@ -220,32 +239,43 @@ def _load_file(path: Path, source: str, context: ValidationContext = NO_CONTEXT)
     return result
 
 
-def _combine(loaded: list[tuple[str, _FileResult]]) -> tuple[list[Schedule], list[Problem]]:
-    """Concatenate file results, dropping (and reporting) every schedule whose name is not unique."""
+def _combine(loaded: list[tuple[str, _FileResult]]) -> tuple[list[Schedule], list[Problem], list[Freeze]]:
+    """Concatenate file results, dropping (and reporting) every schedule, and every freeze, whose name is not
+    unique among its kind."""
+    schedule_dups = _duplicates(loaded, "schedules", lambda r: r.names)
+    freeze_dups = _duplicates(loaded, "freezes", lambda r: r.freeze_names)
+    schedules: list[Schedule] = []
+    freezes: list[Freeze] = []
+    problems: list[Problem] = []
+    for source, result in loaded:
+        problems.extend(result.problems)
+        schedules.extend(schedule for index, schedule in result.schedules if (source, index) not in schedule_dups)
+        freezes.extend(freeze for index, freeze in result.freezes if (source, index) not in freeze_dups)
+    problems.extend(schedule_dups.values())
+    problems.extend(freeze_dups.values())
+    return schedules, problems, freezes
+
+
+def _duplicates(loaded: list[tuple[str, _FileResult]], kind: str,
+                names: Any) -> dict[tuple[str, int], Problem]:
+    """(source, index) -> the problem, for every item of `kind` ("schedules"/"freezes") sharing a name."""
     places: dict[str, list[tuple[str, int]]] = {}
     for source, result in loaded:
-        for name, index in result.names:
+        for name, index in names(result):
             places.setdefault(name, []).append((source, index))
     duplicates: dict[tuple[str, int], Problem] = {}
+    what = "schedule" if kind == "schedules" else "freeze"
     for name, where in places.items():
         if len(where) < 2:
             continue
         for source, index in where:
             others = [(s, i) for s, i in where if (s, i) != (source, index)]
-            text = ", ".join(f"{_path(('schedules', i))}" + ("" if s == source else f" in {s}")
-                             for s, i in others)
+            text = ", ".join(f"{_path((kind, i))}" + ("" if s == source else f" in {s}") for s, i in others)
             duplicates[(source, index)] = Problem(
-                source, f"duplicate schedule name {name!r}: also defined at {text}; names must be unique "
-                        "across all schedule files", _path(("schedules", index, "name")), name)
-    schedules: list[Schedule] = []
-    problems: list[Problem] = []
-    for source, result in loaded:
-        problems.extend(result.problems)
-        for index, schedule in result.schedules:
-            if (source, index) not in duplicates:
-                schedules.append(schedule)
-    problems.extend(duplicates.values())
-    return schedules, problems
+                source, f"duplicate {what} name {name!r}: also defined at {text}; names must be unique "
+                        f"across all schedule files", _path((kind, index, "name")),
+                name if kind == "schedules" else None)
+    return duplicates
 
 
 def _kept_warnings(loaded: list[tuple[str, _FileResult]], kept: list[Schedule]) -> tuple[Problem, ...]:
@@ -289,9 +319,11 @@ def _validate_document(doc: Any, source: str, context: ValidationContext = NO_CO
         return _file_problem(source, f"too many schedules ({len(items):,}; at most {MAX_SCHEDULES_PER_FILE:,} "
                                      "per file): split them into several files", "$.schedules")
     try:
-        # The file without its schedules, then each schedule: the compiled check passes valid ones quickly,
-        # jsonschema explains the others (with paths as if it had validated the whole file).
-        top = {**doc, "schedules": []} if isinstance(doc.get("schedules"), list) else doc
+        # The file without its schedules (and freezes), then each schedule: the compiled check passes valid ones
+        # quickly, jsonschema explains the others (with paths as if it had validated the whole file).
+        top = {key: value for key, value in doc.items() if key != "freezes"}
+        if isinstance(top.get("schedules"), list):
+            top["schedules"] = []
         fast_file = fast_file_check()
         file_level = [] if fast_file is not None and fast_file(top) else [
             (tuple(e.absolute_path) + sub, message) for e in schema_errors(top) for sub, message in explain(e)]
@@ -309,7 +341,8 @@ def _validate_document(doc: Any, source: str, context: ValidationContext = NO_CO
     file_level.extend(_unique(file_level, check_values(own, ("defaults",))))
     problems: list[Problem] = []
     if file_level:
-        note = "; no schedule in this file is loaded until this is fixed" if items else ""
+        note = ("; no schedule or freeze in this file is loaded until this is fixed" if doc.get("freezes") else
+                "; no schedule in this file is loaded until this is fixed" if items else "")
         problems.extend(Problem(source, message + note, _path(parts)) for parts, message in _dedupe(file_level))
 
     schedules: list[tuple[int, Schedule]] = []
@@ -332,10 +365,50 @@ def _validate_document(doc: Any, source: str, context: ValidationContext = NO_CO
             schedules.append((index, to_schedule(item, defaults, source)))
             warnings.extend(Problem(source, message, _path(parts), name)
                             for parts, message in context_warnings(item, defaults, ("schedules", index), context))
+    zone = defaults.get("timezone") if isinstance(defaults.get("timezone"), str) else None
+    freezes, freeze_names = _validate_freezes(doc, source, zone or "UTC", not file_level, problems)
     if len(problems) > MAX_PROBLEMS_PER_FILE:
         hidden = len(problems) - MAX_PROBLEMS_PER_FILE
         problems[MAX_PROBLEMS_PER_FILE:] = [Problem(source, f"... and {hidden:,} more problems in this file")]
-    return _FileResult(tuple(schedules), tuple(problems), tuple(names), tuple(warnings))
+    return _FileResult(tuple(schedules), tuple(problems), tuple(names), tuple(warnings), tuple(freezes),
+                       tuple(freeze_names))
+
+
+def _validate_freezes(doc: dict, source: str, default_zone: str, load: bool,
+                      problems: list[Problem]) -> tuple[list[tuple[int, Freeze]], list[tuple[str, int]]]:
+    """The file's `freezes`, item by item: problems appended, valid ones returned (when `load`) with names."""
+    if "freezes" not in doc:
+        return [], []
+    items = doc["freezes"]
+    if not isinstance(items, list):
+        problems.append(Problem(source, f"must be a list of freezes (got {describe(items)})", "$.freezes"))
+        return [], []
+    if len(items) > MAX_FREEZES_PER_FILE:
+        problems.append(Problem(source, f"too many freezes ({len(items):,}; at most {MAX_FREEZES_PER_FILE:,} per "
+                                        "file)", "$.freezes"))
+        return [], []
+    fast = fast_freeze_check()
+    freezes: list[tuple[int, Freeze]] = []
+    names: list[tuple[str, int]] = []
+    for index, item in enumerate(items):
+        found: list[tuple[tuple[PathPart, ...], str]] = []
+        try:
+            if fast is None or not fast(item):
+                found = [(("freezes", index) + tuple(e.absolute_path)[2:] + sub, message)
+                         for e in schema_errors({"schedules": [], "freezes": [item]}) for sub, message in explain(e)]
+        except RecursionError:
+            found = [(("freezes", index), "nested too deeply")]
+        if isinstance(item, dict):
+            found.extend(_unique(found, check_freeze(item, ("freezes", index), default_zone)))
+            name = item.get("name")
+            if isinstance(name, str) and _NAME_RE.fullmatch(name):
+                names.append((name, index))
+        if found:
+            found.sort(key=lambda entry: [(0, p, "") if isinstance(p, int) else (1, 0, p) for p in entry[0]])
+            problems.extend(Problem(source, message, _path(parts)) for parts, message in _dedupe(found))
+        elif load:
+            freezes.append((index, to_freeze(item, default_zone, source)))
+    return freezes, names
 
 
 def _unique(found: list[tuple[tuple[PathPart, ...], str]],
@@ -362,5 +435,5 @@ def _path(parts: Iterable[PathPart]) -> str:
     return "".join(out)
 
 
-__all__ = ["Catalog", "load_catalog", "parse_document", "check_document", "schema", "clear_cache", "MAX_FILE_BYTES",
-           "SCHEMA_PATH", "ValidationContext"]
+__all__ = ["Catalog", "load_catalog", "parse_document", "check_document", "parse_catalog", "schema", "clear_cache",
+           "MAX_FILE_BYTES", "SCHEMA_PATH", "MAX_FREEZES_PER_FILE", "ValidationContext"]

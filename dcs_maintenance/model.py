@@ -7,8 +7,8 @@ without a network and compared by value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Optional
+from datetime import date, datetime, timedelta, timezone
+from typing import Optional, Union
 
 ONE_SHOT_ACTIONS = ("restart", "soft_restart", "flush")
 WINDOW_ACTIONS = ("stop", "start")
@@ -40,6 +40,95 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Amount:
+    """A count (`3`) or a percentage of a whole (`"25%"`), as a rollout's `batch` and `max_errors` are written.
+
+    How a percentage becomes a count depends on what it limits (a batch rounds up, an error budget down):
+    `rollout.batch_size` and `rollout.allowed_errors` decide.
+    """
+
+    value: int
+    percent: bool = False
+
+    @classmethod
+    def parse(cls, raw: Union[int, float, str]) -> Amount:
+        """`3` -> Amount(3); `"25%"` -> Amount(25, percent=True). Raises ValueError for anything else."""
+        if isinstance(raw, bool):
+            raise ValueError(f"{raw!r} is not a count or a percentage")
+        if isinstance(raw, (int, float)):
+            if raw != int(raw) or raw < 0:
+                raise ValueError(f"{raw!r} is not a whole number >= 0")
+            return cls(int(raw))
+        text = raw.strip()
+        if text.endswith("%") and text[:-1].isdigit():
+            return cls(int(text[:-1]), percent=True)
+        raise ValueError(f"{raw!r} is not a count or a percentage such as '25%'")
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+
+ORDERS = ("name", "listed")
+DEFAULT_WAVE_TIMEOUT = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """A one-shot schedule's rollout block: its targets in waves, each gated on the previous one's health.
+
+    `batch` None: one wave with every target (today's behaviour). `max_errors` counts failed calls, unknown
+    outcomes and instances not back to RUNNING within `wave_timeout`; more than that halts the rollout.
+    `timeout` None: the rollout may run until the schedule's next occurrence (`rollout.rollout_deadline`).
+    """
+
+    batch: Optional[Amount] = None
+    canary: bool = False
+    wave_timeout: timedelta = DEFAULT_WAVE_TIMEOUT
+    max_errors: Amount = Amount(0)
+    order: str = "name"  # "name" | "listed"
+    timeout: Optional[timedelta] = None
+
+    def to_dict(self) -> dict:
+        return {"batch": str(self.batch) if self.batch is not None else None, "canary": self.canary,
+                "wave_timeout": int(self.wave_timeout.total_seconds()), "max_errors": str(self.max_errors),
+                "order": self.order,
+                "timeout": int(self.timeout.total_seconds()) if self.timeout is not None else None}
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """A freeze (deny) period: no action in `actions` is sent from `start` (inclusive) to `end` (exclusive).
+
+    `start`/`end` are UTC instants resolved from the local `local_from`/`local_until` on `timezone` by
+    `freezes.local_instant` (DST rules there); the local texts are kept as written, for messages.
+    """
+
+    name: str
+    source: str
+    start: datetime
+    end: datetime
+    timezone: str
+    local_from: str
+    local_until: str
+    reason: str
+    actions: frozenset[str] = frozenset(ALL_ACTIONS)
+
+    def covers(self, action: str) -> bool:
+        return action in self.actions
+
+    def active_at(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+    def to_dict(self) -> dict:
+        def iso(t: datetime) -> str:
+            return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return {"name": self.name, "file": self.source, "from": self.local_from, "until": self.local_until,
+                "timezone": self.timezone, "start": iso(self.start), "end": iso(self.end), "reason": self.reason,
+                "actions": [a for a in ALL_ACTIONS if a in self.actions]}
+
+
+@dataclass(frozen=True)
 class Schedule:
     """One validated schedule. Exactly one of (action, cron) or window is set."""
 
@@ -63,6 +152,8 @@ class Schedule:
     project_id: Optional[str] = None
     region: Optional[str] = None
     dry_run: bool = False
+    rollout: Optional[RolloutSpec] = None  # one-shot only: waves, health gates, an error budget
+    within_maintenance_window: bool = False  # one-shot only: act on an instance only inside its DCS window
 
     @property
     def is_window(self) -> bool:
@@ -104,6 +195,8 @@ class Instance:
     engine_version: str = "5.0"
     status: str = "RUNNING"
     tags: tuple[tuple[str, str], ...] = ()
+    maintain_begin: Optional[str] = None  # DCS's maintenance window, UTC time of day ("02:00:00"), as listed
+    maintain_end: Optional[str] = None
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -111,7 +204,9 @@ class Instance:
 
     def to_dict(self) -> dict:
         return {"instance_id": self.instance_id, "name": self.name, "engine": self.engine,
-                "engine_version": self.engine_version, "status": self.status, "tags": dict(self.tags)}
+                "engine_version": self.engine_version, "status": self.status, "tags": dict(self.tags),
+                **({"maintain_begin": self.maintain_begin, "maintain_end": self.maintain_end}
+                   if self.maintain_begin is not None or self.maintain_end is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -127,5 +222,6 @@ class Outcome:
 
 __all__ = [
     "ALL_ACTIONS", "ONE_SHOT_ACTIONS", "WINDOW_ACTIONS", "STOPPED", "RUNNING",
-    "Selector", "Window", "Schedule", "Problem", "Instance", "Outcome",
+    "Selector", "Window", "Schedule", "Problem", "Instance", "Outcome", "Amount", "RolloutSpec", "Freeze", "ORDERS",
+    "DEFAULT_WAVE_TIMEOUT",
 ]

@@ -15,8 +15,10 @@ from dcs_maintenance import logs
 from dcs_maintenance.model import Problem, Schedule
 from dcs_maintenance.planner import iso
 
-RESULTS = ("success", "failed", "skipped", "unknown", "missed")
-BAD_RESULTS = ("failed", "unknown")
+# frozen: an occurrence inside a freeze (freezes.py), held back on purpose: not a failure.
+# halted: an instance a rollout did not reach because its error budget was exceeded (rollout.py): a failure.
+RESULTS = ("success", "failed", "skipped", "unknown", "missed", "frozen", "halted")
+BAD_RESULTS = ("failed", "unknown", "halted")
 
 
 class ScheduleReport:

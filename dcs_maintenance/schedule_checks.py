@@ -1,9 +1,12 @@
-"""What the schema cannot say about a schedule, and a schedule that passed every check -> `model.Schedule`.
+"""What the schema cannot say about a schedule or a freeze, and one that passed every check -> its model value.
 
 On values of the right type (wrong types are the schema's to report): cron expressions
-(`cronrules.check_cron`), IANA zones, real dates, date order, flush needs `allow_flush: true`, `enforce`
-only on windows, the starting deadline's range. A valid item becomes a `Schedule` with the file's
-`defaults` filled in (a schedule's own value wins).
+(`cronrules.check_cron`), IANA zones, real dates, date order, flush needs `allow_flush: true`, `enforce`,
+`rollout` and `within_maintenance_window` only on one-shot schedules or windows as they apply, the
+starting deadline's and the rollout's ranges. A valid item becomes a `Schedule` with the file's
+`defaults` filled in (a schedule's own value wins). Freezes: real local date-times, a zone, `until`
+after `from` on the wall clock and as instants (a freeze inside a spring-forward gap covers no time);
+a valid one becomes a `Freeze` with its instants resolved (`freezes.local_instant`).
 
 What depends on the function the schedules run in (`ValidationContext`: its region and tick period) is
 checked by `context_problems` (a `region` other than the function's needs its own `project_id`: project
@@ -20,14 +23,28 @@ from datetime import date, timedelta
 from typing import Any, Optional, Union
 
 from dcs_maintenance.documents import short
-from dcs_maintenance.durations import parse_duration
-from dcs_maintenance.model import Schedule, Selector, Window
+from dcs_maintenance.durations import format_duration, parse_duration
+from dcs_maintenance.model import (
+    ALL_ACTIONS,
+    DEFAULT_WAVE_TIMEOUT,
+    Amount,
+    Freeze,
+    RolloutSpec,
+    Schedule,
+    Selector,
+    Window,
+)
 
 MAX_STARTING_DEADLINE = timedelta(hours=24)  # the ledger keeps claims 8 days; occurrences must be acted on well within
 DEFAULT_STARTING_DEADLINE = timedelta(minutes=10)
+MIN_WAVE_TIMEOUT = timedelta(minutes=1)  # the health gate trusts RUNNING only 30 s after a wave (rollout.GATE_SETTLE)
+MAX_WAVE_TIMEOUT = timedelta(hours=24)
+MAX_ROLLOUT_TIMEOUT = timedelta(hours=168)  # claims are kept 8 days
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DURATION_RE = re.compile(r"[0-9]+[smh]")
+_PERCENT_RE = re.compile(r"[0-9]{1,3}%")
+_LOCAL_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 
 PathPart = Union[str, int]
 
@@ -90,6 +107,93 @@ def check_values(item: dict, base: tuple[PathPart, ...]) -> Iterable[tuple[tuple
         message = _deadline_problem(deadline)
         if message:
             yield base + ("starting_deadline",), message
+    if "window" in item and "rollout" in item:
+        yield base + ("rollout",), ("rollout applies only to one-shot schedules (restart, soft_restart, flush): a "
+                                    "window's stops and starts are not sent in waves")
+    elif isinstance(item.get("rollout"), dict):
+        yield from _rollout_problems(item["rollout"], base + ("rollout",))
+    if "window" in item and item.get("within_maintenance_window") is True:
+        yield base + ("within_maintenance_window",), (
+            "within_maintenance_window applies only to one-shot schedules: a window's stop and start times "
+            "already say when it acts, and its starts must always go through")
+
+
+def _rollout_problems(rollout: dict, base: tuple[PathPart, ...]) -> Iterable[tuple[tuple[PathPart, ...], str]]:
+    for key, low in (("batch", 1), ("max_errors", 0)):
+        value = rollout.get(key)
+        if isinstance(value, str) and _PERCENT_RE.fullmatch(value) and not low <= int(value[:-1]) <= 100:
+            yield base + (key,), f"a percentage must be from {low}% to 100% (got {value})"
+    for key, low, high in (("wave_timeout", MIN_WAVE_TIMEOUT, MAX_WAVE_TIMEOUT),
+                           ("timeout", timedelta(seconds=1), MAX_ROLLOUT_TIMEOUT)):
+        value = rollout.get(key)
+        if isinstance(value, str) and _DURATION_RE.fullmatch(value):
+            message = _range_problem(value, low, high)
+            if message:
+                yield base + (key,), message
+
+
+def _range_problem(text: str, low: timedelta, high: timedelta) -> Optional[str]:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        return str(exc)
+    if not low <= value <= high:
+        return f"must be from {format_duration(low)} to {format_duration(high)} (got {text})"
+    return None
+
+
+def check_freeze(item: dict, base: tuple[PathPart, ...],
+                 default_zone: str) -> Iterable[tuple[tuple[PathPart, ...], str]]:
+    """What the schema cannot check about one freeze (`default_zone`: the file's, else UTC)."""
+    from dcs_maintenance.freezes import FROM, UNTIL, local_instant, parse_local
+
+    zone = item.get("timezone", default_zone)
+    zone_message = _zone_problem(zone) if isinstance(zone, str) else "no zone"
+    if "timezone" in item and isinstance(zone, str) and zone_message:
+        yield base + ("timezone",), zone_message
+    local: dict[str, Any] = {}
+    for key in (FROM, UNTIL):
+        value = item.get(key)
+        if isinstance(value, str) and _LOCAL_RE.fullmatch(value):
+            try:
+                local[key] = parse_local(value)
+            except ValueError:
+                yield base + (key,), f"{value} is not a real date and time"
+    if len(local) < 2:
+        return
+    first, last = item[FROM], item[UNTIL]
+    if local[UNTIL] <= local[FROM]:
+        yield base + (UNTIL,), f"until ({last}) must be after from ({first})"
+        return
+    if zone_message or not isinstance(zone, str):
+        return  # the zone is reported (here or in the file's defaults)
+    try:
+        start, end = local_instant(local[FROM], zone, FROM), local_instant(local[UNTIL], zone, UNTIL)
+    except (OverflowError, ValueError):
+        yield base + (UNTIL,), f"from ({first}) and until ({last}) are out of range on {zone}"
+        return
+    if end <= start:
+        yield base + (UNTIL,), (f"from ({first}) and until ({last}) fall in the same skipped hour on {zone} (a "
+                                "daylight saving time change): the freeze would cover no time")
+
+
+def to_freeze(item: dict, default_zone: str, source: str) -> Freeze:
+    """A freeze that passed every check, its local bounds resolved to instants on its zone."""
+    from dcs_maintenance.freezes import FROM, UNTIL, local_instant, parse_local
+
+    zone = item.get("timezone") or default_zone
+    actions = item.get("actions")
+    return Freeze(
+        name=item["name"],
+        source=source,
+        start=local_instant(parse_local(item[FROM]), zone, FROM),
+        end=local_instant(parse_local(item[UNTIL]), zone, UNTIL),
+        timezone=zone,
+        local_from=item[FROM],
+        local_until=item[UNTIL],
+        reason=item["reason"],
+        actions=frozenset(actions) if actions else frozenset(ALL_ACTIONS),
+    )
 
 
 def context_problems(item: dict, defaults: dict, base: tuple[PathPart, ...],
@@ -219,6 +323,19 @@ def to_schedule(item: dict, defaults: dict, source: str) -> Schedule:
         project_id=merged.get("project_id"),
         region=merged.get("region"),
         dry_run=item.get("dry_run", False),
+        rollout=_rollout(item["rollout"]) if "rollout" in item else None,
+        within_maintenance_window=item.get("within_maintenance_window", False),
+    )
+
+
+def _rollout(data: dict) -> RolloutSpec:
+    return RolloutSpec(
+        batch=Amount.parse(data["batch"]) if "batch" in data else None,
+        canary=data.get("canary", False),
+        wave_timeout=_duration(data["wave_timeout"]) if "wave_timeout" in data else DEFAULT_WAVE_TIMEOUT,
+        max_errors=Amount.parse(data.get("max_errors", 0)),
+        order=data.get("order", "name"),
+        timeout=_duration(data["timeout"]) if "timeout" in data else None,
     )
 
 

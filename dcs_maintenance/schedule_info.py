@@ -1,4 +1,4 @@
-"""What a schedule means to a reader: its cron in plain language and its next occurrences.
+"""What a schedule means to a reader: its cron in plain language and its next occurrences; the freezes.
 
 Shared by the CLI (`next`) and the HTTP route `GET /schedules`, so both say the same thing.
 Pure: no I/O, no SDK.
@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dcs_maintenance.describe import describe
-from dcs_maintenance.model import Schedule
+from dcs_maintenance.freezes import freeze_entries
+from dcs_maintenance.model import Freeze, RolloutSpec, Schedule
 from dcs_maintenance.planner import iso, local_date_reason, rule
 
 # A sparse expression (`0 0 29 2 *`) with skip dates could search for ever: stop after ten years.
@@ -50,4 +51,24 @@ def describe_schedule(schedule: Schedule) -> str:
     if schedule.window is not None:
         return (f"stopped {describe(schedule.window.stop)} until started {describe(schedule.window.start)}"
                 f" ({schedule.timezone})")
-    return f"{schedule.action} {describe(schedule.cron or '')} ({schedule.timezone})"
+    text = f"{schedule.action} {describe(schedule.cron or '')} ({schedule.timezone})"
+    if schedule.rollout is not None:
+        text += f", {describe_rollout(schedule.rollout)}"
+    if schedule.within_maintenance_window:
+        text += ", only inside each instance's maintenance window"
+    return text
+
+
+def describe_rollout(spec: RolloutSpec) -> str:
+    """`in waves of 25% after a canary, by name, halting when errors exceed 1`."""
+    waves = f"in waves of {spec.batch}" if spec.batch is not None else "in one wave"
+    canary = " after a canary" if spec.canary else ""
+    order = "as listed" if spec.order == "listed" else "by name"
+    budget = "halting at the first error" if str(spec.max_errors) == "0" else \
+        f"halting when errors exceed {spec.max_errors}"
+    return f"{waves}{canary}, {order}, {budget}"
+
+
+def freezes_info(freezes: tuple[Freeze, ...], now: datetime) -> list[dict]:
+    """Every freeze as written, with its UTC bounds and `state` (upcoming, active, past), soonest first."""
+    return freeze_entries(freezes, now)

@@ -95,6 +95,16 @@ def fast_check() -> Optional[Check]:
 
 
 @functools.cache
+def fast_freeze_check() -> Optional[Check]:
+    """The check for one freeze (`$defs.freeze`), or None if the schema uses a keyword it does not know."""
+    root = schema_doc()
+    try:
+        return _compile(root["$defs"]["freeze"], root)
+    except (_Unsupported, KeyError, TypeError):
+        return None
+
+
+@functools.cache
 def fast_file_check() -> Optional[Check]:
     """The check for a whole file; `loader._validate_document` gives it the file with an empty schedules list."""
     root = schema_doc()
@@ -243,6 +253,10 @@ _PATTERN_MESSAGES = {
     "^[0-9]+[smh]$": "must be a duration: a whole number and s, m or h, such as '30s', '15m' or '2h'",
     "^[A-Za-z0-9_-]{1,64}$": "must be letters, digits, '_' and '-' only (1 to 64 characters)",
     "^[a-z0-9]+(-[a-z0-9]+)*$": "must be a region name such as 'cn-north-4'",
+    "^[0-9]{1,3}%$": "must be a whole number, or a percentage such as '25%'",
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$":
+        "must be a local date and time written YYYY-MM-DDTHH:MM (seconds optional), such as '2026-12-20T18:00', "
+        "without an offset",
 }
 
 
@@ -271,11 +285,14 @@ def explain(error: Any) -> list[tuple[tuple[PathPart, ...], str]]:
         return out
     prefix = f"key {short(inst)}: " if "propertyNames" in error.relative_schema_path else ""
     if kw == "type":
-        expected = value if isinstance(value, str) else value[0]
+        expected = [value] if isinstance(value, str) else list(value)
         hint = ""
-        if expected == "string" and (inst is None or isinstance(inst, (bool, int, float))):
+        if expected == ["string"] and (inst is None or isinstance(inst, (bool, int, float))):
             hint = "; in YAML, put quotes around a value meant as text (such as '20:00', 'no' or '1')"
-        return [((), f"{prefix}must be {_TYPE_NAMES.get(expected, expected)} (got {describe(inst)}){hint}")]
+        wanted = " or ".join(_TYPE_NAMES.get(e, e) for e in expected)
+        if isinstance(error.schema, dict) and error.schema.get("pattern") in _PATTERN_MESSAGES and len(expected) > 1:
+            wanted = _PATTERN_MESSAGES[error.schema["pattern"]].removeprefix("must be ")  # "a whole number, or ..."
+        return [((), f"{prefix}must be {wanted} (got {describe(inst)}){hint}")]
     if kw == "enum":
         options = ", ".join(repr(v) for v in value)
         guess = _did_you_mean(inst, [str(v) for v in value]) if isinstance(inst, str) else ""

@@ -23,7 +23,7 @@ from dcs_maintenance.model import Problem, Schedule
 from dcs_maintenance.planner import iso
 from dcs_maintenance.routes import common
 from dcs_maintenance.runner import TickRequest
-from dcs_maintenance.schedule_info import describe_schedule, upcoming
+from dcs_maintenance.schedule_info import describe_schedule, freezes_info, upcoming
 from dcs_maintenance.settings import SettingsError, load_settings
 
 NEXT_COUNT = 5
@@ -56,7 +56,8 @@ def list_schedules(request: Request) -> Response:
     return Response(200, {"valid": catalog.ok, "at": iso(now),
                           "schedules": entries, "files": files,
                           "problems": [p.to_dict() for p in catalog.problems],
-                          "warnings": [w.to_dict() for w in catalog.warnings]})
+                          "warnings": [w.to_dict() for w in catalog.warnings],
+                          "freezes": freezes_info(catalog.freezes, now)})
 
 
 def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
@@ -78,6 +79,10 @@ def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
         entry["enforce"] = schedule.enforce
     else:
         entry["action"], entry["cron"] = schedule.action, schedule.cron
+        if schedule.rollout is not None:
+            entry["rollout"] = schedule.rollout.to_dict()
+        if schedule.within_maintenance_window:
+            entry["within_maintenance_window"] = True
     return entry
 
 
@@ -131,7 +136,7 @@ def run(request: Request) -> Response:
         raise HttpError(404, NO_SCHEDULE, f"no schedule named {name[:80]!r}")
     if not schedule.enabled:
         raise HttpError(409, CONFLICT, f"schedule {name!r} is disabled (enabled: false): nothing was run")
-    alone = Catalog((schedule,), (), catalog.files)
+    alone = Catalog((schedule,), (), catalog.files, freezes=catalog.freezes)
     tick = TickRequest(clock.now(), "http", bool(options.get("dry_run", False)), frozenset({name}), manual=True)
     summary = common.tick(alone, tick, settings, request)
     not_sent = [e for s in summary["schedules"] for e in s["instances"] if e.get("not_sent")]

@@ -69,7 +69,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_next(args: argparse.Namespace) -> int:
     from dcs_maintenance.loader import load_catalog
-    from dcs_maintenance.schedule_info import describe_schedule, upcoming
+    from dcs_maintenance.schedule_info import describe_schedule, freezes_info, upcoming
 
     catalog = load_catalog(_schedules_dir(args))
     after = args.after or datetime.now(timezone.utc)
@@ -80,8 +80,13 @@ def cmd_next(args: argparse.Namespace) -> int:
     for item in data:
         lines.append(f"{item['name']}: {item['description']}" + ("" if item["enabled"] else " [disabled]"))
         lines += [f"    {n['action']:<12} {n['local']}  ({n['utc']})" for n in item["next"]]
-    _print(data, args.json, "\n".join(lines))
-    return 0 if chosen else 1
+    # Freezes that are not over, listed after the schedules (JSON: entries with "kind": "freeze").
+    frozen = [{"kind": "freeze", **f} for f in freezes_info(catalog.freezes, after)
+              if f["state"] != "past" and (not args.names or f["name"] in args.names)]
+    lines += [f"freeze {f['name']} [{f['state']}]: {f['from']} to {f['until']} {f['timezone']} "
+              f"({f['start']} to {f['end']}), {', '.join(f['actions'])}: {f['reason']}" for f in frozen]
+    _print(data + frozen, args.json, "\n".join(lines))
+    return 0 if chosen or frozen else 1
 
 
 # -- plan / run / invoke ------------------------------------------------------------------------
