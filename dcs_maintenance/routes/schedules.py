@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from dcs_maintenance import clock
+from dcs_maintenance import clock, history
 from dcs_maintenance.http_api import (
     CONFLICT,
     INVALID_PARAMETER,
@@ -116,4 +116,7 @@ def run(request: Request) -> Response:
         raise HttpError(409, CONFLICT, f"schedule {name!r} is disabled (enabled: false): nothing was run")
     alone = Catalog((schedule,), (), catalog.files)
     tick = TickRequest(clock.now(), "http", bool(options.get("dry_run", False)), frozenset({name}), manual=True)
-    return Response(200, run_tick(alone, tick, common.runtime(settings, request)))
+    rt = common.runtime(settings, request)
+    summary = run_tick(alone, tick, rt)
+    history.attach(summary, rt.ledger, settings.history_retention, "manual", rt.remaining)  # never raises
+    return Response(200, summary)
