@@ -1,14 +1,17 @@
-"""`history`: what the function did and decided, from the ledger.
+"""`history` and `calendar`: what the function did (from the ledger) and what it will do (an iCalendar feed).
 
-Hooked into cli.py's parser by `add_commands`. It reads the same code as GET /history (history.parse_query).
+Hooked into cli.py's parser by `add_commands`. Both read the same code as their HTTP routes (GET /history,
+GET /calendar.ics): history.parse_query and calendar_feed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ def _time(text: str) -> datetime:
 
 
 def add_commands(sub: Any) -> None:
-    """Add the `history` subcommand to cli.py's subparsers."""
+    """Add the `history` and `calendar` subcommands to cli.py's subparsers."""
     p = sub.add_parser("history", help="what the function did and decided, newest first (from LEDGER_URL)",
                        description="Entries from the ledger's history, newest first: time, trigger, schedule, "
                                    "occurrence, instance, action, result, DCS error code, reason.")
@@ -38,6 +41,16 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--limit", default="50", help="entries per page, 1-1000 (default 50)")
     p.add_argument("--cursor", help="the next page: the cursor printed after the previous one")
     p.set_defaults(func=cmd_history)
+    p = sub.add_parser("calendar", help="an iCalendar (.ics) feed of upcoming occurrences, window edges and freezes",
+                       description="The same feed as GET /calendar.ics: upcoming occurrences (as `next` lists "
+                                   "them), window stops and starts, and freezes, each in its schedule's time zone.")
+    p.add_argument("--days", type=int, default=30, help="days ahead, 1-366 (default 30)")
+    p.add_argument("--after", type=_time, help="ISO 8601 start (default: now)")
+    p.add_argument("--output", "-o", help="write the feed to this file (default: stdout)")
+    p.add_argument("--resolve", action="store_true",
+                   help="list each project's instances once (needs the function's settings and credentials) "
+                        "and name the targets in each event")
+    p.set_defaults(func=cmd_calendar)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -80,3 +93,39 @@ def history_table(entries: list[dict[str, Any]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
                      for row in [headers, *rows])
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from dcs_maintenance import clock
+    from dcs_maintenance.calendar_feed import build_events, render, resolve_targets
+    from dcs_maintenance.loader import load_catalog
+
+    schedules_dir = Path(getattr(args, "schedules", None) or os.environ.get("SCHEDULES_DIR") or ROOT / "schedules")
+    catalog = load_catalog(schedules_dir)
+    for problem in catalog.problems:
+        print(f"warning: {problem} (not in the feed)", file=sys.stderr)
+    after = args.after or clock.now()
+    targets = None
+    if args.resolve:
+        from dcs_maintenance.invocation import runtime
+        from dcs_maintenance.settings import load_settings
+
+        settings = load_settings()
+        rt = runtime(settings)
+        with contextlib.redirect_stdout(sys.stderr):  # the function's JSON log lines: not into the feed
+            targets = resolve_targets(catalog.schedules, settings.project_id, settings.region, settings.protect_tag,
+                                      lambda project, region: rt.gateway(project, region).list_instances(), after)
+    events = build_events(catalog.schedules, after, args.days, targets, getattr(catalog, "freezes", ()))
+    if getattr(args, "json", False):
+        text = json.dumps([e.to_dict() for e in events], indent=2).encode("utf-8") + b"\n"
+    else:
+        text = render(events, datetime.now(timezone.utc), after, args.days)
+    if args.output:
+        Path(args.output).write_bytes(text)
+        print(f"{len(events)} event(s) from {after.isoformat()} for {args.days} day(s) written to {args.output}",
+              file=sys.stderr)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text)
+        sys.stdout.flush()
+    return 0
