@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from . import errors, signing
+from .ces import CesInbox
 from .errors import ApiError
 from .faults import ANSWER_INSTEAD, Fault, FaultBook
 from .requestlog import Journal, RequestLog
@@ -27,7 +28,7 @@ PLACEHOLDER = "{project_id}"
 
 @dataclass(frozen=True)
 class Route:
-    endpoint: str  # "list" | "show" | "status" | "smn"
+    endpoint: str  # "list" | "show" | "status" | "smn" | "ces"
     project_id: str
     target: str | None = None  # instance id (show) or topic URN (smn)
 
@@ -47,6 +48,8 @@ def match_route(method: str, raw_path: str) -> Route:
             return Route("show", project, rest[1])
         if method == "POST" and len(rest) == 4 and rest[:2] == ["notifications", "topics"] and rest[3] == "publish":
             return Route("smn", project, rest[2])
+    if method == "POST" and len(parts) == 4 and parts[0] == "" and parts[1] == "V1.0" and parts[3] == "metric-data":
+        return Route("ces", parts[2])  # Cloud Eye custom metrics (ces.py)
     raise ApiError(404, errors.NO_SUCH_API, "The API does not exist or has not been published in the environment.")
 
 
@@ -69,6 +72,7 @@ class DcsApi:
         self.security_token = security_token
         self.max_clock_skew = max_clock_skew
         self.smn = SmnInbox()
+        self.ces = CesInbox()
 
     def handle(self, req: Request) -> Reply:
         query = _parse_query(req.raw_query)
@@ -168,6 +172,8 @@ class DcsApi:
             return Reply.json(200, self.state.show(route.project_id, route.target or ""))
         if route.endpoint == "status":
             return self._change_status(route.project_id, body, fault, entry)
+        if route.endpoint == "ces":
+            return self.ces.record(route.project_id, body)
         return self._publish(route, body)
 
     def _change_status(self, project_id: str, body: Any, fault: Fault | None, entry: dict) -> Reply:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-ENDPOINTS = ("status", "list", "show", "smn", "any")
+ENDPOINTS = ("status", "list", "show", "smn", "ces", "any")
 KINDS = ("http_error", "throttle", "slow", "reset_before", "reset_after", "malformed", "failed_entries", "dcs_error")
 # Kinds answered instead of the request: the request is not processed and nothing changes.
 ANSWER_INSTEAD = frozenset({"http_error", "throttle", "reset_before", "malformed", "dcs_error"})

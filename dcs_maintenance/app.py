@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 from dcs_maintenance import history, logs
@@ -71,7 +72,8 @@ def _dispatch(event: Any, context: Any) -> dict[str, Any]:
 
 
 def timer_tick(event: dict, context: Any) -> dict[str, Any]:
-    """A TIMER tick: settings, event options, schedules, then run_tick; then history and notification."""
+    """A TIMER tick: settings, event options, schedules, then run_tick; then history, metrics, notification."""
+    started = time.monotonic()
     try:
         settings = load_settings()
         timer = parse_timer(event)
@@ -86,7 +88,12 @@ def timer_tick(event: dict, context: Any) -> dict[str, Any]:
         summary = run_tick(catalog, request, rt)
     except (LedgerError, ValueError) as exc:  # a bad LEDGER_URL or an unreachable ledger: nothing can be claimed
         return error_summary(f"ledger unavailable, nothing sent after the failure: {exc}")
+    duration_ms = (time.monotonic() - started) * 1000.0
     history.attach(summary, rt.ledger, settings.history_retention, remaining=rt.remaining)  # never raises
+    if settings.ces_namespace:  # Cloud Eye metrics; the CES SDK is only imported here; never raises
+        from dcs_maintenance.metrics import send_tick_metrics
+
+        summary["metrics"] = send_tick_metrics(summary, duration_ms, settings, context, rt.remaining)
     if not summary.get("ok") and settings.notify_topic:  # one SMN message; the SDK is only imported here
         from dcs_maintenance.notify import notify_tick
 
