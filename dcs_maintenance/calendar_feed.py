@@ -219,9 +219,12 @@ def resolve_targets(schedules: Iterable[Schedule], default_project: Optional[str
             notes[schedule.name] = f"Targets: could not list the instances of project {project or '(none)'}: {got}"
             continue
         selection = select(schedule, got, protect_tag)
-        lines = [f"Targets as listed at {iso(now)}: " + (selection.error or (
-            f"{len(selection.targets)}: " + ", ".join(f"{i.name} ({i.instance_id})" for i in selection.targets)
-            if selection.targets else "none"))]
+        listed_at = f"Targets as listed at {iso(now)}"
+        if selection.error or not selection.targets:
+            lines = [f"{listed_at}: {selection.error or 'none'}"]
+        else:
+            lines = [f"{listed_at} ({len(selection.targets)}): "
+                     + ", ".join(f"{i.name} ({i.instance_id})" for i in selection.targets)]
         if selection.skipped:
             lines.append("Left alone: " + "; ".join(f"{name or iid} ({iid}): {why}"
                                                     for iid, name, why in selection.skipped))

@@ -235,9 +235,9 @@ schedules:
     assert sorted(lists) == sorted([PROJECT, OTHER_PROJECT])
     by_name = {name_of(e): str(e["description"]) for e in events_of(answer["body"])}
     assert "Targets as listed at 2026-12-01T12:00:0" in by_name["nightly"]
-    assert "2: staging-api (i-stg-1), staging-jobs (i-stg-2)" in by_name["nightly"]
+    assert "(2): staging-api (i-stg-1), staging-jobs (i-stg-2)" in by_name["nightly"]
     assert "staging-keep (i-stg-3): protected by tag maintenance-protect=true" in by_name["nightly"]
-    assert "1: other-staging (i-o-1)" in by_name["other-project"]
+    assert "(1): other-staging (i-o-1)" in by_name["other-project"]
     assert [r for r in emulator.requests if r["endpoint"] == "status"] == []  # a read, nothing else
 
 
@@ -318,3 +318,15 @@ def test_the_calendar_command_writes_a_file_or_json(schedules_dir, write_schedul
                             "--days", "3", "--json").stdout)
     assert {e["uid"] for e in as_json} == {str(e["uid"]) for e in events_of(data)}
     assert sh("calendar", "--days", "0", "--schedules", str(schedules_dir)).returncode == 2
+
+
+def test_the_calendar_command_resolves_targets_through_the_function_settings(feed_env, emulator, capsys):
+    from dcs_maintenance.tools import cli
+
+    add_staging_and_prod(emulator)
+    code = cli.main(["calendar", "--resolve", "--days", "1", "--after", "2026-12-01T12:00:00Z"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    [event] = events_of(out)
+    assert "(2): staging-api (i-stg-1), staging-jobs (i-stg-2)" in str(event["description"])
+    assert [r["endpoint"] for r in emulator.requests] == ["list"]

@@ -114,7 +114,8 @@ def cmd_calendar(args: argparse.Namespace) -> int:
         rt = runtime(settings)
         with contextlib.redirect_stdout(sys.stderr):  # the function's JSON log lines: not into the feed
             targets = resolve_targets(catalog.schedules, settings.project_id, settings.region, settings.protect_tag,
-                                      lambda project, region: rt.gateway(project, region).list_instances(), after)
+                                      lambda project, region: rt.gateway(project, region).list_instances(),
+                                      clock.now())
     events = build_events(catalog.schedules, after, args.days, targets, getattr(catalog, "freezes", ()))
     if getattr(args, "json", False):
         text = json.dumps([e.to_dict() for e in events], indent=2).encode("utf-8") + b"\n"
