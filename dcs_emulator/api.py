@@ -68,11 +68,11 @@ class DcsApi:
         self.state = state
         self.faults = faults
         self.log = request_log
+        self.ces = CesInbox()  # Cloud Eye metric data (ces.py)
         self.credentials = credentials
         self.security_token = security_token
         self.max_clock_skew = max_clock_skew
         self.smn = SmnInbox()
-        self.ces = CesInbox()
 
     def handle(self, req: Request) -> Reply:
         query = _parse_query(req.raw_query)

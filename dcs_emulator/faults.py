@@ -11,10 +11,11 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-ENDPOINTS = ("status", "list", "show", "smn", "ces", "any")
+ENDPOINTS = ("status", "list", "show", "smn", "any")
 KINDS = ("http_error", "throttle", "slow", "reset_before", "reset_after", "malformed", "failed_entries", "dcs_error")
 # Kinds answered instead of the request: the request is not processed and nothing changes.
 ANSWER_INSTEAD = frozenset({"http_error", "throttle", "reset_before", "malformed", "dcs_error"})
+ENDPOINTS = (*ENDPOINTS, "ces")  # Cloud Eye's metric-data route (ces.py) takes faults too
 
 _PARAMS: dict[str, dict[str, Any]] = {
     "http_error": {"status": 500, "error_code": "DCS.5000", "error_msg": "Internal service error (injected)."},
