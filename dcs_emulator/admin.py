@@ -24,6 +24,7 @@ class Controls(Protocol):
     smn_messages: list[dict[str, Any]]
     modes: dict[str, Any]
     status_sample_limit: int
+    metric_data: list[dict[str, Any]]
 
     def projects(self) -> list[str]: ...
     def clear_log(self) -> None: ...
@@ -120,6 +121,8 @@ def _route(emu: Controls, method: str, path: str, query: dict[str, str], body: A
         return Reply.json(200, {"ok": True})
     if (method, path) == ("GET", "/smn"):
         return Reply.json(200, {"messages": emu.smn_messages})
+    if (method, path) == ("GET", "/metrics"):
+        return Reply.json(200, {"metric_data": emu.metric_data})
     return _error(404, f"no admin route {method} {PREFIX}{path}")
 
 

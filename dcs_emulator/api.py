@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from . import errors, signing
+from .ces import CesInbox
 from .errors import ApiError
 from .faults import ANSWER_INSTEAD, Fault, FaultBook
 from .holds import HoldBook
@@ -31,7 +32,7 @@ INSTANCE_SUBRESOURCES = ("tags", "backups", "configs")
 
 @dataclass(frozen=True)
 class Route:
-    endpoint: str  # "list" | "show" | "status" | "statistics" | "tags" | "backups" | "configs" | "smn"
+    endpoint: str  # "list" | "show" | "status" | "statistics" | "tags" | "backups" | "configs" | "smn" | "ces"
     project_id: str
     target: str | None = None  # instance id (show, tags, backups, configs) or topic URN (smn)
 
@@ -56,6 +57,8 @@ def match_route(method: str, raw_path: str) -> Route:
             return Route(str(sub), project, rest[1])
         if method == "POST" and len(rest) == 4 and rest[:2] == ["notifications", "topics"] and rest[3] == "publish":
             return Route("smn", project, rest[2])
+    if method == "POST" and len(parts) == 4 and parts[0] == "" and parts[1] == "V1.0" and parts[3] == "metric-data":
+        return Route("ces", parts[2])  # Cloud Eye custom metrics (ces.py)
     raise ApiError(404, errors.NO_SUCH_API, "The API does not exist or has not been published in the environment.")
 
 
@@ -76,6 +79,7 @@ class DcsApi:
         self.sampler = sampler or StatusSampler(0)
         self.faults = faults
         self.log = request_log
+        self.ces = CesInbox()  # Cloud Eye metric data (ces.py)
         self.credentials = credentials
         self.security_token = security_token
         self.max_clock_skew = max_clock_skew
@@ -201,6 +205,8 @@ class DcsApi:
             return Reply.json(200, self.state.backup_page(route.project_id, route.target or "", query))
         if route.endpoint == "configs":
             return Reply.json(200, self.state.configs(route.project_id, route.target or ""))
+        if route.endpoint == "ces":
+            return self.ces.record(route.project_id, body)
         return self._publish(route, body)
 
     def _change_status(self, project_id: str, body: Any, fault: Fault | None, entry: dict) -> Reply:

@@ -276,6 +276,7 @@ class Emulator:
         self.clear_faults()
         self._sampler.clear()
         self._api.smn.clear()
+        self._api.ces.clear()
         for seed in self._seeds:
             self._apply_seed(seed)
 
@@ -328,6 +329,11 @@ class Emulator:
     def smn_messages(self) -> list[dict[str, Any]]:
         """Published SMN messages: the request body plus project_id, topic_urn, message_id and time."""
         return self._api.smn.messages()
+
+    @property
+    def metric_data(self) -> list[dict[str, Any]]:
+        """Cloud Eye metric data points received: each item of the body plus project_id and received time."""
+        return self._api.ces.metric_data()
 
 
 def _make_backend(redis_backed: bool, redis_server: str | None) -> Backend:

@@ -19,6 +19,7 @@ ANSWER_INSTEAD = frozenset({"http_error", "throttle", "reset_before", "malformed
 # The read endpoints added for DCS fidelity: ShowTags, ListBackupRecords, ListConfigurations and
 # ListNumberOfInstancesInDifferentStatus (GET .../instances/status).
 ENDPOINTS += ("tags", "backups", "configs", "statistics")
+ENDPOINTS = (*ENDPOINTS, "ces")  # Cloud Eye's metric-data route (ces.py) takes faults too
 
 _PARAMS: dict[str, dict[str, Any]] = {
     "http_error": {"status": 500, "error_code": "DCS.5000", "error_msg": "Internal service error (injected)."},

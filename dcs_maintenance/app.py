@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
-from dcs_maintenance import logs
+from dcs_maintenance import history, logs
 from dcs_maintenance.deployment import unshared_ledger_problem
 from dcs_maintenance.events import EventError, event_kind, parse_timer
 from dcs_maintenance.invocation import request_id, runtime
@@ -46,7 +47,8 @@ def _dispatch(event: Any, context: Any) -> dict[str, Any]:
     logs.configure(level if level in logs.LEVELS else "INFO")
     logs.bind(request_id(context), [os.environ.get("API_TOKEN", ""), os.environ.get("HUAWEICLOUD_SDK_SK", ""),
                                     os.environ.get("HUAWEICLOUD_SDK_AK", ""),
-                                    os.environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "")])
+                                    os.environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", ""),
+                                    os.environ.get("CALENDAR_TOKEN", "")])
     # The agency's keys are masked from the start, not only once a gateway is built; no credentials at all is
     # reported where a tick needs them.
     with contextlib.suppress(Exception):
@@ -71,7 +73,8 @@ def _dispatch(event: Any, context: Any) -> dict[str, Any]:
 
 
 def timer_tick(event: dict, context: Any) -> dict[str, Any]:
-    """A TIMER tick: settings, event options, schedules, then run_tick."""
+    """A TIMER tick: settings, event options, schedules, then run_tick; then history, metrics, notification."""
+    started = time.monotonic()
     try:
         settings = load_settings()
         timer = parse_timer(event)
@@ -89,6 +92,12 @@ def timer_tick(event: dict, context: Any) -> dict[str, Any]:
         summary = run_tick(catalog, request, rt)
     except (LedgerError, ValueError) as exc:  # a bad LEDGER_URL or an unreachable ledger: nothing can be claimed
         return error_summary(f"ledger unavailable, nothing sent after the failure: {exc}")
+    duration_ms = (time.monotonic() - started) * 1000.0
+    history.attach(summary, rt.ledger, settings.history_retention, remaining=rt.remaining)  # never raises
+    if settings.ces_namespace:  # Cloud Eye metrics; the CES SDK is only imported here; never raises
+        from dcs_maintenance.metrics import send_tick_metrics
+
+        summary["metrics"] = send_tick_metrics(summary, duration_ms, settings, context, rt.remaining)
     if not summary.get("ok") and settings.notify_topic:  # one SMN message; the SDK is only imported here
         from dcs_maintenance.notify import notify_tick
 

@@ -9,7 +9,7 @@ Every request goes through the same steps, and each step can only answer with an
 3. authentication: every route but `/health` needs `Authorization: Bearer <API_TOKEN>`, compared in
    constant time, BEFORE the body is decoded or anything is loaded or called. API_TOKEN unset: 503; a
    missing or wrong token: 401 with `WWW-Authenticate: Bearer`. Unknown paths need the token too, so an
-   anonymous caller learns nothing about the routes;
+   anonymous caller learns nothing about the routes. GET /calendar.ics alone also takes `?token=<CALENDAR_TOKEN>`;
 4. the body: base64 when `isBase64Encoded` (the platform's default), at most MAX_BODY_BYTES (413);
 5. the route function (`dcs_maintenance.routes`): a plain function `(Request) -> Response` that raises
    `HttpError` for anything the caller got wrong.
@@ -298,6 +298,17 @@ def authenticate(request: Request) -> None:
                         {"WWW-Authenticate": 'Bearer realm="dcs-maintenance", error="invalid_token"'})
 
 
+def calendar_token_ok(request: Request) -> bool:
+    """`?token=` equals CALENDAR_TOKEN (at least 16 characters), compared in constant time. Only routes added
+    with `calendar_token=True` (GET /calendar.ics: calendar clients cannot send headers) ask this."""
+    expected = os.environ.get("CALENDAR_TOKEN") or ""
+    given = request.query.get("token", "")
+    if len(expected) < 16 or not given:
+        return False
+    offered = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
+    return hmac.compare_digest(offered, hashlib.sha256(expected.encode("utf-8")).digest())
+
+
 # -- routing ----------------------------------------------------------------------------------------
 Handler = Callable[[Request], Response]
 
@@ -312,6 +323,7 @@ class Route:
     pattern: str
     func: Handler
     public: bool = False  # no token needed (GET /health only)
+    calendar_token: bool = False  # ?token=<CALENDAR_TOKEN> also accepted (GET /calendar.ics only)
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -350,8 +362,9 @@ class Resolver:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, pattern: str, func: Handler, public: bool = False) -> None:
-        self.routes.append(Route(method.upper(), pattern, func, public))
+    def add(self, method: str, pattern: str, func: Handler, public: bool = False,
+            calendar_token: bool = False) -> None:
+        self.routes.append(Route(method.upper(), pattern, func, public, calendar_token))
 
     def resolve(self, method: str, path: str) -> Match:
         segments = _segments(path)
@@ -370,7 +383,7 @@ class Resolver:
 # -- the entry --------------------------------------------------------------------------------------
 def dispatch(request: Request, match: Match) -> Response:
     """Steps 3-5 above, for the route (or the 404/405) that `Resolver.resolve` found."""
-    if not match.public:
+    if not match.public and not (match.route is not None and match.route.calendar_token and calendar_token_ok(request)):
         authenticate(request)
     if match.route is None:
         if match.allow:

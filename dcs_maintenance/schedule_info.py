@@ -6,7 +6,10 @@ Pure: no I/O, no SDK.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from dcs_maintenance.describe import describe
@@ -18,32 +21,37 @@ from dcs_maintenance.planner import iso, local_date_reason, rule
 SEARCH_LIMIT = timedelta(days=3660)
 
 
-def upcoming(schedule: Schedule, after: datetime, count: int) -> list[dict[str, str]]:
-    """The next `count` occurrences after `after` (both window edges for windows), in its zone and UTC.
+def iter_occurrences(schedule: Schedule, after: datetime) -> Iterator[tuple[datetime, str]]:
+    """Every occurrence after `after`, in time order, as (UTC instant, action): both window edges for windows.
 
-    Occurrences on a skipped or inactive local date are left out, as the tick would skip them.
+    Occurrences on a skipped or inactive local date are left out, as the tick would skip them. `upcoming`
+    (the CLI's `next`, GET /schedules) and the calendar feed both read this, so they always agree.
     """
-    tz = ZoneInfo(schedule.timezone)
     if schedule.window is not None:
         exprs = [("stop", schedule.window.stop), ("start", schedule.window.start)]
     else:
         exprs = [(schedule.action or "", schedule.cron or "")]
-    found: list[tuple[datetime, str]] = []
-    for label, expr in exprs:
-        cursor, taken = after, 0
-        while taken < count:
-            nxt = rule(expr, schedule.timezone).next_after(cursor)
-            if nxt is None:
-                break
-            cursor = nxt
-            if local_date_reason(schedule, nxt) is None:
-                found.append((nxt, label))
-                taken += 1
-            elif nxt > after + SEARCH_LIMIT:
-                break
-    found.sort()
+    return heapq.merge(*(_edge_occurrences(schedule, expr, label, after) for label, expr in exprs))
+
+
+def _edge_occurrences(schedule: Schedule, expr: str, label: str, after: datetime) -> Iterator[tuple[datetime, str]]:
+    cron, cursor = rule(expr, schedule.timezone), after
+    while True:
+        nxt = cron.next_after(cursor)
+        if nxt is None:
+            return
+        cursor = nxt
+        if local_date_reason(schedule, nxt) is None:
+            yield nxt, label
+        elif nxt > after + SEARCH_LIMIT:
+            return
+
+
+def upcoming(schedule: Schedule, after: datetime, count: int) -> list[dict[str, str]]:
+    """The next `count` occurrences after `after` (both window edges for windows), in its zone and UTC."""
+    tz = ZoneInfo(schedule.timezone)
     return [{"action": label, "utc": iso(when), "local": when.astimezone(tz).isoformat()}
-            for when, label in found[:count]]
+            for when, label in islice(iter_occurrences(schedule, after), max(count, 0))]
 
 
 def describe_schedule(schedule: Schedule) -> str:

@@ -61,6 +61,10 @@ class Settings:
     notify_endpoint: Optional[str] = None  # SMN_ENDPOINT, else DCS_ENDPOINT; None: the topic region's endpoint
     # MAX_INSTANCE_NUM: the instance cap the deployment gives the function (deployment.unshared_ledger_problem)
     max_instance_num: int = 1
+    history_retention: timedelta = timedelta(days=30)  # HISTORY_RETENTION: how long history entries are kept
+    calendar_token: Optional[str] = field(default=None, repr=False)  # CALENDAR_TOKEN: ?token= on /calendar.ics
+    ces_namespace: Optional[str] = None  # CES_NAMESPACE: Cloud Eye custom metrics on (unset: off)
+    ces_endpoint: Optional[str] = None  # CES_ENDPOINT, else DCS_ENDPOINT; None: the region's Cloud Eye endpoint
 
     @property
     def call_budget(self) -> float:
@@ -149,6 +153,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
     if log_level not in _LEVELS:
         errors.append(f"LOG_LEVEL={log_level!r} must be one of {', '.join(_LEVELS)}")
+    visibility = _visibility_settings(env, endpoint, errors)
     settings = Settings(
         schedules_dir=schedules_dir,
         region=region,
@@ -169,10 +174,46 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         notify_topic=notify_topic,
         notify_endpoint=(smn_endpoint or endpoint or "").rstrip("/") or None,
         max_instance_num=_int(env, "MAX_INSTANCE_NUM", 1, 1, MAX_INSTANCE_CAP, errors),
+        **visibility,
     )
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))
     return settings
+
+
+# Cloud Eye custom namespaces: `service.item`, each part a letter then letters, digits or `_`, 3-32 characters in
+# all; `service` must not start with SYS, AGT or SRE, and SERVICE.BMS is taken (Cloud Eye API reference,
+# "Querying Metrics" and "Adding Monitoring Data": namespace).
+_CES_NAMESPACE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*")
+_CES_RESERVED = ("SYS", "AGT", "SRE")
+MIN_CALENDAR_TOKEN = 16
+HISTORY_RETENTION_RANGE = (timedelta(hours=1), timedelta(days=400))
+
+
+def _visibility_settings(env: Mapping[str, str], dcs_endpoint: Optional[str], errors: list[str]) -> dict[str, Any]:
+    """HISTORY_RETENTION, CALENDAR_TOKEN, CES_NAMESPACE and CES_ENDPOINT (history, calendar feed, metrics)."""
+    retention = _duration(env, "HISTORY_RETENTION", "30d", errors)
+    low, high = HISTORY_RETENTION_RANGE
+    if not low <= retention <= high:
+        errors.append(f"HISTORY_RETENTION={env.get('HISTORY_RETENTION', '').strip()!r} must be between 1h and 400d")
+    token = env.get("CALENDAR_TOKEN") or None
+    if token is not None and (len(token) < MIN_CALENDAR_TOKEN or token != token.strip()):
+        errors.append(f"CALENDAR_TOKEN must be at least {MIN_CALENDAR_TOKEN} characters without surrounding spaces "
+                      "(it is a secret in a URL: use a long random value)")
+    namespace = env.get("CES_NAMESPACE", "").strip() or None
+    if namespace is not None:
+        service = namespace.split(".", 1)[0].upper()
+        if not (_CES_NAMESPACE.fullmatch(namespace) and 3 <= len(namespace) <= 32):
+            errors.append(f"CES_NAMESPACE={namespace!r} must be service.item (each part a letter, then letters, digits "
+                          "or _; 3-32 characters), e.g. DCSM.maintenance")
+        elif service.startswith(_CES_RESERVED) or namespace.upper() == "SERVICE.BMS":
+            errors.append(f"CES_NAMESPACE={namespace!r}: namespaces starting with SYS, AGT or SRE (and SERVICE.BMS) "
+                          "are Cloud Eye's own")
+    ces_endpoint = env.get("CES_ENDPOINT", "").strip() or None
+    if ces_endpoint and not re.match(r"^https?://[^/\s]+", ces_endpoint):
+        errors.append(f"CES_ENDPOINT={ces_endpoint!r} must be an http:// or https:// URL")
+    return {"history_retention": retention, "calendar_token": token, "ces_namespace": namespace,
+            "ces_endpoint": (ces_endpoint or dcs_endpoint or "").rstrip("/") or None}
 
 
 def context_value(context: Any, method: str) -> Optional[str]:

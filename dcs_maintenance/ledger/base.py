@@ -137,3 +137,24 @@ class LedgerBase:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# --- History (issue 14): optional, additive --------------------------------------------------------
+
+
+class HistoryLedger(Protocol):
+    """What a ledger offers for history, in its own table or keys, apart from the claims.
+
+    Optional: both backends have it; a ledger without these methods keeps no history, and the function
+    reports that instead of failing (dcs_maintenance/history.py checks with getattr).
+    """
+
+    def append_history(self, entries: list[HistoryEntry], retention: timedelta,
+                       now: Optional[datetime] = None) -> int:
+        """Store entries and drop those recorded before `now - retention`; returns how many were stored."""
+
+    def history(self, query: HistoryQuery) -> HistoryPage:
+        """One page of entries matching `query`, newest first, with the cursor of the next page."""
+
+
+from .history_records import HistoryEntry, HistoryPage, HistoryQuery  # noqa: E402  (the types above)

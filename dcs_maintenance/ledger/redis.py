@@ -292,3 +292,92 @@ class RedisLedger(LedgerBase):
         if client is not None:
             with suppress(*self._errors):
                 client.close()
+
+    # -- history (issue 14): one sorted set, trimmed by retention; never touches the claims --------------
+    #
+    # `<prefix>history`: every member has score 0, so the set is ordered by the member's bytes (ZRANGEBYLEX,
+    # Redis 2.8.9+). A member is `<at>|<id>|<JSON payload>` with `at` in format_utc's fixed width: byte order is
+    # time order, and the id (a random batch prefix plus a sequence number, fixed width) breaks ties. Trimming
+    # is one ZREMRANGEBYLEX below `now - retention` at every append, and the key expires one day after the last
+    # append's retention, so no key outlives its data.
+
+    def append_history(self, entries: list[HistoryEntry], retention: timedelta,
+                       now: Optional[datetime] = None) -> int:
+        if not entries:
+            return 0
+        import secrets
+
+        key = self._key("history")
+        now = now or clock.now()
+        batch = secrets.token_hex(6)
+        members = {
+            f"{format_utc(e.at)}|{batch}{n:05d}|{json.dumps(e.payload(), separators=(',', ':'), ensure_ascii=False)}": 0
+            for n, e in enumerate(entries)
+        }
+        expire_ms = int((retention + timedelta(days=1)).total_seconds() * 1000)
+
+        def append(r: Any) -> list[Any]:
+            pipe = r.pipeline(transaction=True)  # MULTI/EXEC: trimmed and appended together
+            pipe.zremrangebylex(key, "-", f"({format_utc(now - retention)}")
+            pipe.zadd(key, members)
+            pipe.pexpire(key, max(1, expire_ms))
+            return pipe.execute()
+
+        self._run("appending history", append)
+        return len(members)
+
+    def history(self, query: HistoryQuery) -> HistoryPage:
+        """Newest first: ZREVRANGEBYLEX in batches from the cursor down to `since`, filtered here.
+
+        Each request reads at most HISTORY_SCAN members: with a rare filter a page may hold fewer than `limit`
+        entries and still have a next cursor (the position reached); follow it until it is None.
+        """
+        key = self._key("history")
+        high = "+"
+        if query.until is not None:
+            high = f"({format_utc(query.until)}"
+        if query.cursor is not None:
+            at_text, entry_id = decode_cursor(query.cursor)
+            if not isinstance(entry_id, str) or "|" in entry_id:
+                raise ValueError("cursor: not a cursor from a previous page")
+            position = f"({at_text}|{entry_id}"
+            high = position if high == "+" else min(high, position)
+        low = "-" if query.since is None else f"[{format_utc(query.since)}"
+        found: list[HistoryEntry] = []
+        examined, last = 0, None
+        while True:
+            members = self._run("reading history",
+                                lambda r, hi=high: r.zrevrangebylex(key, hi, low, start=0, num=_HISTORY_BATCH))
+            for member in members:
+                last = member
+                entry = _history_entry(member)
+                if entry is not None and query.matches(entry):
+                    found.append(entry)
+                    if len(found) > query.limit:
+                        break
+            examined += len(members)
+            if len(found) > query.limit or len(members) < _HISTORY_BATCH:
+                break
+            high = f"({last}"
+            if examined >= HISTORY_SCAN:  # bounded work per request: hand back the position reached
+                at_text, entry_id, _ = str(last).split("|", 2)
+                return HistoryPage(found, encode_cursor(at_text, entry_id))
+        entries = found[: query.limit]
+        more = len(found) > query.limit
+        return HistoryPage(entries, encode_cursor(entries[-1].at, entries[-1].id) if more else None)
+
+
+_HISTORY_BATCH = 500
+HISTORY_SCAN = 20_000  # members examined per history request at most
+
+
+def _history_entry(member: str) -> Optional[HistoryEntry]:
+    """The entry a member holds; None for a member that is not ours (it is skipped, never fatal)."""
+    try:
+        at_text, entry_id, payload = member.split("|", 2)
+        return HistoryEntry.from_payload(parse_utc(at_text), entry_id, json.loads(payload))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+from .history_records import HistoryEntry, HistoryPage, HistoryQuery, decode_cursor, encode_cursor  # noqa: E402

@@ -286,3 +286,84 @@ class SqliteLedger(LedgerBase):
         if conn is not None:
             with suppress(sqlite3.Error):
                 conn.close()
+
+    # -- history (issue 14): its own table, created on first use; never touches the claims ---------------
+
+    def _ensure_history(self) -> None:
+        if getattr(self, "_history_ready", False):
+            return
+        with self._write() as c:
+            for statement in _HISTORY_SCHEMA:
+                c.execute(statement)
+        self._history_ready = True
+
+    def append_history(self, entries: list[HistoryEntry], retention: timedelta,
+                       now: Optional[datetime] = None) -> int:
+        """Insert entries and delete those recorded before `now - retention`, in one write transaction."""
+        self._ensure_history()
+        cutoff = format_utc((now or datetime.now(timezone.utc)) - retention)
+        rows = [(format_utc(e.at), e.trigger, e.request_id, e.schedule, e.occurrence, e.instance_id, e.instance_name,
+                 e.action, e.result, e.reason, e.error_code, e.tick) for e in entries]
+        with self._write() as c:
+            c.execute("DELETE FROM history WHERE at < ?", (cutoff,))
+            c.executemany(f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES ({','.join('?' * 12)})", rows)
+        return len(rows)
+
+    def history(self, query: HistoryQuery) -> HistoryPage:
+        """Newest first by (at, id); every filter is answered by SQL and an index."""
+        self._ensure_history()
+        where: list[str] = []
+        args: list[object] = []
+        if query.since is not None:
+            where.append("at >= ?")
+            args.append(format_utc(query.since))
+        if query.until is not None:
+            where.append("at < ?")
+            args.append(format_utc(query.until))
+        if query.schedule is not None:
+            where.append("schedule = ?")
+            args.append(query.schedule)
+        if query.instance is not None:
+            where.append("(instance_id = ? OR instance_name = ?)")
+            args += [query.instance, query.instance]
+        if query.results:
+            where.append(f"result IN ({','.join('?' * len(query.results))})")
+            args += list(query.results)
+        if query.cursor is not None:
+            at_text, key = decode_cursor(query.cursor)
+            if not isinstance(key, int):
+                raise ValueError("cursor: not a cursor from a previous page")
+            where.append("(at < ? OR (at = ? AND id < ?))")
+            args += [at_text, at_text, key]
+        sql = (f"SELECT id, {_HISTORY_COLUMNS} FROM history {'WHERE ' + ' AND '.join(where) if where else ''}"
+               " ORDER BY at DESC, id DESC LIMIT ?")
+        with self._read() as c:
+            rows = c.execute(sql, (*args, query.limit + 1)).fetchall()
+        entries = [_history_entry(row) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return HistoryPage(entries, encode_cursor(entries[-1].at, int(entries[-1].id)) if more else None)
+
+
+_HISTORY_COLUMNS = ("at, trigger, request_id, schedule, occurrence, instance_id, instance_name, action, result, "
+                    "reason, error_code, tick")
+_HISTORY_SCHEMA = (
+    # AUTOINCREMENT: ids are never reused after trimming, so a cursor's (at, id) position stays unique.
+    "CREATE TABLE IF NOT EXISTS history ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, trigger TEXT NOT NULL, request_id TEXT NOT NULL,"
+    " schedule TEXT, occurrence TEXT, instance_id TEXT, instance_name TEXT, action TEXT, result TEXT NOT NULL,"
+    " reason TEXT NOT NULL DEFAULT '', error_code TEXT, tick TEXT)",
+    "CREATE INDEX IF NOT EXISTS history_at ON history (at, id)",
+    "CREATE INDEX IF NOT EXISTS history_schedule ON history (schedule, at, id)",
+    "CREATE INDEX IF NOT EXISTS history_instance_id ON history (instance_id, at, id)",
+    "CREATE INDEX IF NOT EXISTS history_instance_name ON history (instance_name, at, id)",
+)
+
+
+def _history_entry(row: tuple) -> HistoryEntry:
+    (entry_id, at, trigger, request_id, schedule, occurrence, instance_id, instance_name, action, result, reason,
+     error_code, tick) = row
+    return HistoryEntry(parse_utc(at), trigger, request_id, result, reason, schedule, occurrence, instance_id,
+                        instance_name, action, error_code, tick, str(entry_id))
+
+
+from .history_records import HistoryEntry, HistoryPage, HistoryQuery, decode_cursor, encode_cursor  # noqa: E402

@@ -12,7 +12,7 @@ from typing import Any
 
 from dcs_maintenance import __version__, logs
 from dcs_maintenance.http_api import INTERNAL, HttpError, Request, Resolver, Response, dispatch, parse_event
-from dcs_maintenance.routes import instances, plan, schedules
+from dcs_maintenance.routes import calendar, history, instances, plan, schedules
 
 
 def health(request: Request) -> Response:
@@ -27,6 +27,8 @@ resolver.add("POST", "/schedules/validate", schedules.validate)
 resolver.add("POST", "/schedules/{name}/run", schedules.run)
 resolver.add("GET", "/plan", plan.plan)
 resolver.add("PUT", "/instances/status", instances.change_status)
+resolver.add("GET", "/history", history.list_history)
+resolver.add("GET", "/calendar.ics", calendar.calendar_feed, calendar_token=True)  # also ?token=CALENDAR_TOKEN
 
 
 

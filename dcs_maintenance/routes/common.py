@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dcs_maintenance import invocation
+from typing import Optional
+
+from dcs_maintenance import history, invocation
 from dcs_maintenance.deployment import unshared_ledger_problem
 from dcs_maintenance.http_api import LEDGER_DOWN, LEDGER_NOT_SHARED, MISCONFIGURED, HttpError, Request
 from dcs_maintenance.ledger.base import LedgerError
@@ -41,10 +43,14 @@ def runtime(current: Settings, request: Request, read_only: bool = False) -> Run
 
 
 def tick(catalog_: Catalog, tick_request: TickRequest, current: Settings, request: Request,
-         read_only: bool = False) -> dict:
-    """run_tick for a route; a ledger that cannot be read is the service being unavailable (503), not a bug."""
+         read_only: bool = False, history_trigger: Optional[str] = None) -> dict:
+    """run_tick for a route; a ledger that cannot be read is the service being unavailable (503), not a bug.
+    With `history_trigger`, what the tick did is written to the history (never raising; dry runs write none)."""
     rt = runtime(current, request, read_only)
     try:
-        return run_tick(catalog_, tick_request, rt)
+        summary = run_tick(catalog_, tick_request, rt)
     except LedgerError as exc:
         raise HttpError(503, LEDGER_DOWN, f"the ledger is unavailable, nothing was done: {exc}") from None
+    if history_trigger:
+        history.attach(summary, rt.ledger, current.history_retention, history_trigger, rt.remaining)
+    return summary

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dcs_maintenance import logs
+from dcs_maintenance import history, logs
 from dcs_maintenance.gateway import DcsGateway, GatewayError
 from dcs_maintenance.http_api import (
     CONFIRMATION_REQUIRED,
@@ -86,14 +86,16 @@ def change_status(request: Request) -> Response:
         level = logging.WARNING if entry.result in ("failed", "unknown") else logging.INFO
         logs.log("instance_status", level, action=action, instance_id=entry.instance, result=entry.result,
                  reason=entry.reason, dry_run=dry_run or None)
-    return Response(200, {
+    body = {
         "action": action,
         "project_id": settings.project_id,
         "dry_run": dry_run,
         "request_id": request.request_id,
         "results": [{"instance": e.instance, "result": e.result} for e in entries],
         "details": [vars(e) for e in entries],
-    })
+    }
+    history.attach_status_change(body, rt.ledger, settings.history_retention, rt.remaining)  # never raises
+    return Response(200, body)
 
 
 # -- 1. the body ------------------------------------------------------------------------------------

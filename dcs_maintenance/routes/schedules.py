@@ -138,7 +138,7 @@ def run(request: Request) -> Response:
         raise HttpError(409, CONFLICT, f"schedule {name!r} is disabled (enabled: false): nothing was run")
     alone = Catalog((schedule,), (), catalog.files, freezes=catalog.freezes)
     tick = TickRequest(clock.now(), "http", bool(options.get("dry_run", False)), frozenset({name}), manual=True)
-    summary = common.tick(alone, tick, settings, request)
+    summary = common.tick(alone, tick, settings, request, history_trigger="manual")
     not_sent = [e for s in summary["schedules"] for e in s["instances"] if e.get("not_sent")]
     if not_sent:
         raise _not_sent(summary, not_sent)

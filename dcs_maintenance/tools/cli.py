@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "target Python. Fails above the console's 40 MB upload limit.")
     package.add_arguments(p)
     p.set_defaults(func=cmd_package)
+    from dcs_maintenance.tools import visibility_cli  # history, calendar
+
+    visibility_cli.add_commands(sub)
     for name, command in sub.choices.items():  # `validate --json` works as well as `--json validate`
         for flag, kwargs in (("--json", {"action": "store_true", "help": "print JSON instead of text"}),
                              ("--schedules", {"help": "schedules folder (default: SCHEDULES_DIR or ./schedules)"})):
