@@ -116,4 +116,20 @@ def run(request: Request) -> Response:
         raise HttpError(409, CONFLICT, f"schedule {name!r} is disabled (enabled: false): nothing was run")
     alone = Catalog((schedule,), (), catalog.files)
     tick = TickRequest(clock.now(), "http", bool(options.get("dry_run", False)), frozenset({name}), manual=True)
-    return Response(200, run_tick(alone, tick, common.runtime(settings, request)))
+    return Response(200, _manual_wording(run_tick(alone, tick, common.runtime(settings, request))))
+
+
+NOT_SENT = ("not sent: not enough time left to call DCS before the API Gateway's backend timeout (APIG_TIMEOUT) "
+            "or the function's; nothing was claimed: run it again")
+
+
+def _manual_wording(summary: dict[str, Any]) -> dict[str, Any]:
+    """A manual run has no next tick: what the runner deferred for lack of time (never claimed) was not sent,
+    and running it again sends it."""
+    for sched in summary.get("schedules", []):
+        for entry in sched.get("instances", []):
+            if str(entry.get("reason", "")).startswith("deferred:"):
+                entry["reason"] = NOT_SENT
+        if isinstance(sched.get("reason"), str):
+            sched["reason"] = sched["reason"].replace("the next tick picks it up", "run it again")
+    return summary
