@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +96,11 @@ def load_catalog(directory: Union[str, Path]) -> Catalog:
     """Load `*.yaml`, `*.yml`, `*.json` in `directory` (not recursive; not `schema.json` or hidden files)."""
     directory = Path(directory)
     try:
-        with os.scandir(directory) as it:
+        with os.scandir(directory) as it:  # every kind of entry: what is not a regular file is reported
             names = sorted(
                 e.name for e in it
                 if e.name.lower().endswith(SCHEDULE_SUFFIXES) and not e.name.startswith(".")
-                and e.name != "schema.json" and e.is_file()
+                and e.name != "schema.json"
             )
     except FileNotFoundError:
         return Catalog((), (Problem(str(directory), "the schedule directory does not exist"),), ())
@@ -107,11 +108,13 @@ def load_catalog(directory: Union[str, Path]) -> Catalog:
         return Catalog((), (Problem(str(directory), "the schedule directory is not a directory"),), ())
     except OSError as exc:
         return Catalog((), (Problem(str(directory), f"cannot list the schedule directory: {_os_error(exc)}"),), ())
-    prefix = directory.resolve().name  # sources read "schedules/nightly.yaml" wherever the directory is
+    root = directory.resolve()
+    prefix = root.name  # sources read "schedules/nightly.yaml" wherever the directory is
     loaded = []
     for name in names:
         source = f"{prefix}/{name}" if prefix else name
-        loaded.append((source, _load_file(directory / name, source)))
+        refused = _not_a_schedule_file(directory / name, root)
+        loaded.append((source, _file_problem(source, refused) if refused else _load_file(directory / name, source)))
     # The same (cached) file results as last time: the same catalog, without recomputing name uniqueness.
     previous = _CATALOG_CACHE.get(str(directory))
     if previous is not None and len(previous[0]) == len(loaded) and all(
@@ -169,6 +172,51 @@ _FILE_CACHE: dict[tuple[str, str], tuple[tuple[int, int, int], _FileResult]] = {
 _CATALOG_CACHE: dict[str, tuple[list[tuple[str, _FileResult]], Catalog]] = {}
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((word for test, word in _KINDS if test(mode)), "not a regular file")
+
+
+def _not_a_schedule_file(path: Path, root: Path) -> Optional[str]:
+    """Why an entry named like a schedule file cannot be one, or None for a regular file inside the folder.
+
+    Reported rather than skipped: a file that silently stops loading takes its schedules with it. A symbolic
+    link must lead to a file inside the folder: anything else could make the function read (and quote in its
+    problems) a file it was never meant to, so neither the target's path nor its content is ever shown.
+    """
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError as exc:
+        return f"cannot read the file: {_os_error(exc)}"
+    if link:
+        target = Path(os.path.realpath(path))
+        if not target.exists():
+            return "a symbolic link whose target does not exist: fix or remove the link"
+        if not target.is_relative_to(root):
+            return ("a symbolic link that leads outside the schedules folder: refused (its target is not read); "
+                    "keep schedule files inside the folder")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read the file: {_os_error(exc)}"
+    if not stat.S_ISREG(mode):
+        return f"named like a schedule file but {_kind(mode)}, not a regular file: nothing in it is loaded"
+    return None
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's first MAX_FILE_BYTES + 1 bytes. Opened non-blocking and checked again once open: an entry
+    swapped for a FIFO after it was checked must not hang the tick."""
+    with open(path, "rb", opener=lambda name, flags: os.open(name, flags | getattr(os, "O_NONBLOCK", 0))) as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(0, f"{_kind(mode)}, not a regular file")
+        return fh.read(MAX_FILE_BYTES + 1)
+
+
 def _load_file(path: Path, source: str) -> _FileResult:
     try:
         st = os.stat(path)
@@ -183,8 +231,7 @@ def _load_file(path: Path, source: str) -> _FileResult:
         result = _file_problem(source, too_large(st.st_size))
     else:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
+            data = _read_regular(path)
         except OSError as exc:
             return _file_problem(source, f"cannot read the file: {_os_error(exc)}")
         result = _load_document(data, source, "json" if path.suffix.lower() == ".json" else "yaml")
