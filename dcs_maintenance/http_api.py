@@ -199,9 +199,12 @@ def _headers(raw: Any) -> dict[str, str]:
     for name, value in raw.items():
         if not isinstance(name, str) or value is None:
             continue
-        if isinstance(value, list):  # multi-value forms: joined as HTTP would
+        key = name.strip().lower()
+        if isinstance(value, list):  # multi-value forms: joined as HTTP would, except credentials
+            if key == "authorization" and len(value) > 1:
+                raise _malformed("header 'authorization' is given more than once: send one bearer token")
             value = ", ".join(str(v) for v in value)
-        key, text = name.strip().lower(), str(value)
+        text = str(value)
         if key in out and out[key] != text:
             raise _malformed(f"header {key!r} is given twice with different values")
         out[key] = text

@@ -223,3 +223,80 @@ def test_a_retry_while_the_instance_is_transitional_answers_the_first_outcome(ht
     other = body(http("PUT", "/instances/status", payload, headers={**AUTH, "Idempotency-Key": "another"}))
     assert other["results"][0]["result"] == "failed" and "transitional" in other["details"][0]["reason"]
     assert len(status_calls(fleet)) == 1
+
+
+# -- serve: the same edges over real HTTP on loopback ------------------------------------------------------------
+@pytest.fixture
+def served(function_env, fleet):
+    import threading
+
+    from dcs_maintenance.tools.serve import make_server
+
+    srv = make_server("127.0.0.1", 0, client_timeout=0.5)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv.server_address[:2]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+
+
+def request(address, method: str, path: str, body: bytes | None = None, headers: list | None = None):
+    import http.client
+
+    conn = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        conn.putrequest(method, path)
+        for name, value in headers if headers is not None else [("Authorization", f"Bearer {API_TOKEN}")]:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_serve_answers_a_lone_surrogate_instead_of_dropping_the_connection(served):
+    document = b'{"schedules": [{"name": "\\ud800", "action": "restart"}]}'
+    status, _, data = request(served, "POST", "/schedules/validate?format=json", document)
+    assert status == 200 and json.loads(data)["valid"] is False
+
+
+def test_serve_answers_head_like_get_without_a_body(served):
+    get_status, get_headers, get_body = request(served, "GET", "/health", headers=[])
+    status, headers, data = request(served, "HEAD", "/health", headers=[])
+    assert status == get_status == 200 and data == b""
+    assert headers["Content-Length"] == get_headers["Content-Length"] == str(len(get_body))
+    assert headers["Content-Type"] == "application/json"
+    status, headers, data = request(served, "HEAD", "/schedules")
+    assert status == 200 and data == b"" and int(headers["Content-Length"]) > 0
+    status, _, _ = request(served, "HEAD", "/instances/status")
+    assert status == 405
+
+
+def test_serve_refuses_two_authorization_headers(served, fleet):
+    twice = [("Authorization", f"Bearer {API_TOKEN}"), ("Authorization", "Bearer another-token-0123456789")]
+    status, _, data = request(served, "PUT", "/instances/status",
+                              json.dumps({"instances": ["i-stg-1"], "action": "restart"}).encode(), headers=twice)
+    assert status in (400, 401) and "more than once" in json.loads(data)["error_msg"]
+    same = [("Authorization", f"Bearer {API_TOKEN}")] * 2
+    status, _, _ = request(served, "GET", "/schedules", headers=same)
+    assert status in (400, 401)
+    assert status_calls(fleet) == []
+
+
+def test_serve_disconnects_a_client_that_sends_nothing(served):
+    import socket
+
+    with socket.create_connection(served, timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
+        try:
+            assert sock.recv(1024) == b""  # closed by the server after its client timeout
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            pytest.fail("the server kept a silent client's connection open")
