@@ -95,26 +95,9 @@ class Catalog:
 def load_catalog(directory: Union[str, Path]) -> Catalog:
     """Load `*.yaml`, `*.yml`, `*.json` in `directory` (not recursive; not `schema.json` or hidden files)."""
     directory = Path(directory)
-    try:
-        with os.scandir(directory) as it:  # every kind of entry: what is not a regular file is reported
-            names = sorted(
-                e.name for e in it
-                if e.name.lower().endswith(SCHEDULE_SUFFIXES) and not e.name.startswith(".")
-                and e.name != "schema.json"
-            )
-    except FileNotFoundError:
-        return Catalog((), (Problem(str(directory), "the schedule directory does not exist"),), ())
-    except NotADirectoryError:
-        return Catalog((), (Problem(str(directory), "the schedule directory is not a directory"),), ())
-    except OSError as exc:
-        return Catalog((), (Problem(str(directory), f"cannot list the schedule directory: {_os_error(exc)}"),), ())
-    root = directory.resolve()
-    prefix = root.name  # sources read "schedules/nightly.yaml" wherever the directory is
-    loaded = []
-    for name in names:
-        source = f"{prefix}/{name}" if prefix else name
-        refused = _not_a_schedule_file(directory / name, root)
-        loaded.append((source, _file_problem(source, refused) if refused else _load_file(directory / name, source)))
+    loaded = _folder(directory)
+    if isinstance(loaded, Problem):
+        return Catalog((), (loaded,), ())
     # The same (cached) file results as last time: the same catalog, without recomputing name uniqueness.
     previous = _CATALOG_CACHE.get(str(directory))
     if previous is not None and len(previous[0]) == len(loaded) and all(
@@ -126,6 +109,73 @@ def load_catalog(directory: Union[str, Path]) -> Catalog:
         _CATALOG_CACHE.clear()
     _CATALOG_CACHE[str(directory)] = (loaded, catalog)
     return catalog
+
+
+def load_paths(paths: Iterable[Union[str, Path]]) -> Catalog:
+    """Load schedule files and folders given by name (`validate PATH ...`), as one catalog: names must be unique
+    across all of them, as if they were one folder. A folder is read as `load_catalog` reads it; a file named
+    explicitly is read whatever its suffix (JSON for `.json`, else YAML) and wherever a link leads, but it must
+    be a regular file. Each file is read once, however often it is named. Missing paths are problems."""
+    loaded: list[tuple[str, _FileResult]] = []
+    folder_problems: list[Problem] = []
+    seen: set[str] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = _folder(path)
+            if isinstance(found, Problem):
+                folder_problems.append(found)
+                continue
+            entries = [(source, result, os.path.realpath(path / source.rsplit("/", 1)[-1]))
+                       for source, result in found]
+        else:
+            source = str(raw)
+            refused = _not_a_schedule_file(path, None)
+            result = _file_problem(source, refused) if refused else _load_file(path, source)
+            entries = [(source, result, os.path.realpath(path))]
+        for source, result, real in entries:
+            if real not in seen:
+                seen.add(real)
+                loaded.append((source, result))
+    schedules, problems = _combine(loaded)
+    return Catalog(tuple(schedules), tuple(folder_problems + problems), tuple(source for source, _ in loaded))
+
+
+def schedule_files(directory: Union[str, Path]) -> list[Path]:
+    """The files `load_catalog(directory)` reads (regular files, or links to them inside the folder), for the
+    package builder: what is shipped is exactly what is loaded."""
+    directory = Path(directory)
+    found = _folder(directory)
+    if isinstance(found, Problem):
+        return []
+    root = directory.resolve()
+    names = [source.rsplit("/", 1)[-1] for source, _ in found]
+    return [directory / name for name in names if _not_a_schedule_file(directory / name, root) is None]
+
+
+def _folder(directory: Path) -> Union[list[tuple[str, _FileResult]], Problem]:
+    """Every entry of `directory` named like a schedule file, loaded or with the reason it cannot be."""
+    try:
+        with os.scandir(directory) as it:  # every kind of entry: what is not a regular file is reported
+            names = sorted(
+                e.name for e in it
+                if e.name.lower().endswith(SCHEDULE_SUFFIXES) and not e.name.startswith(".")
+                and e.name != "schema.json"
+            )
+    except FileNotFoundError:
+        return Problem(str(directory), "the schedule directory does not exist")
+    except NotADirectoryError:
+        return Problem(str(directory), "the schedule directory is not a directory")
+    except OSError as exc:
+        return Problem(str(directory), f"cannot list the schedule directory: {_os_error(exc)}")
+    root = directory.resolve()
+    prefix = root.name  # sources read "schedules/nightly.yaml" wherever the directory is
+    loaded = []
+    for name in names:
+        source = f"{prefix}/{name}" if prefix else name
+        refused = _not_a_schedule_file(directory / name, root)
+        loaded.append((source, _file_problem(source, refused) if refused else _load_file(directory / name, source)))
+    return loaded
 
 
 def parse_document(data: Union[str, bytes], source: str,
@@ -180,12 +230,13 @@ def _kind(mode: int) -> str:
     return next((word for test, word in _KINDS if test(mode)), "not a regular file")
 
 
-def _not_a_schedule_file(path: Path, root: Path) -> Optional[str]:
+def _not_a_schedule_file(path: Path, root: Optional[Path]) -> Optional[str]:
     """Why an entry named like a schedule file cannot be one, or None for a regular file inside the folder.
 
     Reported rather than skipped: a file that silently stops loading takes its schedules with it. A symbolic
-    link must lead to a file inside the folder: anything else could make the function read (and quote in its
-    problems) a file it was never meant to, so neither the target's path nor its content is ever shown.
+    link must lead to a file inside the folder `root`: anything else could make the function read (and quote in
+    its problems) a file it was never meant to, so neither the target's path nor its content is ever shown.
+    `root` None: a file named explicitly (`validate FILE`), whose links may lead anywhere.
     """
     try:
         link = stat.S_ISLNK(os.lstat(path).st_mode)
@@ -195,7 +246,7 @@ def _not_a_schedule_file(path: Path, root: Path) -> Optional[str]:
         target = Path(os.path.realpath(path))
         if not target.exists():
             return "a symbolic link whose target does not exist: fix or remove the link"
-        if not target.is_relative_to(root):
+        if root is not None and not target.is_relative_to(root):
             return ("a symbolic link that leads outside the schedules folder: refused (its target is not read); "
                     "keep schedule files inside the folder")
     try:
@@ -372,4 +423,5 @@ def _path(parts: Iterable[PathPart]) -> str:
     return "".join(out)
 
 
-__all__ = ["Catalog", "load_catalog", "parse_document", "schema", "clear_cache", "MAX_FILE_BYTES", "SCHEMA_PATH"]
+__all__ = ["Catalog", "load_catalog", "load_paths", "parse_document", "schema", "clear_cache", "MAX_FILE_BYTES",
+           "SCHEMA_PATH"]
