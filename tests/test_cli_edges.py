@@ -131,6 +131,21 @@ def test_bad_arguments_exit_2(args, fragment):
     assert_clean(cli(*args), 2, fragment)
 
 
+SETTINGS = ("DCS_REGION", "DCS_ENDPOINT", "RUNTIME_PROJECT_ID", "DCS_PROJECT_ID", "HUAWEICLOUD_SDK_AK",
+            "HUAWEICLOUD_SDK_SK", "SCHEDULES_DIR")
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "--at", "2026-12-01T19:00:00Z"],
+    ["run", "--at", "2026-12-01T10:00:00Z", "--dry-run"],
+    ["run", "--at", "2026-12-01T10:00:00Z", "--until", "2026-12-01T12:00:00Z", "--dry-run"],
+    ["invoke", "timer", "--at", "2026-12-01T10:00:00Z"],
+])
+def test_missing_settings_exit_2_naming_them(args, tmp_path):
+    proc = cli(*args, unset=SETTINGS, env={"LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}"})
+    assert_clean(proc, 2, "missing settings", "DCS_REGION", "RUNTIME_PROJECT_ID", "credentials")
+
+
 def test_header_and_query_accept_both_forms():
     proc = cli("invoke", "http", "GET", "/health", "--header", "X-Trace=a=b", "--header", "X-Other: c:d",
                "--query", "at=2026-12-01T19:00:00+08:00")

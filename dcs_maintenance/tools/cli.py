@@ -215,15 +215,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from dcs_maintenance.invocation import runtime
     from dcs_maintenance.loader import load_catalog
     from dcs_maintenance.runner import TickRequest, run_tick
-    from dcs_maintenance.settings import load_settings
+    from dcs_maintenance.settings import SettingsError, load_settings, missing_for_api
 
     settings = load_settings()
     at = args.at or datetime.now(timezone.utc)
+    catalog = load_catalog(settings.schedules_dir)
+    missing = missing_for_api(settings, None, catalog.schedules)
+    if missing:  # as a tick would say: a plan lists instances, so it needs what a tick needs
+        raise SettingsError(f"missing settings: {'; '.join(missing)}")
     with _logs_to_stderr():
-        summary = run_tick(load_catalog(settings.schedules_dir), TickRequest(at, "plan", True, None, preview=True),
-                           runtime(settings))
+        summary = run_tick(catalog, TickRequest(at, "plan", True, None, preview=True), runtime(settings))
     _print(summary, args.json, summary_text(summary))
     return OK if summary["ok"] else FAILED
+
+
+def _tick_status(summary: dict[str, Any]) -> int:
+    """0 for an ok tick, 2 when settings are missing (nothing was run), else 1."""
+    if summary.get("missing"):
+        return USAGE
+    return OK if summary.get("ok") else FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -247,7 +257,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _logs_to_stderr():
         summary = handler.handler(timer_event(at, options or ""), LocalContext())
     _print(summary, args.json, summary_text(summary))
-    return OK if summary.get("ok") else FAILED
+    return _tick_status(summary)
 
 
 def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any]) -> int:
@@ -266,6 +276,10 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
             clock.set_clock(clock.offset_clock(at))
             with _logs_to_stderr():
                 summary = handler.handler(timer_event(at, options or ""), LocalContext())
+            if summary.get("missing"):  # every tick would say the same: stop at the first
+                clock.set_clock(None)
+                _print(summary, args.json, summary_text(summary))
+                return USAGE
             ok = ok and bool(summary.get("ok"))
             if summary.get("schedules") or summary.get("problems") or summary.get("errors"):
                 active.append(summary)
@@ -295,8 +309,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     with _logs_to_stderr():
         result = handler.handler(event, LocalContext())
     print(json.dumps(result, indent=2, default=str))
-    failed = result.get("statusCode", 200) >= 400 if args.kind == "http" else not result.get("ok")
-    return FAILED if failed else OK
+    if args.kind == "timer":
+        return _tick_status(result)
+    return FAILED if result.get("statusCode", 200) >= 400 else OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
