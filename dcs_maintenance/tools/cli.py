@@ -135,6 +135,14 @@ def _schedules_dir(args: argparse.Namespace) -> Path:
     return Path(getattr(args, "schedules", None) or os.environ.get("SCHEDULES_DIR") or ROOT / "schedules")
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
 def _check_schedules_dir(args: argparse.Namespace) -> None:
     """The schedules folder a command reads must exist: a typo would otherwise look like an empty folder."""
     given = getattr(args, "schedules", None)
@@ -178,8 +186,8 @@ def cmd_next(args: argparse.Namespace) -> int:
     from dcs_maintenance.schedule_info import describe_schedule, upcoming
 
     _check_schedules_dir(args)
-    folder = _schedules_dir(args)
-    catalog = load_catalog(folder)
+    catalog = load_catalog(_schedules_dir(args))
+    folder = _shown(_schedules_dir(args))
     after = args.after or datetime.now(timezone.utc)
     names = list(dict.fromkeys(args.names))
     chosen = [s for s in catalog.schedules if not names or s.name in names]
