@@ -148,20 +148,24 @@ def test_a_secret_inside_a_value_is_masked_and_the_rest_kept(http, fleet, capsys
 
 
 # -- the API Gateway's backend timeout ------------------------------------------------------------------------
+SLOW_LIST = 5.0  # seconds the listing takes in the tests below: less than the read timeout
+
+
 @pytest.fixture
 def tight(monkeypatch, function_env, emulator):
-    """A call needs 4 s (connect 0.5 + read 2.5 + margin 1); APIG waits 5 s for the whole request."""
+    """A call needs 7.5 s (connect 0.5 + read 6 + margin 1); APIG waits 12 s for the whole request. So the listing
+    starts (if the request got there within 4.5 s), and after a 5 s listing no status call can start."""
     import huaweicloudsdkdcs.v2  # noqa: F401 - imported already, so the first request starts at once
 
     monkeypatch.setenv("DCS_CONNECT_TIMEOUT", "0.5")
-    monkeypatch.setenv("DCS_READ_TIMEOUT", "2.5")
+    monkeypatch.setenv("DCS_READ_TIMEOUT", "6")
     monkeypatch.setenv("SAFETY_MARGIN", "1s")
-    monkeypatch.setenv("APIG_TIMEOUT", "5")
+    monkeypatch.setenv("APIG_TIMEOUT", "12")
     emulator.transition_delay = 60.0
 
 
 def test_an_apig_timeout_shorter_than_one_call_sends_nothing(http, fleet, monkeypatch, tight):
-    monkeypatch.setenv("APIG_TIMEOUT", "3")
+    monkeypatch.setenv("APIG_TIMEOUT", "7")
     response = http("PUT", "/instances/status", {"instances": ["i-stg-1"], "action": "restart"})
     assert response["statusCode"] == 502 and "not enough time" in body(response)["error_msg"]
     assert "nothing was sent" in body(response)["error_msg"]
@@ -169,7 +173,7 @@ def test_an_apig_timeout_shorter_than_one_call_sends_nothing(http, fleet, monkey
 
 
 def test_what_the_apig_timeout_leaves_no_time_for_is_reported_not_sent_and_a_retry_sends_it(http, fleet, tight):
-    fleet.inject(Fault(endpoint="list", kind="slow", delay=1.5))  # 1.5 s of the 5: the status call needs 4
+    fleet.inject(Fault(endpoint="list", kind="slow", delay=SLOW_LIST))  # 5 s of the 12: the status call needs 7.5
     headers = {**AUTH, "Idempotency-Key": "late-1"}
     response = http("PUT", "/instances/status", {"instances": ["i-stg-1"], "action": "restart"}, headers=headers)
     data = body(response)
@@ -186,7 +190,7 @@ def test_a_manual_run_out_of_apig_time_says_not_sent(http, fleet, write_schedule
     at_time(t("2026-12-01T10:00:00Z"))
     write_schedules("schedules:\n  - name: now\n    action: restart\n    cron: '0 3 * * *'\n"
                     "    instances: {ids: [i-stg-1]}\n")
-    fleet.inject(Fault(endpoint="list", kind="slow", delay=1.5))
+    fleet.inject(Fault(endpoint="list", kind="slow", delay=SLOW_LIST))
     summary = body(http("POST", "/schedules/now/run"))
     [entry] = summary["schedules"][0]["instances"]
     assert entry["result"] == "skipped" and entry["reason"].startswith("not sent:")
