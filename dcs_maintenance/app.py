@@ -17,24 +17,22 @@ from dcs_maintenance.invocation import request_id, runtime
 from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import load_catalog
 from dcs_maintenance.runner import TickRequest, run_tick
-from dcs_maintenance.settings import SettingsError, load_credentials, load_settings
+from dcs_maintenance.settings import SettingsError, load_credentials, load_settings, missing_for_api, read_api_token
 
 
-def error_summary(message: str, trigger: str = "timer") -> dict[str, Any]:
-    logs.error("invocation", trigger=trigger, error=message)
+def error_summary(message: str, trigger: str = "timer", **extra: Any) -> dict[str, Any]:
+    logs.error("invocation", trigger=trigger, error=message, **extra)
     return {"ok": False, "tick": None, "trigger": trigger, "request_id": logs.request_id(), "counts": {},
-            "schedules": [], "problems": [], "errors": [message]}
+            "schedules": [], "problems": [], "errors": [message], **extra}
 
 
 def redacted(value: Any) -> Any:
-    """`value` with every bound secret masked: an SDK or DCS error message quoted in a result may hold one."""
-    if isinstance(value, str):
-        return logs.redact(value)
-    if isinstance(value, dict):
-        return {key: redacted(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redacted(item) for item in value]
-    return value
+    """`value` with every bound secret masked inside its strings: an SDK or DCS error message quoted in a result
+    may hold one. An APIG response's body is JSON text already masked value by value (Response.to_apig): masking
+    that text again could change its structure, so only its headers are looked at."""
+    if isinstance(value, dict) and "statusCode" in value and isinstance(value.get("body"), str):
+        return {**value, "headers": logs.masked(value.get("headers"))}
+    return logs.masked(value)
 
 
 def handle(event: Any, context: Any) -> dict[str, Any]:
@@ -42,10 +40,19 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     return redacted(_dispatch(event, context))
 
 
+def _api_token_secret() -> str:
+    """API_TOKEN as the routes compare it, to be masked; nothing when it is invalid (too short to be a secret:
+    masking `true` would change every answer that says true)."""
+    try:
+        return read_api_token(os.environ) or ""
+    except SettingsError:
+        return ""
+
+
 def _dispatch(event: Any, context: Any) -> dict[str, Any]:
     level = (os.environ.get("LOG_LEVEL") or "INFO").upper()
     logs.configure(level if level in logs.LEVELS else "INFO")
-    logs.bind(request_id(context), [os.environ.get("API_TOKEN", ""), os.environ.get("HUAWEICLOUD_SDK_SK", ""),
+    logs.bind(request_id(context), [_api_token_secret(), os.environ.get("HUAWEICLOUD_SDK_SK", ""),
                                     os.environ.get("HUAWEICLOUD_SDK_AK", ""),
                                     os.environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", ""),
                                     os.environ.get("CALENDAR_TOKEN", "")])
@@ -86,6 +93,9 @@ def timer_tick(event: dict, context: Any) -> dict[str, Any]:
     if timer.label:
         logs.log("timer_label", trigger_name=timer.trigger_name, label=timer.label)
     catalog = load_catalog(settings.schedules_dir, settings.validation_context())
+    missing = missing_for_api(settings, context, catalog.schedules)
+    if missing:  # at every tick, due or not: a deployment that cannot act says so at once
+        return error_summary(f"missing settings: {'; '.join(missing)}; nothing was run", missing=missing)
     request = TickRequest(timer.time, "timer", timer.dry_run, timer.schedules)
     try:
         rt = runtime(settings, context)

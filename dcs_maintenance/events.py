@@ -67,6 +67,31 @@ def parse_time(raw: Any, field: str = "time") -> datetime:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: `{"dry_run": true, "dry_run": false}` means nothing sure."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise EventError(f"user_event: not valid JSON options (duplicate key {key[:40]!r})")
+        result[key] = value
+    return result
+
+
+def _json_options(text: str) -> Any:
+    """`user_event` as JSON, strictly: a syntax error, a duplicate key or a number too long to read (Python
+    refuses integers of more than 4300 digits with a bare ValueError) is a malformed event."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise EventError(f"user_event: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:
+        raise EventError("user_event: not valid JSON options (nested too deeply)") from None
+    except EventError:
+        raise
+    except ValueError:
+        raise EventError("user_event: not valid JSON options (a number too long to read)") from None
+
+
 def parse_timer(event: dict) -> TimerEvent:
     """The TIMER event: `time` (now where absent) and JSON options in `user_event`."""
     raw_time = event.get("time")
@@ -79,10 +104,7 @@ def parse_timer(event: dict) -> TimerEvent:
         raise EventError(f"user_event: expected a string, got {type(user_event).__name__}")
     if not user_event.lstrip().startswith("{"):
         return TimerEvent(tick, name, label=user_event[:200])
-    try:
-        options = json.loads(user_event)
-    except ValueError as exc:
-        raise EventError(f"user_event: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    options = _json_options(user_event)
     if not isinstance(options, dict):
         raise EventError("user_event: JSON options must be an object")
     unknown = sorted(set(options) - set(TIMER_OPTIONS))

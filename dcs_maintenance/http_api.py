@@ -28,12 +28,14 @@ import hmac
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 from urllib.parse import unquote
 
 from dcs_maintenance import logs
+from dcs_maintenance.settings import SettingsError, TokenNotText, read_api_token
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_PATH_CHARS = 2048
@@ -73,9 +75,11 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def to_apig(self) -> dict[str, Any]:
-        text = logs.redact(json.dumps(self.body, default=str, ensure_ascii=False))
-        return {"statusCode": self.status, "headers": {"Content-Type": JSON, **self.headers}, "body": text,
-                "isBase64Encoded": False}
+        """Secrets are masked inside each string of the body, before it is serialized (masking the JSON text
+        could change its structure); a lone surrogate is escaped, so the body is always valid UTF-8."""
+        text = logs.dumps(logs.masked(self.body))
+        headers = {"Content-Type": JSON, **{k: logs.redact(str(v)) for k, v in self.headers.items()}}
+        return {"statusCode": self.status, "headers": headers, "body": text, "isBase64Encoded": False}
 
 
 class HttpError(Exception):
@@ -113,6 +117,7 @@ class Request:
     base64_body: bool = True
     body: bytes = b""
     params: Mapping[str, str] = field(default_factory=dict)  # path parameters, e.g. {"name": ...}
+    received: float = field(default_factory=time.monotonic)  # when the function got it: APIG_TIMEOUT runs from here
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
@@ -133,6 +138,8 @@ class Request:
                                                f"column {exc.colno}") from None
         except RecursionError:
             raise HttpError(400, INVALID_JSON, "the body is not valid JSON: nested too deeply") from None
+        except ValueError:  # an integer past sys.get_int_max_str_digits() (4300 digits): json raises a bare one
+            raise HttpError(400, INVALID_JSON, "the body is not valid JSON: a number too long to read") from None
 
     def json_object(self, fields: Mapping[str, type], required: bool = True) -> dict[str, Any]:
         """A JSON object with only `fields`, each of its type (bool is not int); 400 naming the field."""
@@ -195,9 +202,12 @@ def _headers(raw: Any) -> dict[str, str]:
     for name, value in raw.items():
         if not isinstance(name, str) or value is None:
             continue
-        if isinstance(value, list):  # multi-value forms: joined as HTTP would
+        key = name.strip().lower()
+        if isinstance(value, list):  # multi-value forms: joined as HTTP would, except credentials
+            if key == "authorization" and len(value) > 1:
+                raise _malformed("header 'authorization' is given more than once: send one bearer token")
             value = ", ".join(str(v) for v in value)
-        key, text = name.strip().lower(), str(value)
+        text = str(value)
         if key in out and out[key] != text:
             raise _malformed(f"header {key!r} is given twice with different values")
         out[key] = text
@@ -278,8 +288,15 @@ def decode_body(request: Request) -> bytes:
 
 # -- authentication ---------------------------------------------------------------------------------
 def api_token() -> Optional[str]:
-    """The configured token, as Settings.api_token reads it (without parsing the other settings)."""
-    return os.environ.get("API_TOKEN") or None
+    """The configured token, read as Settings.api_token reads it (without parsing the other settings): stripped,
+    None when blank; HttpError when it is not UTF-8 text (503) or too short to be a secret (500, a settings error)."""
+    try:
+        return read_api_token(os.environ)
+    except TokenNotText as exc:
+        logs.error("api_token", error=str(exc))
+        raise HttpError(503, NO_TOKEN, f"{exc}: every route but /health is refused") from None
+    except SettingsError as exc:
+        raise HttpError(500, MISCONFIGURED, f"invalid settings: {exc}") from None
 
 
 def authenticate(request: Request) -> None:

@@ -7,6 +7,8 @@ agency's keys are read from each invocation's context.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from dcs_maintenance import logs
@@ -58,9 +60,19 @@ def close_ledgers() -> None:
     _ledgers.clear()
 
 
-def runtime(settings: Settings, context: Any = None, ledger: Optional[Ledger] = None) -> Runtime:
-    """The invocation's Runtime; gateways (and credentials) are only made when a tick needs the API."""
-    remaining = remaining_seconds(context)
+def capped(remaining: Callable[[], float], deadline: Optional[float]) -> Callable[[], float]:
+    """`remaining`, but never past `deadline` (a time.monotonic() instant): an HTTP request must be answered
+    before the API Gateway gives up on it (APIG_TIMEOUT), whatever time the function itself has left."""
+    if deadline is None:
+        return remaining
+    return lambda: min(remaining(), deadline - time.monotonic())
+
+
+def runtime(settings: Settings, context: Any = None, ledger: Optional[Ledger] = None,
+            deadline: Optional[float] = None) -> Runtime:
+    """The invocation's Runtime; gateways (and credentials) are only made when a tick needs the API.
+    `deadline` (monotonic) caps the time budget (HTTP requests: received + APIG_TIMEOUT)."""
+    remaining = capped(remaining_seconds(context), deadline)
 
     def gateway_factory(project: str, region: Optional[str]) -> DcsGateway:
         from dcs_maintenance.gateway import DcsGateway

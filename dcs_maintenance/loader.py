@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,24 +120,9 @@ def load_catalog(directory: Union[str, Path], context: ValidationContext = NO_CO
     tick period.
     """
     directory = Path(directory)
-    try:
-        with os.scandir(directory) as it:
-            names = sorted(
-                e.name for e in it
-                if e.name.lower().endswith(SCHEDULE_SUFFIXES) and not e.name.startswith(".")
-                and e.name != "schema.json" and e.is_file()
-            )
-    except FileNotFoundError:
-        return Catalog((), (Problem(str(directory), "the schedule directory does not exist"),), ())
-    except NotADirectoryError:
-        return Catalog((), (Problem(str(directory), "the schedule directory is not a directory"),), ())
-    except OSError as exc:
-        return Catalog((), (Problem(str(directory), f"cannot list the schedule directory: {_os_error(exc)}"),), ())
-    prefix = directory.resolve().name  # sources read "schedules/nightly.yaml" wherever the directory is
-    loaded = []
-    for name in names:
-        source = f"{prefix}/{name}" if prefix else name
-        loaded.append((source, _load_file(directory / name, source, context)))
+    loaded = _folder(directory, context)
+    if isinstance(loaded, Problem):
+        return Catalog((), (loaded,), ())
     # The same (cached) file results as last time: the same catalog, without recomputing name uniqueness.
     previous = _CATALOG_CACHE.get((str(directory), context))
     if previous is not None and len(previous[0]) == len(loaded) and all(
@@ -149,6 +135,76 @@ def load_catalog(directory: Union[str, Path], context: ValidationContext = NO_CO
         _CATALOG_CACHE.clear()
     _CATALOG_CACHE[(str(directory), context)] = (loaded, catalog)
     return catalog
+
+
+def load_paths(paths: Iterable[Union[str, Path]], context: ValidationContext = NO_CONTEXT) -> Catalog:
+    """Load schedule files and folders given by name (`validate PATH ...`), as one catalog: names must be unique
+    across all of them, as if they were one folder. A folder is read as `load_catalog` reads it; a file named
+    explicitly is read whatever its suffix (JSON for `.json`, else YAML) and wherever a link leads, but it must
+    be a regular file. Each file is read once, however often it is named. Missing paths are problems."""
+    loaded: list[tuple[str, _FileResult]] = []
+    folder_problems: list[Problem] = []
+    seen: set[str] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = _folder(path, context)
+            if isinstance(found, Problem):
+                folder_problems.append(found)
+                continue
+            entries = [(source, result, os.path.realpath(path / source.rsplit("/", 1)[-1]))
+                       for source, result in found]
+        else:
+            source = str(raw)
+            refused = _not_a_schedule_file(path, None)
+            result = _file_problem(source, refused) if refused else _load_file(path, source, context)
+            entries = [(source, result, os.path.realpath(path))]
+        for source, result, real in entries:
+            if real not in seen:
+                seen.add(real)
+                loaded.append((source, result))
+    schedules, problems, freezes = _combine(loaded)
+    return Catalog(tuple(schedules), tuple(folder_problems + problems), tuple(source for source, _ in loaded),
+                   warnings=_kept_warnings(loaded, schedules), freezes=tuple(freezes))
+
+
+def schedule_files(directory: Union[str, Path]) -> list[Path]:
+    """The files `load_catalog(directory)` reads (regular files, or links to them inside the folder), for the
+    package builder: what is shipped is exactly what is loaded."""
+    directory = Path(directory)
+    found = _folder(directory)
+    if isinstance(found, Problem):
+        return []
+    root = directory.resolve()
+    names = [source.rsplit("/", 1)[-1] for source, _ in found]
+    return [directory / name for name in names if _not_a_schedule_file(directory / name, root) is None]
+
+
+def _folder(directory: Path, context: ValidationContext = NO_CONTEXT
+            ) -> Union[list[tuple[str, _FileResult]], Problem]:
+    """Every entry of `directory` named like a schedule file, loaded or with the reason it cannot be."""
+    try:
+        with os.scandir(directory) as it:  # every kind of entry: what is not a regular file is reported
+            names = sorted(
+                e.name for e in it
+                if e.name.lower().endswith(SCHEDULE_SUFFIXES) and not e.name.startswith(".")
+                and e.name != "schema.json"
+            )
+    except FileNotFoundError:
+        return Problem(str(directory), "the schedule directory does not exist")
+    except NotADirectoryError:
+        return Problem(str(directory), "the schedule directory is not a directory")
+    except OSError as exc:
+        return Problem(str(directory), f"cannot list the schedule directory: {_os_error(exc)}")
+    root = directory.resolve()
+    prefix = root.name  # sources read "schedules/nightly.yaml" wherever the directory is
+    loaded = []
+    for name in names:
+        source = f"{prefix}/{name}" if prefix else name
+        refused = _not_a_schedule_file(directory / name, root)
+        loaded.append((source, _file_problem(source, refused) if refused
+                       else _load_file(directory / name, source, context)))
+    return loaded
 
 
 def parse_document(data: Union[str, bytes], source: str, fmt: Optional[str] = None,
@@ -214,6 +270,52 @@ _FILE_CACHE: dict[tuple[str, str, ValidationContext], tuple[tuple[int, int, int]
 _CATALOG_CACHE: dict[tuple[str, ValidationContext], tuple[list[tuple[str, _FileResult]], Catalog]] = {}
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((word for test, word in _KINDS if test(mode)), "not a regular file")
+
+
+def _not_a_schedule_file(path: Path, root: Optional[Path]) -> Optional[str]:
+    """Why an entry named like a schedule file cannot be one, or None for a regular file inside the folder.
+
+    Reported rather than skipped: a file that silently stops loading takes its schedules with it. A symbolic
+    link must lead to a file inside the folder `root`: anything else could make the function read (and quote in
+    its problems) a file it was never meant to, so neither the target's path nor its content is ever shown.
+    `root` None: a file named explicitly (`validate FILE`), whose links may lead anywhere.
+    """
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError as exc:
+        return f"cannot read the file: {_os_error(exc)}"
+    if link:
+        target = Path(os.path.realpath(path))
+        if not target.exists():
+            return "a symbolic link whose target does not exist: fix or remove the link"
+        if root is not None and not target.is_relative_to(root):
+            return ("a symbolic link that leads outside the schedules folder: refused (its target is not read); "
+                    "keep schedule files inside the folder")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read the file: {_os_error(exc)}"
+    if not stat.S_ISREG(mode):
+        return f"named like a schedule file but {_kind(mode)}, not a regular file: nothing in it is loaded"
+    return None
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's first MAX_FILE_BYTES + 1 bytes. Opened non-blocking and checked again once open: an entry
+    swapped for a FIFO after it was checked must not hang the tick."""
+    with open(path, "rb", opener=lambda name, flags: os.open(name, flags | getattr(os, "O_NONBLOCK", 0))) as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(0, f"{_kind(mode)}, not a regular file")
+        return fh.read(MAX_FILE_BYTES + 1)
+
+
 def _load_file(path: Path, source: str, context: ValidationContext = NO_CONTEXT) -> _FileResult:
     try:
         st = os.stat(path)
@@ -228,8 +330,7 @@ def _load_file(path: Path, source: str, context: ValidationContext = NO_CONTEXT)
         result = _file_problem(source, too_large(st.st_size))
     else:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
+            data = _read_regular(path)
         except OSError as exc:
             return _file_problem(source, f"cannot read the file: {_os_error(exc)}")
         result = _load_document(data, source, "json" if path.suffix.lower() == ".json" else "yaml", context)
@@ -435,5 +536,5 @@ def _path(parts: Iterable[PathPart]) -> str:
     return "".join(out)
 
 
-__all__ = ["Catalog", "load_catalog", "parse_document", "check_document", "parse_catalog", "schema", "clear_cache",
-           "MAX_FILE_BYTES", "SCHEMA_PATH", "MAX_FREEZES_PER_FILE", "ValidationContext"]
+__all__ = ["Catalog", "load_catalog", "load_paths", "parse_document", "check_document", "parse_catalog", "schema",
+           "clear_cache", "MAX_FILE_BYTES", "SCHEMA_PATH", "MAX_FREEZES_PER_FILE", "ValidationContext"]

@@ -65,10 +65,26 @@ def request_id() -> str:
 
 
 def redact(text: str) -> str:
+    """`text` with every bound secret masked. For one string only: never apply it to serialized JSON, where a
+    secret that matches a piece of syntax (`true`, `", "`) would change the structure; use `masked`."""
     for secret in _secrets.get():
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def masked(value: Any) -> Any:
+    """`value` (JSON-like: dicts, lists, strings, numbers) with the bound secrets masked inside each string,
+    keys included; the structure never changes. An SDK or DCS error message quoted in a result may hold one."""
+    if not _secrets.get():
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {masked(key) if isinstance(key, str) else key: masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(item) for item in value]
+    return value
 
 
 def _default(value: Any) -> Any:
@@ -88,7 +104,30 @@ def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
         "event": event,
     }
     line.update({k: v for k, v in fields.items() if v is not None})
-    _logger.log(level, redact(json.dumps(line, default=_default, ensure_ascii=False)))
+    _logger.log(level, dumps(masked(_plain(line))))
+
+
+def dumps(value: Any) -> str:
+    """JSON text that any UTF-8 channel can carry: non-ASCII characters as they are, but a lone surrogate (a
+    `"\\ud800"` escape in a posted document, say) escaped as `\\ud800` rather than left unencodable."""
+    text = json.dumps(value, default=_default, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, default=_default, ensure_ascii=True)
+    return text
+
+
+def _plain(value: Any) -> Any:
+    """Values JSON cannot hold as they are (datetimes, exceptions, paths) as text, before masking: a secret
+    inside an exception's message is masked too."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return _default(value)
 
 
 def warning(event: str, **fields: Any) -> None:

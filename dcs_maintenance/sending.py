@@ -100,12 +100,13 @@ def _report_dry(intent: Intent, ledger: Any) -> None:
 def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: Any) -> None:
     """Budget and deadline checks, claim, ONE status call, record every outcome."""
     settings, action = rt.settings, chunk[0].action
-    if rt.remaining() < settings.call_budget:
+    if rt.remaining() < settings.call_budget:  # checked before any claim: nothing is left half-claimed
         for it in chunk:
             it.work.pending = True
-            it.report("skipped", "deferred: not enough time left in this invocation; "
-                      + ("not sent: run it again" if it.work.manual else "the next tick picks it up"),
-                      not_sent=True)
+            it.report("skipped", "not sent: not enough time left to call DCS before the API Gateway's backend "
+                                 "timeout (APIG_TIMEOUT) or the function's own; nothing was claimed: run it again"
+                      if it.work.manual else
+                      "deferred: not enough time left in this invocation; the next tick picks it up", not_sent=True)
         return
     now, judge = clock.now(), clock.as_of()
     ready: list[Intent] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +24,37 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
+MIN_API_TOKEN_CHARS = 16  # shorter values are guessable, and masking them in output would hit ordinary words
+DEFAULT_APIG_TIMEOUT = 60.0  # seconds: the APIG trigger's backend timeout in deploy/terraform (func_info.timeout)
+
+
 class SettingsError(ValueError):
     """One or more settings are missing or invalid; the message names each."""
+
+
+class TokenNotText(SettingsError):
+    """API_TOKEN holds a byte that is not UTF-8 (os.environ keeps it as a lone surrogate): it can never match."""
+
+
+def read_api_token(env: Mapping[str, str]) -> Optional[str]:
+    """API_TOKEN stripped of surrounding whitespace; None when unset or blank (the routes then refuse everything).
+
+    Raises TokenNotText for a value that is not UTF-8 text and SettingsError for one shorter than
+    MIN_API_TOKEN_CHARS. Neither message quotes the value.
+    """
+    raw = env.get("API_TOKEN") or ""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TokenNotText("API_TOKEN is not valid UTF-8 text (it holds a byte that is not UTF-8): set it again "
+                           "as plain text") from None
+    token = raw.strip()
+    if not token:
+        return None
+    if len(token) < MIN_API_TOKEN_CHARS:
+        raise SettingsError(f"API_TOKEN is shorter than {MIN_API_TOKEN_CHARS} characters: use a long random value "
+                            "(e.g. the output of `openssl rand -hex 32`)")
+    return token
 
 
 @dataclass(frozen=True)
@@ -65,6 +94,7 @@ class Settings:
     calendar_token: Optional[str] = field(default=None, repr=False)  # CALENDAR_TOKEN: ?token= on /calendar.ics
     ces_namespace: Optional[str] = None  # CES_NAMESPACE: Cloud Eye custom metrics on (unset: off)
     ces_endpoint: Optional[str] = None  # CES_ENDPOINT, else DCS_ENDPOINT; None: the region's Cloud Eye endpoint
+    apig_timeout: float = DEFAULT_APIG_TIMEOUT  # APIG_TIMEOUT: seconds the API Gateway waits for an HTTP answer
 
     @property
     def call_budget(self) -> float:
@@ -150,6 +180,11 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     tick_problem = tick_period_problem(tick_period)
     if tick_problem and not any(e.startswith("TICK_PERIOD=") for e in errors):
         errors.append(f"TICK_PERIOD={env.get('TICK_PERIOD', '').strip()!r}: {tick_problem}")
+    try:
+        api_token = read_api_token(env)
+    except SettingsError as exc:
+        api_token = None
+        errors.append(str(exc))
     log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
     if log_level not in _LEVELS:
         errors.append(f"LOG_LEVEL={log_level!r} must be one of {', '.join(_LEVELS)}")
@@ -165,7 +200,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         batch_size=_int(env, "BATCH_SIZE", 50, 1, 1000, errors),
         protect_tag=(key.strip(), value.strip()),
         dry_run=_bool(env, "DRY_RUN", errors),
-        api_token=env.get("API_TOKEN") or None,
+        api_token=api_token,
         log_level=log_level,
         connect_timeout=_float(env, "DCS_CONNECT_TIMEOUT", 5.0, errors),
         read_timeout=_float(env, "DCS_READ_TIMEOUT", 30.0, errors),
@@ -175,6 +210,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         notify_endpoint=(smn_endpoint or endpoint or "").rstrip("/") or None,
         max_instance_num=_int(env, "MAX_INSTANCE_NUM", 1, 1, MAX_INSTANCE_CAP, errors),
         **visibility,
+        apig_timeout=_float(env, "APIG_TIMEOUT", DEFAULT_APIG_TIMEOUT, errors),
     )
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))
@@ -244,3 +280,24 @@ def load_credentials(context: Any = None, env: Optional[Mapping[str, str]] = Non
             "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"
         )
     return Credentials(ak, sk, env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip() or None)
+
+
+def missing_for_api(settings: Settings, context: Any, schedules: Iterable[Any]) -> list[str]:
+    """The settings a tick needs to call DCS and lacks, by name; checked at every tick, due or not, so that a
+    deployment missing them says so at once rather than on the night something is due.
+
+    A region (or DCS_ENDPOINT) and a project id are not needed when every enabled schedule names its own
+    `region` / `project_id`; credentials are always needed.
+    """
+    enabled = [s for s in schedules if getattr(s, "enabled", True)]
+    missing = []
+    if not settings.endpoint and not settings.region and not (enabled and all(s.region for s in enabled)):
+        missing.append("DCS_REGION (or DCS_ENDPOINT)")
+    if not settings.project_id and not (enabled and all(s.project_id for s in enabled)):
+        missing.append("RUNTIME_PROJECT_ID (or DCS_PROJECT_ID)")
+    try:
+        load_credentials(context)
+    except SettingsError:
+        missing.append("credentials (an agency for the function, or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK)")
+    return missing
+

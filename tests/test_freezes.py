@@ -395,10 +395,12 @@ def test_next_lists_the_freezes_that_are_not_over(capsys, schedules_dir, write_s
                      "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert [(d.get("kind"), d["name"]) for d in data] == [(None, "nightly"), ("freeze", "year-end")]
+    assert [d["name"] for d in data["schedules"]] == ["nightly"] and [f["name"] for f in data["freezes"]] == [
+        "year-end"]
     code = cli.main(["next", "--schedules", str(schedules_dir), "--after", "2026-12-24T00:00:00Z"])
     out = capsys.readouterr().out
     assert code == 0 and "freeze year-end [active]: 2026-12-20T00:00 to 2027-01-04T00:00 Europe/Berlin" in out
     assert "year-end change freeze" in out and "spring" not in out
     code = cli.main(["next", "--schedules", str(schedules_dir), "year-end", "--json"])
-    assert code == 0 and [d["name"] for d in json.loads(capsys.readouterr().out)] == ["year-end"]
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["schedules"] == [] and [f["name"] for f in data["freezes"]] == ["year-end"]

@@ -26,7 +26,9 @@ def catalog(current: Settings) -> Catalog:
 
 
 def runtime(current: Settings, request: Request, read_only: bool = False) -> Runtime:
-    """The invocation's runtime for this request: the shared ledger, gateways made on first use.
+    """The invocation's runtime for this request: the shared ledger, gateways made on first use, and a time
+    budget that ends with the API Gateway's backend timeout (APIG_TIMEOUT from the request's arrival) or the
+    function's, whichever comes first: a call that could not finish before APIG gives up is not started.
 
     A route that acts (claims in the ledger, sends a status call) is refused with 503 while the ledger is not
     shared by every instance that may run (deployment.unshared_ledger_problem); `read_only` routes go on.
@@ -35,7 +37,7 @@ def runtime(current: Settings, request: Request, read_only: bool = False) -> Run
     if unsafe:
         raise HttpError(503, LEDGER_NOT_SHARED, unsafe)
     try:
-        return invocation.runtime(current, request.context)
+        return invocation.runtime(current, request.context, deadline=request.received + current.apig_timeout)
     except LedgerError as exc:
         raise HttpError(503, LEDGER_DOWN, f"the ledger is unavailable: {exc}") from None
     except ValueError as exc:  # a malformed LEDGER_URL

@@ -8,11 +8,17 @@ with one entry per distinct id, in the request's order, whatever happened to eac
 In order:
 1. the body, strictly: unknown fields or wrong types -> 400 naming the field; ids deduplicated, at most
    MAX_IDS; flush without `"confirm": "flush"` -> 400. Nothing is listed or sent for a refused body;
-2. the project's instances, listed once (a read): unknown ids, protected instances (PROTECT_TAG) and
+2. the project's instances, listed once (a read). Claims first: an instance this request (its
+   `Idempotency-Key`, else its APIG request id) already claimed is answered with that claim's outcome, even
+   while it is still FLUSHING or RESTARTING from it. Then unknown ids, protected instances (PROTECT_TAG) and
    ineligible ones (planner.eligibility, the schedules' rules) are reported `failed` with the reason;
 3. per chunk of BATCH_SIZE eligible instances: a ledger claim per (request, instance, action) BEFORE the
    call, so a replayed APIG request (same requestContext.requestId) or a retry with the same
    `Idempotency-Key` header never sends twice; ONE status call; every entry read; outcomes recorded.
+   A chunk is sent only with the time for one call left before the API Gateway's backend timeout
+   (APIG_TIMEOUT) and the function's own: otherwise it is reported "not sent" and nothing is claimed, so a
+   retry with the same Idempotency-Key sends it. A call that certainly never reached DCS (throttled, refused
+   before sending) gives its claims back for the same reason.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from dcs_maintenance import history, logs
 from dcs_maintenance.gateway import DcsGateway, GatewayError
@@ -34,7 +40,7 @@ from dcs_maintenance.http_api import (
     Request,
     Response,
 )
-from dcs_maintenance.ledger.base import CLAIMED, LedgerError, claim_key
+from dcs_maintenance.ledger.base import CLAIMED, ClaimRecord, LedgerError, claim_key
 from dcs_maintenance.model import ALL_ACTIONS, Instance, Outcome
 from dcs_maintenance.planner import eligibility, is_protected
 from dcs_maintenance.routes import common
@@ -76,12 +82,14 @@ def change_status(request: Request) -> Response:
     except GatewayError as exc:
         raise HttpError(502, UPSTREAM, f"could not list the project's instances; nothing was sent: {exc}") from None
     entries = [Entry(iid) for iid in ids]
-    eligible = _check(entries, listed, action, settings)
+    keys = {iid: claim_key(CLAIM_SCOPE, scope, iid, action) for iid in ids}
+    fresh = _already_handled(entries, keys, listed, rt)
+    eligible = _check(fresh, listed, action, settings)
     if dry_run:
         for entry, inst in eligible:
             entry.set("skipped", f"dry run: would {action} ({inst.status})")
     else:
-        _send(eligible, action, scope, rt, gateway, settings)
+        _send(eligible, action, keys, rt, gateway, settings)
     for entry in entries:
         level = logging.WARNING if entry.result in ("failed", "unknown") else logging.INFO
         logs.log("instance_status", level, action=action, instance_id=entry.instance, result=entry.result,
@@ -145,6 +153,28 @@ def _gateway(rt: Runtime, settings: Settings) -> DcsGateway:
 
 
 # -- 2. which instances may be sent ------------------------------------------------------------------
+def _already_handled(entries: list[Entry], keys: dict[str, str], listed: dict[str, Instance],
+                     rt: Runtime) -> list[Entry]:
+    """Entries this request's scope has claimed before (a retry with the same Idempotency-Key, a replayed APIG
+    request) get that claim's outcome, before any eligibility check: the instance may still be FLUSHING from
+    the first request, which is its success, not a reason to refuse. Returns the entries not claimed yet."""
+    try:
+        records = rt.ledger.get_claims(list(keys.values()))
+    except LedgerError:  # the claim step refuses to send without the ledger, and says so per entry
+        return entries
+    fresh = []
+    for entry in entries:
+        record = records.get(keys[entry.instance])
+        if record is None:
+            fresh.append(entry)
+            continue
+        inst = listed.get(entry.instance)
+        if inst is not None:
+            entry.name, entry.status = inst.name, inst.status
+        _report_claim(entry, record)
+    return fresh
+
+
 def _check(entries: list[Entry], listed: dict[str, Instance], action: str,
            settings: Settings) -> list[tuple[Entry, Instance]]:
     eligible = []
@@ -168,15 +198,19 @@ def _check(entries: list[Entry], listed: dict[str, Instance], action: str,
 
 
 # -- 3. claims and calls -------------------------------------------------------------------------------
-def _send(eligible: list[tuple[Entry, Instance]], action: str, scope: str, rt: Runtime, gateway: DcsGateway,
-          settings: Settings) -> None:
+NO_TIME = ("not sent: not enough time left to call DCS before the API Gateway's backend timeout (APIG_TIMEOUT) "
+           "or the function's; nothing was claimed: send it again (the same Idempotency-Key is safe)")
+
+
+def _send(eligible: list[tuple[Entry, Instance]], action: str, all_keys: dict[str, str], rt: Runtime,
+          gateway: DcsGateway, settings: Settings) -> None:
     size = settings.batch_size
     for chunk in (eligible[i:i + size] for i in range(0, len(eligible), size)):
         if rt.remaining() < settings.call_budget:
             for entry, _ in chunk:
-                entry.set("failed", "not sent: not enough time left in this invocation; send it again")
+                entry.set("failed", NO_TIME)
             continue
-        keys = {entry.instance: claim_key(CLAIM_SCOPE, scope, entry.instance, action) for entry, _ in chunk}
+        keys = {entry.instance: all_keys[entry.instance] for entry, _ in chunk}
         try:
             won = rt.ledger.claim_many(list(keys.values()), logs.request_id())
         except LedgerError as exc:  # a claim may or may not have been taken: send none of them
@@ -198,11 +232,14 @@ def _report_replays(lost: list[Entry], keys: dict[str, str], rt: Runtime) -> Non
     except LedgerError:
         records = {}
     for entry in lost:
-        rec = records.get(keys[entry.instance])
-        outcome = rec.outcome if rec and rec.outcome in ("success", "failed") else "unknown"
-        holder = f"request {rec.holder} ({rec.outcome if rec.outcome != CLAIMED else 'in progress'})" if rec \
-            else "another request"
-        entry.set(outcome, f"already handled by {holder}: not sent again")
+        _report_claim(entry, records.get(keys[entry.instance]))
+
+
+def _report_claim(entry: Entry, rec: Optional[ClaimRecord]) -> None:
+    outcome = rec.outcome if rec and rec.outcome in ("success", "failed") else "unknown"
+    holder = f"request {rec.holder} ({rec.outcome if rec.outcome != CLAIMED else 'in progress'})" if rec \
+        else "another request"
+    entry.set(outcome, f"already handled by {holder}: not sent again")
 
 
 def _call(claimed: list[Entry], action: str, keys: dict[str, str], rt: Runtime, gateway: DcsGateway) -> None:
@@ -211,8 +248,20 @@ def _call(claimed: list[Entry], action: str, keys: dict[str, str], rt: Runtime, 
         outcomes = {o.instance_id: o for o in gateway.change_status(action, ids)}
     except Exception as exc:  # an unexpected SDK error: the outcome is unknown, never re-sent
         outcomes = {iid: Outcome(iid, "unknown", f"{type(exc).__name__}: {exc}") for iid in ids}
+    unsent = [iid for iid in ids if outcomes[iid].not_executed]
+    if unsent:  # certainly never reached DCS: give the claims back, so that a retry (same key) may send them
+        try:
+            rt.ledger.release_many([keys[iid] for iid in unsent], logs.request_id())
+            again, released = "claim released: send it again (the same Idempotency-Key is safe)", True
+        except LedgerError as exc:  # the claims stay (recorded below): never sent twice, not retried either
+            again, released = f"claim not released ({exc}): this request will not send it again", False
+        for iid in unsent:
+            outcomes[iid] = Outcome(iid, "failed", f"not sent: {outcomes[iid].reason}; {again}", not_executed=True)
+        if released:
+            ids = [iid for iid in ids if iid not in unsent]
     try:
-        rt.ledger.record_many({keys[iid]: (outcomes[iid].result, outcomes[iid].reason) for iid in ids})
+        if ids:
+            rt.ledger.record_many({keys[iid]: (outcomes[iid].result, outcomes[iid].reason) for iid in ids})
     except LedgerError as exc:  # the claims stand (nothing is re-sent); only the outcome text is lost
         logs.error("ledger_record", error=str(exc), instances=ids)
     for entry in claimed:

@@ -50,15 +50,26 @@ def _time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not 0 < value <= 24 * 31:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and at most {24 * 31} (a month)")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="start", type=_time, default=None, metavar="ISO8601",
                         help=f"first tick (default {DEFAULT_START.isoformat()}, a Saturday evening)")
-    parser.add_argument("--hours", type=float, default=DEFAULT_HOURS,
+    parser.add_argument("--hours", type=_hours, default=DEFAULT_HOURS,
                         help=f"how many hours of 5-minute ticks (default {DEFAULT_HOURS:g})")
     parser.add_argument("--redis", action=argparse.BooleanOptionalAction, default=None,
                         help="back every instance with a real redis-server and check the data afterwards "
                              "(default: when redis-server is installed)")
-    parser.add_argument("--seed", default=str(ROOT / "demo" / "seed.json"), help="emulator seed (instances)")
+    parser.add_argument("--seed", default=str(ROOT / "demo" / "seed.json"), metavar="FILE",
+                        help="emulator seed: a JSON file with the instances (default demo/seed.json)")
 
 
 def redis_available() -> Optional[str]:
@@ -212,6 +223,13 @@ def _run(args: argparse.Namespace) -> int:
 
     as_json = bool(getattr(args, "json", False))
     say = (lambda *a, **k: None) if as_json else print
+    seed = Path(getattr(args, "seed", None) or ROOT / "demo" / "seed.json")
+    from dcs_emulator.__main__ import seed_problem
+
+    problem = seed_problem(str(seed))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     use_redis = getattr(args, "redis", None)
     binary = redis_available()
     if use_redis and binary is None:
@@ -224,7 +242,6 @@ def _run(args: argparse.Namespace) -> int:
     start = getattr(args, "start", None) or DEFAULT_START
     hours = getattr(args, "hours", DEFAULT_HOURS)
     ticks = max(1, int(hours * 12))
-    seed = Path(getattr(args, "seed", None) or ROOT / "demo" / "seed.json")
     work = Path(tempfile.mkdtemp(prefix="dcsm-demo-"))
     schedules = getattr(args, "schedules", None)
     report: dict[str, Any] = {"start": start.isoformat(), "ticks": ticks, "redis": use_redis, "active": [],

@@ -4,8 +4,11 @@ The zip holds, at its root, what the function imports at run time and nothing el
 
 - `handler.py`; the `dcs_maintenance` package without its local tools (the `tools/` sub-package and the
   `python -m` entry `__main__.py`); the build fails if anything the handler reaches through any import
-  statement (lazy imports inside functions included) is a local tool; and `schedules/` (the schedule
-  files, validated before the build, and the package's `schema.json`);
+  statement (lazy imports inside functions included) is a local tool; and `schedules/`: the schedule
+  files the loader reads (from `--schedules DIR`, default the repository's `schedules/`), validated first
+  with the package's schema (an invalid one stops the build unless `--allow-invalid`; the repository's
+  example schedules shipped unchanged are a warning: they act once deployed), and the package's own
+  `schema.json` (the one the function validates with at run time, whatever DIR holds);
 - the wheels of `requirements.txt` for the target CPython and manylinux2014 x86_64, downloaded with
   `pip download --only-binary=:all:` and unpacked: `.dist-info` folders keep only METADATA and the
   licence files; C sources, type stubs and the packages' own test suites are left out;
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ast
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -76,6 +80,25 @@ class DownloadError(PackageError):
     """pip could not fetch the wheels (no network and an incomplete cache, or an unknown version)."""
 
 
+class BadArgument(PackageError):
+    """An option value that cannot work (exit status 2 on the command line)."""
+
+
+# sha256 of the example schedule files as this repository ships them (line endings normalised): a build whose
+# schedules still hold one of them, unchanged, warns that it acts once deployed. tests/test_cli_edges.py checks
+# that this table matches schedules/: update it when an example changes.
+EXAMPLE_SCHEDULES = {
+    "6534a00e7dd019178f87ecba535d1605d008434975c4c3102a82ae61c9cf0573": "cache-flush.yaml",
+    "1f5fcf14d6b46be3af839bb681fe7da29bfb0cd1503f12beb9ffd6cb31b114ca": "nightly-restart.yaml",
+    "e691ca97cf6f882ee647b0f67878e18187d24b05c6c39c98b3175e3f8c20b131": "weekday-window.yaml",
+    "b744be9d6aecf7dc6960681ec7340ae964e355dc02dec06e2be3cfc63b8bb79d": "weekly-soft-restart.yaml",
+}
+
+
+def content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
 @dataclass
 class BuildOptions:
     python: str = DEFAULT_PYTHON
@@ -88,8 +111,10 @@ class BuildOptions:
     max_size_mb: float = CONSOLE_LIMIT_MB
     requirements: Path = ROOT / "requirements.txt"
     schedules: Optional[Path] = None  # the schedule files to ship (default: <root>/schedules)
+    allow_invalid: bool = False  # ship schedules that do not validate (the function reports them at every tick)
     root: Path = ROOT
     log: Log = field(default=lambda message: None, repr=False)
+    warnings: list[str] = field(default_factory=list)  # filled as the build goes, kept when it fails
 
 
 @dataclass
@@ -391,15 +416,61 @@ def project_files(root: Path, warnings: list[str], schedules: Optional[Path] = N
         if (path.is_file() and path.parent in shipped_dirs and path.suffix not in (".py", ".pyc", ".pyo")
                 and "__pycache__" not in path.parts):
             files.append((path, path.relative_to(root).as_posix()))
-    schedules = Path(schedules or root / "schedules")
-    if not (schedules / "schema.json").is_file():
-        raise PackageError(f"{schedules / 'schema.json'} not found: the loader validates every file against it")
-    for path in sorted(schedules.iterdir()):
-        if path.is_file() and not path.name.startswith(".") and path.suffix in (".yaml", ".yml", ".json"):
-            files.append((path, f"schedules/{path.name}"))
+    from dcs_maintenance.loader import schedule_files
+
+    schema = root / "schedules" / "schema.json"  # the package's schema, used at run time whatever DIR holds
+    if not schema.is_file():
+        raise PackageError(f"{schema} not found: the function validates every schedule file against it")
+    files.append((schema, "schedules/schema.json"))
+    for path in schedule_files(Path(schedules or root / "schedules")):
+        files.append((path, f"schedules/{path.name}"))
     excluded = sorted(modules_path.relative_to(root).as_posix() for modules_path in
                       (package_modules(root)[name] for name in left_out))
     return files, excluded
+
+
+def check_schedules(directory: Path, allow_invalid: bool, warnings: list[str]) -> int:
+    """Validate the schedules to ship, as the function will at run time (the package's schema and checks).
+
+    Invalid ones stop the build (PackageError naming each) unless `allow_invalid`; the repository's examples,
+    shipped unchanged, are a warning: deployed, they restart, flush and stop instances that match them.
+    Returns the number of valid schedules."""
+    from dcs_maintenance.loader import load_catalog, schedule_files
+
+    if not directory.is_dir():
+        raise BadArgument(f"--schedules {directory}: no such folder")
+    catalog = load_catalog(directory)
+    if catalog.problems:
+        shown = [str(p) for p in catalog.problems[:10]]
+        more = len(catalog.problems) - len(shown)
+        listing = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        if not allow_invalid:
+            raise PackageError(f"refusing to build: {len(catalog.problems)} problem(s) in the schedules it would "
+                               f"ship ({directory}): {listing}. Fix them (python -m dcs_maintenance validate "
+                               f"{directory}) or build anyway with --allow-invalid")
+        warnings.append(f"shipping schedules with {len(catalog.problems)} problem(s) (--allow-invalid): {listing}")
+    if not catalog.schedules:
+        warnings.append(f"no valid schedule in {directory}: the deployed function will do nothing")
+    examples = sorted(EXAMPLE_SCHEDULES[h] for h in (content_hash(p) for p in schedule_files(directory))
+                      if h in EXAMPLE_SCHEDULES)
+    if examples:
+        warnings.append(f"the repository's example schedules are shipped unchanged ({', '.join(examples)}): once "
+                        "deployed they act on every instance they match; replace them with your own "
+                        "(or remove them) before you deploy")
+    return len(catalog.schedules)
+
+
+def resolve_output(output: Path) -> Path:
+    """The zip's path: inside OUTPUT when it is an existing folder or ends with a slash (as `-o dist/` means)."""
+    text = str(output)
+    path = Path(output)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        path = path / DEFAULT_OUTPUT.name
+    if path.is_dir():
+        raise BadArgument(f"--output {output}: {path} is a folder; give a file name ending in .zip")
+    return path
 
 
 # -- unpacking ----------------------------------------------------------------------------------
@@ -509,7 +580,7 @@ def find_interpreter(python: str, explicit: Optional[str] = None) -> tuple[Optio
         if full and full.rsplit(".", 1)[0] == python:
             return candidate, full
     if explicit:
-        raise PackageError(f"--interpreter {explicit} is not a working CPython {python}")
+        raise BadArgument(f"--interpreter {explicit} is not a working CPython {python}")
     return None, None
 
 
@@ -633,20 +704,24 @@ def write_zip(staging: Path, output: Path) -> tuple[int, list[dict[str, Any]]]:
     tmp = output.with_name(output.name + ".tmp")
     groups: dict[str, int] = {}
     count = 0
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            rel = path.relative_to(staging).as_posix()
-            info = zipfile.ZipInfo(rel, date_time)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (0o100644 << 16)
-            info.create_system = 3  # unix, so the mode bits are honoured when unzipped
-            zf.writestr(info, path.read_bytes(), compresslevel=6)
-            count += 1
-        for info in zf.infolist():
-            top = info.filename.split("/")[0]
-            top = re.sub(r"-[^-]+\.dist-info$", "", top) if top.endswith(".dist-info") else top
-            groups[top] = groups.get(top, 0) + info.compress_size
-    os.replace(tmp, output)
+    try:  # the zip appears whole or not at all; our .tmp never outlives a failure (or Ctrl-C)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+                rel = path.relative_to(staging).as_posix()
+                info = zipfile.ZipInfo(rel, date_time)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (0o100644 << 16)
+                info.create_system = 3  # unix, so the mode bits are honoured when unzipped
+                zf.writestr(info, path.read_bytes(), compresslevel=6)
+                count += 1
+            for info in zf.infolist():
+                top = info.filename.split("/")[0]
+                top = re.sub(r"-[^-]+\.dist-info$", "", top) if top.endswith(".dist-info") else top
+                groups[top] = groups.get(top, 0) + info.compress_size
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     largest = [{"name": name, "bytes": size} for name, size in sorted(groups.items(), key=lambda kv: -kv[1])[:8]]
     return count, largest
 
@@ -656,21 +731,22 @@ def build(options: BuildOptions) -> BuildResult:
     """Build the zip; raise PackageError when that is impossible (the size check is left to the caller)."""
     started = time.monotonic()
     if not re.fullmatch(r"3\.\d{1,2}", options.python):
-        raise PackageError(f"--python {options.python!r}: give a CPython version such as 3.10 or 3.12")
-    warnings: list[str] = []
+        raise BadArgument(f"--python {options.python!r}: give a CPython version such as 3.10 or 3.12")
+    warnings = options.warnings
     if options.python not in FUNCTIONGRAPH_PYTHONS:
         warnings.append(f"FunctionGraph has no Python {options.python} runtime (it has "
                         f"{', '.join(FUNCTIONGRAPH_PYTHONS)}): this zip is for local checks only")
     root = options.root
+    output = resolve_output(Path(options.output))
+    schedules_dir = Path(options.schedules or root / "schedules")
+    options.log(f"validating the schedules to ship ({schedules_dir})")
+    check_schedules(schedules_dir, options.allow_invalid, warnings)
     interpreter, full_version = find_interpreter(options.python, options.interpreter)
     if interpreter is None:
         warnings.append(f"no CPython {options.python} interpreter found (looked on PATH, in pyenv and /usr/bin; "
                         "give one with --interpreter): bytecode NOT precompiled, so each cold start compiles the "
                         "modules it imports, and the import check was skipped")
     excluded: dict[str, list[str]] = {"modules": [], "distributions": [], "packages": [], "test_suites": []}
-    output = Path(options.output)
-    if not output.is_absolute():
-        output = Path.cwd() / output
     with tempfile.TemporaryDirectory(prefix="dcsm-package-") as tmp:
         work = Path(tmp)
         staging = work / "code"
@@ -713,11 +789,32 @@ def build(options: BuildOptions) -> BuildResult:
 
 
 # -- command line ---------------------------------------------------------------------------------------
+def _python_version(text: str) -> str:
+    if not re.fullmatch(r"3\.\d{1,2}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a CPython version such as 3.10 or 3.12")
+    return text
+
+
+def _size_mb(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of megabytes") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--python", default=DEFAULT_PYTHON, metavar="X.Y",
+    parser.add_argument("--python", default=DEFAULT_PYTHON, metavar="X.Y", type=_python_version,
                         help=f"target runtime: 3.10 or 3.12 (FunctionGraph's Python3.10 / Python3.12; default "
                              f"{DEFAULT_PYTHON})")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"zip to write (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--output", "-o", default=str(DEFAULT_OUTPUT), metavar="PATH",
+                        help=f"zip to write; an existing folder (or a path ending in /) gets "
+                             f"{DEFAULT_OUTPUT.name} inside it (default {DEFAULT_OUTPUT})")
+    parser.add_argument("--allow-invalid", action="store_true",
+                        help="build even when a schedule file is invalid (the function then reports it at every "
+                             "tick); without it the build refuses and names each problem")
     parser.add_argument("--interpreter", metavar="PATH",
                         help="the target Python, used to precompile bytecode and check imports (default: "
                              "pythonX.Y on PATH, pyenv versions, /usr/bin)")
@@ -727,7 +824,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                 "every wheel")
     parser.add_argument("--offline", action="store_true", help="use only the wheel cache, never the index")
     parser.add_argument("--no-verify", action="store_true", help="skip the isolated import check")
-    parser.add_argument("--max-size-mb", type=float, default=CONSOLE_LIMIT_MB,
+    parser.add_argument("--max-size-mb", type=_size_mb, default=CONSOLE_LIMIT_MB, metavar="MB",
                         help=f"fail above this size (default {CONSOLE_LIMIT_MB:g}, the console's upload limit)")
 
 
@@ -763,15 +860,17 @@ def run_cli(args: argparse.Namespace) -> int:
                            wheel_cache=Path(args.wheel_cache) if args.wheel_cache else None, refresh=args.refresh,
                            offline=args.offline, verify=not args.no_verify, max_size_mb=args.max_size_mb,
                            schedules=Path(args.schedules) if getattr(args, "schedules", None) else None,
-                           log=steps.step)
+                           allow_invalid=getattr(args, "allow_invalid", False), log=steps.step)
     try:
         result = build(options)
-    except PackageError as exc:
+    except (PackageError, OSError) as exc:  # OSError: an unwritable --output or --wheel-cache, a full disk
         steps.close()
+        for warning in options.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
+            print(json.dumps({"ok": False, "error": str(exc), "warnings": options.warnings}, indent=2))
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, BadArgument) else 1
     steps.close()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
