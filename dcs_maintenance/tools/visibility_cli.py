@@ -125,8 +125,7 @@ def cmd_calendar(args: argparse.Namespace) -> int:
         Path(args.output).write_bytes(text)
         print(f"{len(events)} event(s) from {after.isoformat()} for {args.days} day(s) written to {args.output}",
               file=sys.stderr)
-    else:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(text)
+    else:  # text, not bytes: stdout may be the command line's pipe-safe wrapper (no .buffer); CRLFs pass through
+        sys.stdout.write(text.decode("utf-8"))
         sys.stdout.flush()
     return 0
