@@ -54,6 +54,7 @@ _CHUNK = timedelta(hours=12)
 MAX_YEARS_BETWEEN_MATCHES = 50
 _HORIZON = timedelta(days=366 * MAX_YEARS_BETWEEN_MATCHES)
 _MAX_MONTHS = 12 * MAX_YEARS_BETWEEN_MATCHES + 1
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC) - _CHUNK - _SKIP_MARGIN
 
 
 class CronError(ValueError):
@@ -81,7 +82,17 @@ _DOW_NAMES = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fr
 _NAMES = ({}, {}, {}, _MONTH_NAMES, _DOW_NAMES)
 _USAGE = "use 5 fields: minute hour day-of-month month day-of-week"
 
+# How a step larger than its field reads: (the value it means, how often, the cycle it does not carry into).
+_FIRST_VALUE = (("minute 0", "an hour", "hour"), ("hour 0", "a day", "day"), ("day 1", "a month", "month"),
+                ("January", "a year", "year"), ("Sunday", "a week", "week"))
+# Separators: cron splits fields on spaces and tabs only (Vixie cron's get_string/skip_comments).
+_SEPARATORS = re.compile(r"[ \t]+")
+_CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x0b": "LINE TABULATION", "\x0c": "FORM FEED",
+                  "\x1c": "FILE SEPARATOR", "\x1d": "GROUP SEPARATOR", "\x1e": "RECORD SEPARATOR",
+                  "\x1f": "UNIT SEPARATOR", "\x85": "NEXT LINE"}
+
 _VALUE = r"([0-9]+|[a-z]+)"
+_RE_DOM_TO_LAST = re.compile(r"^([0-9]+)-l(/.*)?$")
 _RE_STEP = re.compile(r"^(.*)/(.*)$")
 _RE_RANGE = re.compile(rf"^{_VALUE}-{_VALUE}$")
 _RE_VALUE = re.compile(rf"^{_VALUE}$")
@@ -110,11 +121,21 @@ def _value(index: int, text: str, item: str) -> int:
     return n
 
 
-def _check_item(index: int, item: str) -> str:
-    """Check one list item of a field; return its kind: 'plain', 'star', 'nth' (mon#2) or 'last' (5L)."""
+def _check_item(index: int, item: str) -> tuple[str, str]:
+    """Check one list item of a field; return its kind ('plain', 'star', 'nth' for mon#2, 'last' for 5L) and
+    the item as croniter should read it (lower-case; day-of-month 'a-L' as 'a-31')."""
+    low = item.lower()
+    if index == 2:
+        m = _RE_DOM_TO_LAST.match(low)
+        if m:
+            # Day a to the end of each month: days past a month's end never match, so 'a-31' says the same.
+            low = f"{m.group(1)}-31{m.group(2) or ''}"
+    return _check_value_item(index, item, low), low
+
+
+def _check_value_item(index: int, item: str, low: str) -> str:
     field = _FIELD_NAMES[index]
     lo, hi = _BOUNDS[index]
-    low = item.lower()
     if low == "":
         raise CronError(f"{field} field: empty list item")
     if low[0] == "h":
@@ -128,8 +149,12 @@ def _check_item(index: int, item: str) -> str:
             raise CronError(f"{field} field: W (nearest weekday) in {item!r} is not supported")
         if low == "l":
             return "plain"
+        if low.startswith("l-"):
+            raise CronError(f"{field} field: L can only end a day-of-month range ('25-L': day 25 to the end of the "
+                            f"month), not start one ({item!r})")
         if "l" in low:
-            raise CronError(f"{field} field: L (last day of the month) must stand alone in a list item, not {item!r}")
+            raise CronError(f"{field} field: L (last day of the month) must stand alone or end a range ('25-L'), "
+                            f"not {item!r}")
     if index == 4:
         m = _RE_NTH.match(low)
         if m:
@@ -152,10 +177,14 @@ def _check_item(index: int, item: str) -> str:
         if not _is_number(step_text) or int(step_text) < 1:
             raise CronError(f"{field} field: the step in {item!r} must be a whole number of at least 1")
         step = int(step_text)
-        if base == "*" and step >= _COUNTS[index]:
+        if base == "*" and step > _COUNTS[index]:
+            # '*/60' (as large as the field) is the field's first value in every cron, as the reader expects
+            # (once an hour); '*/90' is that too, which is never what its writer meant (every 90 minutes).
+            first, per, cycle = _FIRST_VALUE[index]
             raise CronError(
-                f"{field} field: step {step} in {item!r} is too large for the field's {_COUNTS[index]} values "
-                f"({lo}-{hi}); cron steps do not carry over into the next cycle")
+                f"{field} field: step {step} in {item!r} is larger than the field's {_COUNTS[index]} values "
+                f"({lo}-{hi}): cron reads it as {first} alone, since steps do not carry over into the next {cycle}; "
+                f"write '{lo}' for {first} once {per}, or use a step of at most {_COUNTS[index]}")
         if _RE_VALUE.match(base):
             # A decision: rather than guess, reject. Vixie cron reads 'a/n' as 'a' alone, croniter 7 as a-max/n
             # (so '59/15' is minute 59 only), other crons differ again.
@@ -194,24 +223,29 @@ def _check_fields(expr: str) -> list[str]:
     """Check the grammar; return the five fields as croniter should read them (lower-case, 'L5' forms)."""
     if not isinstance(expr, str):
         raise CronError(f"cron must be a string, not {type(expr).__name__}")
-    text = expr.strip()
+    for position, char in enumerate(expr, start=1):
+        if char.isspace() and char not in " \t":
+            raise CronError(f"cron {expr!r} contains {_char_name(char)} at position {position}: cron fields are "
+                            "separated by spaces or tabs only; type a plain space")
+    text = expr.strip(" \t")
     if not text:
         raise CronError(f"cron is empty; {_USAGE}")
+    fields = _SEPARATORS.split(text)
     if text.startswith("@"):
-        raise CronError(f"macros such as {text.split()[0]!r} are not supported; write the 5 fields, "
+        raise CronError(f"macros such as {fields[0]!r} are not supported; write the 5 fields, "
                         f"e.g. '0 0 * * *' for @daily ({_USAGE})")
-    fields = text.split()
     if len(fields) in (6, 7):
         raise CronError(f"{len(fields)}-field cron (with seconds or years) is not supported; {_USAGE}")
     if len(fields) != 5:
         raise CronError(f"cron has {len(fields)} field{'s' if len(fields) != 1 else ''}; {_USAGE}")
-    kinds = []
+    kinds, normalized = [], []
     for index, field in enumerate(fields):
         items = field.split(",")
-        field_kinds = [_check_item(index, item) for item in items]
+        checked = [_check_item(index, item) for item in items]
         if len(items) > 1 and "*" in items:
             raise CronError(f"{_FIELD_NAMES[index]} field: '*' cannot be part of a list ({field!r})")
-        kinds.append(field_kinds)
+        kinds.append([kind for kind, _ in checked])
+        normalized.append(",".join(low for _, low in checked))
     dow_kinds = set(kinds[4])
     if dow_kinds & {"nth", "last"}:
         if dow_kinds - {"nth", "last"}:
@@ -220,10 +254,17 @@ def _check_fields(expr: str) -> list[str]:
         if fields[2] != "*":
             raise CronError("day-of-week forms weekday#n and weekdayL cannot be combined with a day-of-month "
                             f"other than '*' ({fields[2]!r})")
-    fields = [f.lower() for f in fields]
     # croniter spells "last Friday" L5; accept the usual 5L / friL as well.
-    fields[4] = ",".join(_to_croniter_last(item) for item in fields[4].split(","))
-    return fields
+    normalized[4] = ",".join(_to_croniter_last(item) for item in normalized[4].split(","))
+    return normalized
+
+
+def _char_name(char: str) -> str:
+    """'U+00A0 (NO-BREAK SPACE)': the code point and its Unicode name, for a message."""
+    import unicodedata
+
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "a control character")
+    return f"U+{ord(char):04X} ({name})"
 
 
 def _to_croniter_last(item: str) -> str:
@@ -238,13 +279,22 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _impossible_date_message(normalized: str) -> Optional[str]:
-    """croniter's strict check, reworded: 'day 31 never occurs in February'."""
-    expanded, _ = croniter.expand(normalized)
-    days = sorted(d for d in expanded[2] if isinstance(d, int))
-    months = sorted(m for m in expanded[3] if isinstance(m, int))
-    if not days or not months:
+_LONGEST_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 in leap years
+
+
+def _impossible_date_message(spec: _Spec) -> Optional[str]:
+    """Why no day can ever match ('day 31 never occurs in February'), or None when some day can.
+
+    Only a restricted day-of-month with an unrestricted day-of-week can be impossible: with both restricted,
+    cron's rule is day-of-month OR day-of-week, and every weekday occurs in every month ('0 0 31 2 0' fires
+    on the Sundays of February); weekday#n and weekdayL need day-of-month '*' (checked with the grammar).
+    """
+    if spec.dom_star or not spec.dow_star or spec.dom_last:
         return None
+    months = [m for m in range(1, 13) if spec.month_ok[m]]
+    if any(d <= _LONGEST_MONTH[m] for d in spec.dom_days for m in months):
+        return None
+    days = sorted(spec.dom_days)
     month_names = [calendar.month_name[m] for m in months]
     day_words = _join([str(d) for d in days])
     verb = "never occurs" if len(days) == 1 else "never occur"
@@ -254,10 +304,12 @@ def _impossible_date_message(normalized: str) -> Optional[str]:
 def check_cron(expr: str) -> None:
     """Raise CronError, saying what is wrong, unless `expr` is a 5-field cron this module evaluates faithfully.
 
-    Accepted: numbers, names (jan, mon), lists, ranges a-b (also wrapping, fri-mon), steps */n and a-b/n,
-    L (last day of the month) in day-of-month, 5L / friL (last Friday) and mon#2 (second Monday) in
-    day-of-week. Rejected: 6/7-field forms, @macros, H/R, '?', W, equal ranges (9-9), a step without a
-    range (59/15), '*/n' with n as large as the field, and dates that can never occur (0 0 31 2 *).
+    Accepted: fields separated by spaces and tabs; numbers, names (jan, mon), lists, ranges a-b (also
+    wrapping, fri-mon), steps */n and a-b/n ('*/60' is minute 0, as in every cron), L (last day of the
+    month) alone or ending a range (25-L) in day-of-month, 5L / friL (last Friday) and mon#2 (second Monday)
+    in day-of-week. Rejected: other whitespace (a no-break space), 6/7-field forms, @macros, H/R, '?', W,
+    equal ranges (9-9), a step without a range (59/15), '*/n' with n larger than the field (*/90), and days
+    that can never occur (0 0 31 2 *; but 0 0 31 2 0 fires on February's Sundays: day-of-month OR weekday).
     """
     _parse(expr)
 
@@ -503,17 +555,18 @@ def _parse(expr: str) -> _Spec:
 def _parse_cached(expr: str) -> _Spec:
     fields = _check_fields(expr)
     normalized = " ".join(fields)
-    # croniter.is_valid(expr, strict=True) is exactly this call with the error swallowed; calling expand once
-    # (about 100 us) gives both the verdict with croniter's reason (e.g. "Day(s) [31] can never occur in
-    # month(s) [2]") and the expansion.
+    # Not croniter's strict mode: it refuses '0 0 31 2 0' (which fires on the Sundays of February) and
+    # '0 0 31,L 2 *'. Impossible dates are judged on the expansion instead.
     try:
-        expanded, nth = croniter.expand(normalized, strict=True)
+        expanded, nth = croniter.expand(normalized)
     except (ValueError, TypeError, KeyError) as exc:  # croniter's errors are ValueErrors; be generous
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        if "can never occur" in message:
-            message = _impossible_date_message(normalized) or message
-        raise CronError(f"invalid cron {expr.strip()!r}: {message}") from None
-    return _Spec(expr, expanded, nth)
+        raise CronError(f"invalid cron {expr.strip(' ')!r}: {message}") from None
+    spec = _Spec(expr, expanded, nth)
+    message = _impossible_date_message(spec)
+    if message:
+        raise CronError(f"invalid cron {expr.strip(' ')!r}: {message}")
+    return spec
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -597,7 +650,8 @@ class CronRule:
         return next(self._iter_after(to_utc(t)), None)
 
     def upcoming(self, t: datetime, n: int) -> list[datetime]:
-        """The next `n` fire instants after `t`, in UTC."""
+        """The next `n` fire instants after `t`, in UTC: fewer only when the search reaches the year 9999 or
+        a gap of 50 years between two occurrences."""
         return list(islice(self._iter_after(to_utc(t)), max(n, 0)))
 
     def between(self, start: datetime, end: datetime) -> list[datetime]:
@@ -639,13 +693,11 @@ class CronRule:
     # Internals -----------------------------------------------------------------------------------------------------
 
     def _iter_after(self, t: datetime, limit: Optional[datetime] = None) -> Iterator[datetime]:
-        """Fire instants after `t` (and at or before `limit`), ascending; bounded by the 50-year search."""
+        """Fire instants after `t` (and at or before `limit`), ascending. Without a limit it ends at the end of
+        time, or where no wall time matches within 50 years of the last one (`next_wall`'s search bound)."""
         spec, zone = self._spec, self.tz
         if limit is None:
-            try:
-                limit = t + _HORIZON
-            except OverflowError:
-                limit = datetime.max.replace(tzinfo=UTC) - _CHUNK - _SKIP_MARGIN
+            limit = _END_OF_TIME
         s = t
         try:
             while s < limit:
