@@ -1,10 +1,12 @@
 """Cron evaluation on a schedule's wall clock, with cron's (Vixie/Debian) rules across DST changes.
 
-Pure: no I/O; imports only the standard library and croniter. croniter parses and validates the
-expression (``croniter.expand``) and so defines what each field means (names, ranges, steps, ``L``,
-``#``, the day-of-month OR day-of-week rule). It never sees a datetime: a fixed-offset tzinfo would
-freeze the offset, and its own DST handling is not cron's. The matching walls are enumerated here
-from the expansion (naive wall minutes), then mapped to real instants with zoneinfo offsets:
+Pure: no I/O; the standard library only. Fields mean what croniter reads them as (names, ranges, steps,
+``L``, ``#``, the day-of-month OR day-of-week rule): the expansion is computed here, in croniter.expand's
+shape, and the tests compare the two on random expressions; croniter itself is not imported at run time
+(it costs 100 us per expression and, with python-dateutil, a third of a cold start's imports). Neither
+ever sees a datetime here: a fixed-offset tzinfo would freeze the offset, and croniter's own DST handling
+is not cron's. The matching walls are enumerated from the expansion (naive wall minutes), then mapped
+to real instants with zoneinfo offsets:
 
 * fixed-time jobs (neither the minute nor the hour field starts with ``*``): a wall time skipped by a
   spring-forward jump fires once, at the jump (several skipped times, or a skipped and a regular time
@@ -31,8 +33,6 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from typing import Optional, Union
-
-from croniter import croniter
 
 __all__ = ["CronError", "CronRule", "check_cron", "is_fixed_time", "to_utc"]
 
@@ -87,6 +87,7 @@ _FIRST_VALUE = (("minute 0", "an hour", "hour"), ("hour 0", "a day", "day"), ("d
                 ("January", "a year", "year"), ("Sunday", "a week", "week"))
 # Separators: cron splits fields on spaces and tabs only (Vixie cron's get_string/skip_comments).
 _SEPARATORS = re.compile(r"[ \t]+")
+_OTHER_SPACE = re.compile(r"[^\S \t]")  # whitespace (str.isspace) other than space and tab
 _CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x0b": "LINE TABULATION", "\x0c": "FORM FEED",
                   "\x1c": "FILE SEPARATOR", "\x1d": "GROUP SEPARATOR", "\x1e": "RECORD SEPARATOR",
                   "\x1f": "UNIT SEPARATOR", "\x85": "NEXT LINE"}
@@ -121,19 +122,37 @@ def _value(index: int, text: str, item: str) -> int:
     return n
 
 
-def _check_item(index: int, item: str) -> tuple[str, str]:
-    """Check one list item of a field; return its kind ('plain', 'star', 'nth' for mon#2, 'last' for 5L) and
-    the item as croniter should read it (lower-case; day-of-month 'a-L' as 'a-31')."""
+class _Item:
+    """One checked list item: its kind ('plain', 'star', 'nth' for mon#2, 'last' for 5L), the item as croniter
+    reads it (lower-case; day-of-month 'a-L' as 'a-31'), and what it matches: `values` (ints; 'l' for the last
+    day of the month; None for a bare '*') and, for weekday#n and weekdayL, `nth` (weekday, n or 'l') pairs."""
+
+    __slots__ = ("kind", "low", "values", "nth")
+
+    def __init__(self, kind: str, low: str, values: Optional[list], nth: tuple = ()) -> None:
+        self.kind, self.low, self.values, self.nth = kind, low, values, nth
+
+
+def _check_item(index: int, item: str) -> _Item:
+    """Check one list item of a field and expand it (the same values croniter.expand gives; tests compare)."""
     low = item.lower()
     if index == 2:
         m = _RE_DOM_TO_LAST.match(low)
         if m:
             # Day a to the end of each month: days past a month's end never match, so 'a-31' says the same.
             low = f"{m.group(1)}-31{m.group(2) or ''}"
-    return _check_value_item(index, item, low), low
+    return _check_value_item(index, item, low)
 
 
-def _check_value_item(index: int, item: str, low: str) -> str:
+def _span(index: int, a: int, b: int, step: int = 1) -> list[int]:
+    """The values from a to b by step; a range that wraps (b < a, e.g. fri-mon or 22-2) goes on from the
+    field's minimum; weekday 7 is Sunday (0)."""
+    lo, hi = _BOUNDS[index]
+    values = list(range(a, b + 1, step)) if a <= b else list(range(a, hi + 1)) + list(range(lo, b + 1))
+    return [v % 7 for v in values] if index == 4 else values
+
+
+def _check_value_item(index: int, item: str, low: str) -> _Item:
     field = _FIELD_NAMES[index]
     lo, hi = _BOUNDS[index]
     if low == "":
@@ -148,7 +167,7 @@ def _check_value_item(index: int, item: str, low: str) -> str:
         if "w" in low:
             raise CronError(f"{field} field: W (nearest weekday) in {item!r} is not supported")
         if low == "l":
-            return "plain"
+            return _Item("plain", low, ["l"])
         if low.startswith("l-"):
             raise CronError(f"{field} field: L can only end a day-of-month range ('25-L': day 25 to the end of the "
                             f"month), not start one ({item!r})")
@@ -158,20 +177,21 @@ def _check_value_item(index: int, item: str, low: str) -> str:
     if index == 4:
         m = _RE_NTH.match(low)
         if m:
-            _value(4, m.group(1), item)
+            day = _value(4, m.group(1), item) % 7
             if not 1 <= int(m.group(2)) <= 5:
                 raise CronError(f"{field} field: the n in {item!r} (n-th weekday of the month) must be 1-5")
-            return "nth"
+            return _Item("nth", low, [day], ((day, int(m.group(2))),))
         m = _RE_LAST_DOW.match(low)
         if m:
-            _value(4, m.group(1) or m.group(2), item)
-            return "last"
+            day = _value(4, m.group(1) or m.group(2), item) % 7
+            return _Item("last", low, [day], ((day, "l"),))
         if low == "l":
             raise CronError(f"{field} field: 'L' needs a weekday, e.g. '5L' for the last Friday of the month")
         if "#" in low:
             raise CronError(f"{field} field: {item!r} is not of the form weekday#n (e.g. 'mon#2')")
     step_match = _RE_STEP.match(low)
     base = step_match.group(1) if step_match else low
+    step = 1
     if step_match:
         step_text = step_match.group(2)
         if not _is_number(step_text) or int(step_text) < 1:
@@ -200,7 +220,10 @@ def _check_value_item(index: int, item: str, low: str) -> str:
                 f"{field} field: {item!r} is a step without a range, which cron implementations read differently "
                 f"(as '{start}' alone, or as every {step} from {start} to the end of the field); {hint}")
     if base == "*":
-        return "star"
+        if not step_match:
+            return _Item("star", low, None)
+        top = 6 if index == 4 else hi
+        return _Item("star", low, sorted(set(_span(index, lo, top, step))))
     m = _RE_RANGE.match(base)
     if m:
         a, b = _value(index, m.group(1), item), _value(index, m.group(2), item)
@@ -212,21 +235,26 @@ def _check_value_item(index: int, item: str, low: str) -> str:
             # croniter restarts the step after the wrap inconsistently ('50-10/7' gives 50,57,5, not 50,57,4).
             raise CronError(f"{field} field: a wrapping range with a step ({item!r}) is not supported; "
                             "split it into two ranges")
-        return "plain"
+        return _Item("plain", low, _span(index, a, b, step))
     if _RE_VALUE.match(base):
-        _value(index, base, item)
-        return "plain"
+        value = _value(index, base, item)
+        return _Item("plain", low, [value % 7 if index == 4 else value])
     raise CronError(f"{field} field: {item!r} is not a value, a range a-b, '*' or a step form ('*/n', 'a-b/n')")
 
 
 def _check_fields(expr: str) -> list[str]:
     """Check the grammar; return the five fields as croniter should read them (lower-case, 'L5' forms)."""
+    return [",".join(item.low for item in field) for field in _checked_fields(expr)]
+
+
+def _checked_fields(expr: str) -> list[list[_Item]]:
+    """Check the grammar; return each field's checked items (their `low` texts are croniter's reading)."""
     if not isinstance(expr, str):
         raise CronError(f"cron must be a string, not {type(expr).__name__}")
-    for position, char in enumerate(expr, start=1):
-        if char.isspace() and char not in " \t":
-            raise CronError(f"cron {expr!r} contains {_char_name(char)} at position {position}: cron fields are "
-                            "separated by spaces or tabs only; type a plain space")
+    odd = _OTHER_SPACE.search(expr)
+    if odd:
+        raise CronError(f"cron {expr!r} contains {_char_name(odd.group())} at position {odd.start() + 1}: cron fields "
+                        "are separated by spaces or tabs only; type a plain space")
     text = expr.strip(" \t")
     if not text:
         raise CronError(f"cron is empty; {_USAGE}")
@@ -238,15 +266,13 @@ def _check_fields(expr: str) -> list[str]:
         raise CronError(f"{len(fields)}-field cron (with seconds or years) is not supported; {_USAGE}")
     if len(fields) != 5:
         raise CronError(f"cron has {len(fields)} field{'s' if len(fields) != 1 else ''}; {_USAGE}")
-    kinds, normalized = [], []
+    checked = []
     for index, field in enumerate(fields):
         items = field.split(",")
-        checked = [_check_item(index, item) for item in items]
+        checked.append([_check_item(index, item) for item in items])
         if len(items) > 1 and "*" in items:
             raise CronError(f"{_FIELD_NAMES[index]} field: '*' cannot be part of a list ({field!r})")
-        kinds.append([kind for kind, _ in checked])
-        normalized.append(",".join(low for _, low in checked))
-    dow_kinds = set(kinds[4])
+    dow_kinds = {item.kind for item in checked[4]}
     if dow_kinds & {"nth", "last"}:
         if dow_kinds - {"nth", "last"}:
             raise CronError("day-of-week field: cannot mix plain weekdays with weekday#n or weekdayL forms "
@@ -254,9 +280,36 @@ def _check_fields(expr: str) -> list[str]:
         if fields[2] != "*":
             raise CronError("day-of-week forms weekday#n and weekdayL cannot be combined with a day-of-month "
                             f"other than '*' ({fields[2]!r})")
-    # croniter spells "last Friday" L5; accept the usual 5L / friL as well.
-    normalized[4] = ",".join(_to_croniter_last(item) for item in normalized[4].split(","))
-    return normalized
+    for item in checked[4]:  # croniter spells "last Friday" L5; accept the usual 5L / friL as well
+        item.low = _to_croniter_last(item.low)
+    return checked
+
+
+def _expand(checked: list[list[_Item]]) -> tuple[list, dict]:
+    """The fields' values in croniter.expand's shape: ['*'] for a bare '*', else the sorted values (day-of-month
+    'l' last, weekdays 0-6); and weekday -> {n or 'l'} for the weekday#n and weekdayL forms. Computed here,
+    not by croniter: the same answer (tests/test_cronrules.py compares them on random expressions), without
+    importing croniter (and python-dateutil) on a cold start or spending 100 us per expression."""
+    expanded: list = []
+    nth: dict = {}
+    texts = [",".join(item.low for item in field) for field in checked]
+    for index, field in enumerate(checked):
+        if field[0].values is None:
+            expanded.append(["*"])
+            continue
+        values = {v for item in field for v in item.values}
+        if len(values) == _COUNTS[index] and not (
+                (index == 2 and "*" not in texts[4]) or (index == 4 and "*" not in texts[2])):
+            # croniter's rule: a field listing every value is '*', but a day field only when the other day field
+            # has a '*' in it ('0 0 1-31 * mon' stays a union with Mondays, so every day; '0 0 */2 * 0-6' does not).
+            expanded.append(["*"])
+            continue
+        last = ["l"] if "l" in values else []
+        expanded.append(sorted(v for v in values if v != "l") + last)
+        for item in field:
+            for day, n in item.nth:
+                nth.setdefault(day, set()).add(n)
+    return expanded, nth
 
 
 def _char_name(char: str) -> str:
@@ -336,10 +389,9 @@ class _Spec:
         minute, hour, dom, month, dow = expanded
         self.minutes = list(range(60)) if minute == ["*"] else sorted(minute)
         self.hours = list(range(24)) if hour == ["*"] else sorted(hour)
-        minute_set, hour_set, month_set = set(self.minutes), set(self.hours), set(month)
-        self.minute_ok = tuple(m in minute_set for m in range(60))
-        self.hour_ok = tuple(h in hour_set for h in range(24))
-        self.month_ok = tuple(month == ["*"] or m in month_set for m in range(13))
+        self.minute_ok = _flags(60, tuple(self.minutes))
+        self.hour_ok = _flags(24, tuple(self.hours))
+        self.month_ok = _flags(13, tuple(range(13)) if month == ["*"] else tuple(month))
         self.dom_star = dom == ["*"]
         self.dom_days = frozenset(d for d in dom if isinstance(d, int))
         self.dom_last = "l" in dom
@@ -545,6 +597,13 @@ class _Spec:
         return k is not None and k <= hi
 
 
+@functools.lru_cache(maxsize=1024)
+def _flags(size: int, values: tuple) -> tuple[bool, ...]:
+    """(value in values for every value below size): shared by every expression with the same field."""
+    present = set(values)
+    return tuple(v in present for v in range(size))
+
+
 def _parse(expr: str) -> _Spec:
     if not isinstance(expr, str):
         raise CronError(f"cron must be a string, not {type(expr).__name__}")
@@ -553,16 +612,10 @@ def _parse(expr: str) -> _Spec:
 
 @functools.lru_cache(maxsize=32768)
 def _parse_cached(expr: str) -> _Spec:
-    fields = _check_fields(expr)
-    normalized = " ".join(fields)
-    # Not croniter's strict mode: it refuses '0 0 31 2 0' (which fires on the Sundays of February) and
-    # '0 0 31,L 2 *'. Impossible dates are judged on the expansion instead.
-    try:
-        expanded, nth = croniter.expand(normalized)
-    except (ValueError, TypeError, KeyError) as exc:  # croniter's errors are ValueErrors; be generous
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise CronError(f"invalid cron {expr.strip(' ')!r}: {message}") from None
-    spec = _Spec(expr, expanded, nth)
+    checked = _checked_fields(expr)
+    # Impossible dates are judged on the expansion, not by croniter's strict mode: that refuses '0 0 31 2 0'
+    # (which fires on the Sundays of February) and '0 0 31,L 2 *'.
+    spec = _Spec(expr, *_expand(checked))
     message = _impossible_date_message(spec)
     if message:
         raise CronError(f"invalid cron {expr.strip(' ')!r}: {message}")
@@ -646,8 +699,25 @@ class CronRule:
     # Public API ----------------------------------------------------------------------------------------------------
 
     def next_after(self, t: datetime) -> Optional[datetime]:
-        """The first fire instant strictly after `t` (aware), in UTC; None if there is none in 50 years."""
-        return next(self._iter_after(to_utc(t)), None)
+        """The first fire instant strictly after `t` (aware), in UTC; None if there is none in 50 years.
+
+        A step, not a search, when no offset change is near: the next matching wall minute after t's, read
+        at t's offset, is the answer when the offset is the same 3 hours before t and 3 hours after that
+        instant, and the two are at most 12 hours apart (the conditions of `_chunk`'s one-offset case).
+        So a frequent schedule's next fire costs a few microseconds, whatever its step.
+        """
+        s = to_utc(t)
+        zone = self.tz
+        try:
+            offset = _offset(s - _MAX_SHIFT, zone)
+            k = self._spec.next_wall(_wall_floor(s, offset))
+            if k is not None:
+                found = _EPOCH + _MINUTE * k - offset
+                if found - s <= _CHUNK and _offset(found + _MAX_SHIFT, zone) == offset:
+                    return found
+        except OverflowError:
+            pass
+        return next(self._iter_after(s), None)
 
     def upcoming(self, t: datetime, n: int) -> list[datetime]:
         """The next `n` fire instants after `t`, in UTC: fewer only when the search reaches the year 9999 or
