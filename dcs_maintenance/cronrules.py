@@ -55,6 +55,9 @@ MAX_YEARS_BETWEEN_MATCHES = 50
 _HORIZON = timedelta(days=366 * MAX_YEARS_BETWEEN_MATCHES)
 _MAX_MONTHS = 12 * MAX_YEARS_BETWEEN_MATCHES + 1
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC) - _CHUNK - _SKIP_MARGIN
+# next_after steps straight to the next matching wall time when it is at most this far (a week and a day); beyond, it
+# searches chunk by chunk.
+_STEP_LIMIT = timedelta(days=8)
 
 
 class CronError(ValueError):
@@ -679,13 +682,16 @@ def _zone(tz: object) -> zoneinfo.ZoneInfo:
 class CronRule:
     """A validated cron expression read on the wall clock of an IANA zone."""
 
-    __slots__ = ("expr", "tz", "fixed_time", "_spec")
+    __slots__ = ("expr", "tz", "fixed_time", "_spec", "_last_next", "_last_between")
 
     def __init__(self, expr: str, tz: Union[str, zoneinfo.ZoneInfo]) -> None:
         self._spec = _parse(expr)
         self.expr: str = expr
         self.tz: zoneinfo.ZoneInfo = _zone(tz)
         self.fixed_time: bool = self._spec.fixed_time
+        # The last question and answer: schedules sharing a rule (planner.rule) ask the same one in a tick.
+        self._last_next: tuple = (None, None)
+        self._last_between: tuple = (None, None, ())
 
     def __repr__(self) -> str:
         return f"CronRule({self.expr!r}, {self.tz.key!r})"
@@ -702,19 +708,34 @@ class CronRule:
         """The first fire instant strictly after `t` (aware), in UTC; None if there is none in 50 years.
 
         A step, not a search, when no offset change is near: the next matching wall minute after t's, read
-        at t's offset, is the answer when the offset is the same 3 hours before t and 3 hours after that
-        instant, and the two are at most 12 hours apart (the conditions of `_chunk`'s one-offset case).
-        So a frequent schedule's next fire costs a few microseconds, whatever its step.
+        at t's offset, is the answer when the offset stays the same from 3 hours before t to 3 hours after
+        that instant (`_chunk`'s one-offset case). So a frequent schedule's next fire costs a few
+        microseconds, whatever its step, and a daily or weekly one a few more.
         """
-        s = to_utc(t)
+        s = to_utc(t)  # UTC: the memo's comparison is then between instants
+        last = self._last_next
+        if last[0] == s:
+            return last[1]
+        found = self._step_after(s)
+        self._last_next = (s, found)
+        return found
+
+    def _step_after(self, s: datetime) -> Optional[datetime]:
         zone = self.tz
         try:
             offset = _offset(s - _MAX_SHIFT, zone)
             k = self._spec.next_wall(_wall_floor(s, offset))
             if k is not None:
                 found = _EPOCH + _MINUTE * k - offset
-                if found - s <= _CHUNK and _offset(found + _MAX_SHIFT, zone) == offset:
-                    return found
+                if found - s <= _STEP_LIMIT:
+                    # Walls and instants correspond one to one while the offset stays the same from 3 hours before
+                    # s to 3 hours after `found`. Samples 12 hours apart see any change in between: a zone keeps an
+                    # offset for more than 18 hours (the module's assumption).
+                    t, low = found + _MAX_SHIFT, s - _MAX_SHIFT
+                    while t > low and _offset(t, zone) == offset:
+                        t -= _CHUNK
+                    if t <= low:
+                        return found
         except OverflowError:
             pass
         return next(self._iter_after(s), None)
@@ -729,9 +750,12 @@ class CronRule:
         s, e = to_utc(start), to_utc(end)
         if e <= s:
             return []
-        if e - s <= _CHUNK:
-            return self._chunk(s, e)
-        return list(self._iter_after(s, e))
+        last = self._last_between
+        if last[0] == s and last[1] == e:
+            return list(last[2])
+        found = self._chunk(s, e) if e - s <= _CHUNK else list(self._iter_after(s, e))
+        self._last_between = (s, e, tuple(found))
+        return found
 
     def prev_at_or_before(self, t: datetime) -> Optional[datetime]:
         """The latest fire instant at or before `t`, in UTC; None if there is none in 50 years."""
