@@ -219,3 +219,40 @@ def test_the_fast_path_leaves_the_same_summaries_and_ledger_as_the_slow_path(emu
     assert fast[1] == slow[1]
     assert fast[2] == slow[2] and fast[2]  # the same calls, and some were made
     assert sum(t[3] for t in fast[0]) > 0  # and some schedules were idle
+
+
+def test_a_cold_start_pauses_the_collector_and_freezes_what_it_built(tmp_path):
+    """gc_policy: the process's first invocation runs without the cyclic collector rescanning what the cold start
+    builds (modules, catalog, caches), then freezes it; later invocations collect as usual."""
+    code = """
+import gc, json, sys
+from dcs_maintenance import app
+seen = []
+real = app._dispatch
+app._dispatch = lambda event, context: seen.append(gc.isenabled()) or real(event, context)
+event = {"version": "v1.0", "time": "2026-04-15T10:10:00+00:00", "trigger_type": "TIMER", "trigger_name": "t",
+         "user_event": ""}
+frozen_before = gc.get_freeze_count()
+first = app.handle(event, None)
+after_first = (gc.isenabled(), gc.get_freeze_count())
+second = app.handle(dict(event, time="2026-04-15T10:15:00+00:00"), None)
+print(json.dumps({"seen": seen, "before": frozen_before, "after_first": after_first, "enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count(), "ok": [first["ok"], second["ok"]]}))
+"""
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "s.yaml").write_text(
+        'schedules:\n  - {name: a, action: restart, cron: "0 3 * * *", instances: {names: [x]}}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DCS_", "HUAWEICLOUD_SDK_", "RUNTIME_"))}
+    env.update({"HOME": str(tmp_path), "DCS_ENDPOINT": "http://127.0.0.1:9", "DCS_REGION": "cn-north-4",
+                "RUNTIME_PROJECT_ID": PROJECT, "HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK,
+                "LEDGER_URL": f"sqlite:///{tmp_path / 'l.sqlite3'}", "SCHEDULES_DIR": str(tmp_path / "s"),
+                "LOG_LEVEL": "WARNING"})
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ok"] == [True, True]
+    assert out["seen"] == [False, True]  # paused during the first invocation only
+    assert out["before"] == 0 and out["after_first"][0] is True and out["after_first"][1] > 0
+    # Frozen once: the second invocation's objects (thousands) are not added to the permanent generation.
+    assert out["enabled"] is True and abs(out["frozen"] - out["after_first"][1]) < 100
