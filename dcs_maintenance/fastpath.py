@@ -30,8 +30,9 @@ UTC = timezone.utc
 _next_fire: dict[str, tuple[str, str, datetime, Optional[datetime]]] = {}
 # (name, stop, start, zone, dates) -> (from, until, desired): window_desired(s, t) is `desired` for from <= t < until
 _windows: dict[tuple, tuple[datetime, Optional[datetime], Optional[planner.Desired]]] = {}
-# The last tick seen, with what every schedule's check derives from it: (tick, tick in UTC, tick - MAX_REPORT_SPAN).
-_tick: list = [None, None, None]
+# The last tick seen, with what every schedule's check derives from it:
+# [tick, tick_period, tick in UTC, tick - MAX_REPORT_SPAN, tick - tick_period] (all UTC).
+_tick: list = [None, None, None, None, None]
 calls = {"next_after": 0}  # how often a next fire was computed (tests count it; never reset by the runner)
 
 
@@ -50,29 +51,30 @@ def quiet_one_shot(schedule: Schedule, tick: datetime, watermark: Optional[datet
     has fired, the next one is one `CronRule.next_after` step from it (a few microseconds whatever the cron),
     so a `*/5` schedule costs one step per fire, and a daily one a dictionary look-up per tick.
     """
-    assert schedule.cron is not None
     memo = _tick
-    if memo[0] is not tick:  # once per tick, not once per schedule
+    if memo[0] is not tick or memo[1] != tick_period:  # once per tick, not once per schedule
         utc_tick = tick.astimezone(UTC)
-        memo[0], memo[1], memo[2] = tick, utc_tick, utc_tick - planner.MAX_REPORT_SPAN
-    tick_utc, span_start = memo[1], memo[2]
-    low = watermark if watermark is not None else tick_utc - tick_period
+        memo[:] = [tick, tick_period, utc_tick, utc_tick - planner.MAX_REPORT_SPAN, utc_tick - tick_period]
+    tick_utc = memo[2]
+    low = memo[4] if watermark is None else watermark
     if low >= tick_utc:
         return True  # one_shot_due: "already processed", nothing passed, nothing to fire
-    start = low if low > span_start else span_start
+    start = low if low > memo[3] else memo[3]
+    cron = schedule.cron
     entry = _next_fire.get(schedule.name)
-    if entry is not None and entry[2] <= start and entry[0] == schedule.cron and entry[1] == schedule.timezone:
+    if entry is not None and entry[2] <= start and entry[0] == cron and entry[1] == schedule.timezone:
         first = entry[3]
         if first is None:
             if start - entry[2] < NONE_VALID:
                 return True
         elif start < first:
             return first > tick_utc
+    assert cron is not None
     if len(_next_fire) >= MAX_ENTRIES:
         _next_fire.clear()
     calls["next_after"] += 1
-    first = planner.rule(schedule.cron, schedule.timezone).next_after(start)
-    _next_fire[schedule.name] = (schedule.cron, schedule.timezone, start, first)
+    first = planner.rule(cron, schedule.timezone).next_after(start)
+    _next_fire[schedule.name] = (cron, schedule.timezone, start, first)
     return first is None or first > tick_utc
 
 
