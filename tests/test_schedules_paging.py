@@ -9,8 +9,6 @@ import json
 import pytest
 from conftest import t
 
-from dcs_maintenance.routes import schedules as schedules_route
-
 BROKEN = """
 schedules:
   - {name: aaa-broken, action: restart, cron: "0 0 31 2 *", instances: {names: [x]}}
@@ -92,14 +90,3 @@ def test_bad_paging_parameters_are_400(http, write_schedules, query):
     assert response["statusCode"] == 400
     data = json.loads(response["body"])
     assert data["error_code"] == "DCSM.4004" and next(iter(query)) in data["error_msg"]
-
-
-def test_a_page_describes_only_its_own_schedules(http, write_schedules, monkeypatch):
-    """What keeps a page cheap: occurrences and descriptions are computed for the page's entries only."""
-    write_schedules(_many(600), "many.json")
-    computed = []
-    real = schedules_route.upcoming
-    monkeypatch.setattr(schedules_route, "upcoming", lambda s, after, n: computed.append(s.name) or real(s, after, n))
-    data = body(http("GET", "/schedules"))
-    assert len(data["schedules"]) == 100 and data["count"] == 600
-    assert computed == [e["name"] for e in data["schedules"]]
