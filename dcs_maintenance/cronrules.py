@@ -24,7 +24,6 @@ in the same ZoneInfo zone compare by wall time and ignore ``fold``).
 
 from __future__ import annotations
 
-import calendar
 import functools
 import re
 import zoneinfo
@@ -336,6 +335,14 @@ def _join(words: list[str]) -> str:
 
 
 _LONGEST_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 in leap years
+_MONTH_TITLES = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+                 "October", "November", "December")  # not calendar.month_name: no locale (nor its import) involved
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return _LONGEST_MONTH[month]
 
 
 def _impossible_date_message(spec: _Spec) -> Optional[str]:
@@ -351,7 +358,7 @@ def _impossible_date_message(spec: _Spec) -> Optional[str]:
     if any(d <= _LONGEST_MONTH[m] for d in spec.dom_days for m in months):
         return None
     days = sorted(spec.dom_days)
-    month_names = [calendar.month_name[m] for m in months]
+    month_names = [_MONTH_TITLES[m] for m in months]
     day_words = _join([str(d) for d in days])
     verb = "never occurs" if len(days) == 1 else "never occur"
     return f"impossible date: day{'s' if len(days) > 1 else ''} {day_words} {verb} in {_join(month_names)}"
@@ -420,7 +427,7 @@ class _Spec:
     def _compute_mask(self, year: int, month: int) -> int:
         if not self.month_ok[month]:
             return 0
-        ndays = calendar.monthrange(year, month)[1]
+        ndays = _days_in_month(year, month)
         full = (1 << (ndays + 1)) - 2
         if self.every_day:
             return full
