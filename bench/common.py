@@ -278,6 +278,59 @@ def many_schedules(n: int, quiet_from: datetime, quiet_until: datetime, seed: in
     return out
 
 
+FREQUENT_STEPS = (5, 10, 15, 30)
+
+
+def harsh_schedules(n: int, seed: int = 15, project: Optional[str] = None) -> list[dict[str, Any]]:
+    """Issue 15's mix: a quarter each daily at a fixed time, weekly on one day, monthly on one day, and frequent
+    (`*/5`, `*/10`, `*/15`, `*/30` minutes), in ten zones, each targeting an instance name that matches nothing.
+
+    At a tick on the hour every frequent schedule is due (in every zone: all offsets are whole or half hours),
+    plus the few fixed-time ones that fall on it.
+    """
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        m, h = rng.randrange(60), rng.randrange(24)
+        kind = i % 4
+        if kind == 0:
+            cron = f"{m} {h} * * *"
+        elif kind == 1:
+            cron = f"{m} {h} * * {rng.randrange(7)}"
+        elif kind == 2:
+            cron = f"{m} {h} {rng.randrange(1, 29)} * *"
+        else:
+            cron = f"*/{rng.choice(FREQUENT_STEPS)} * * * *"
+        item: dict[str, Any] = {"name": f"harsh-{i:05d}", "action": "restart", "cron": cron,
+                                "timezone": ZONES[(i // 4) % len(ZONES)],
+                                "instances": {"names": [f"no-such-instance-{i}"]}}
+        if project:
+            item["project_id"] = project
+        out.append(item)
+    return out
+
+
+def small_yaml(n: int, quiet_from: datetime, quiet_until: datetime, seed: int = 20) -> str:
+    """`n` one-shot schedules as one YAML document, as an operator writes them: daily, weekday, monthly and
+    frequent crons in four zones, none with an occurrence in (quiet_from, quiet_until]."""
+    from dcs_maintenance.cronrules import CronRule
+
+    rng = random.Random(seed)
+    zones = ("UTC", "Europe/Berlin", "Asia/Shanghai", "America/New_York")
+    lines = ["schedules:"]
+    while len(lines) - 1 < n:
+        i = len(lines) - 1
+        m, h = rng.randrange(60), rng.randrange(24)
+        cron = (f"{m} {h} * * *", f"{m} {h} * * mon-fri", f"{m} {h} {rng.randrange(1, 29)} * *",
+                f"*/{rng.choice((15, 20, 30))} * * * *")[i % 4]
+        zone = zones[(i + i // 4) % len(zones)]
+        if CronRule(cron, zone).between(quiet_from, quiet_until):
+            continue
+        lines.append(f'  - {{name: small-{i:02d}, action: restart, cron: "{cron}", timezone: {zone}, '
+                     f"instances: {{tags: {{app: app-{i}}}}}}}")
+    return "\n".join(lines) + "\n"
+
+
 def write_schedules(directory: Path, items: list[dict[str, Any]], name: str = "many.json",
                     defaults: Optional[dict[str, Any]] = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)

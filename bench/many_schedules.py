@@ -1,4 +1,6 @@
-"""Benchmark 3: 10,000 schedules (random crons in 10 zones, one JSON file), nothing due, no emulator needed.
+"""Benchmark 3: 10,000 schedules in one JSON file, two mixes, each against a plain croniter loop over the same file.
+
+The project's mix: random crons in 10 zones, nothing due, no emulator needed.
 
 Measured in fresh processes, side by side, median of several runs:
 - ours, first tick: `import handler` + load + validate + decide, with an empty ledger
@@ -12,7 +14,17 @@ Then windows: the same 10,000 plus 1,000 window schedules on one project with no
 tick lists that project once and settles them all; the following ticks make no API call (reported against the
 loop too, no target).
 
-Usage: python bench/many_schedules.py [--reps N] [--schedules N]
+The harsher mix of issue 15 (`common.harsh_schedules`): a quarter each daily at a fixed time, weekly on one day,
+monthly on one day and frequent (*/5, */10, */15, */30), in 10 zones, each naming an instance that does not exist;
+the emulator (its own process) holds 10 instances. At 10:00 UTC, the first tick, every frequent schedule is due
+(2,500 or so); at 10:05, the next tick, the */5 ones. Each due schedule is reported ("no instance to act on"),
+and each tick lists the project once:
+- first tick of a fresh process (import, load, validate, decide, list, report; empty ledger)  <= 0.7x the plain
+  loop (stretch 0.5x);
+- the next tick in the same process  <= 0.05x the plain loop; the ticks after it (to 10:30, when 2,500 are due
+  again) are reported.
+
+Usage: python bench/many_schedules.py [--reps N] [--schedules N] [--only harsh|mix]
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from common import (
     base_env,
     cleanup,
     count_requests,
+    harsh_schedules,
     many_schedules,
     median,
     ms,
@@ -41,15 +54,21 @@ from common import (
 
 AT = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
 TICKS = 3  # the first, and two following ones; the following figure is the median of those
+HARSH_TICKS = 7  # 10:00 (the first), 10:05 (the next), then to 10:30
 
 
 def main(argv: list[str]) -> int:
     reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv else 3
     n = int(argv[argv.index("--schedules") + 1]) if "--schedules" in argv else 10_000
+    only = argv[argv.index("--only") + 1] if "--only" in argv else None
     res = Results("many_schedules")
     work = tempdir("many")
     precompile()
     try:
+        if only != "mix":
+            _harsh(res, work, n, reps)
+        if only == "harsh":
+            return res.finish()
         items = many_schedules(n, AT - 3 * TICK, AT + (TICKS + 1) * TICK)
         path = write_schedules(work / "schedules", items)
         env = base_env(work, SCHEDULES_DIR=str(work / "schedules"), DCS_ENDPOINT="http://127.0.0.1:9")
@@ -111,6 +130,44 @@ def _windows(res: Results, work, items: list, loop: float, reps: int) -> None:
               requests == {"list": 1} and all(s["ok"] and not any((s["api_calls"] or {}).values()) for s in later),
               f"emulator requests {requests}; later ticks {[s['api_calls'] for s in later]}")
     res.ratio("with 1,000 windows: following tick / plain loop", follow / loop, None, f"{ms(follow)} vs {ms(loop)}")
+
+
+def _harsh(res: Results, work, n: int, reps: int) -> None:
+    """Issue 15's mix: a first tick with ~2,500 due schedules, then the next ones, against the plain loop."""
+    items = harsh_schedules(n)
+    path = write_schedules(work / "schedules-harsh", items)
+    seed = seed_file(work / "seed-harsh.json", {PROJECT: 10})
+    loops, firsts, nexts, outs = [], [], [], []
+    with EmulatorProcess(seed, work) as emu:
+        env = base_env(work, SCHEDULES_DIR=str(work / "schedules-harsh"), DCS_ENDPOINT=emu.url)
+        for rep in range(reps):
+            _, out = run_child(["loop", "--file", str(path), "--at", AT.isoformat()], env)
+            loops.append(out["loop"])
+            ledger = {"LEDGER_URL": f"sqlite:///{work / f'ledger-harsh-{rep}.sqlite3'}"}
+            _, out = run_child(["tick", "--at", AT.isoformat(), "--ticks", str(HARSH_TICKS)], {**env, **ledger})
+            firsts.append(out["first_total"])
+            nexts.append(out["ticks"][1])
+            outs.append(out)
+        requests = count_requests(emu.requests())
+    loop, first, nxt = median(loops), median(firsts), median(nexts)
+    later = [median([o["ticks"][i] for o in outs]) for i in range(2, HARSH_TICKS)]
+    due = [s["reported"] for s in outs[-1]["summaries"]]
+    res.info("harsh mix", f"{n:,} one-shot: daily, weekly, monthly, */5-*/30 in 10 zones, names matching nothing "
+                          f"({path.stat().st_size / 1e6:.1f} MB); {reps} runs each, medians")
+    res.info("harsh mix: due schedules per tick, 10:00 to 10:30", str(due))
+    res.info("harsh mix: plain croniter loop", ms(loop))
+    res.info("harsh mix: first tick (import + load + validate + decide + list + report)",
+             f"{ms(first)} (import {ms(outs[-1]['import'])}, tick {ms(outs[-1]['ticks'][0])})")
+    res.info("harsh mix: next tick, same process", ms(nxt))
+    res.info("harsh mix: ticks after it (10:10 to 10:30)", ", ".join(ms(t) for t in later))
+    res.check("harsh mix: every tick ok, one list call each, nothing sent",
+              all(s["ok"] and s["api_calls"].get("list_calls") == 1 and not s["api_calls"].get("status_calls")
+                  for o in outs for s in o["summaries"]) and requests.get("status", 0) == 0,
+              f"emulator requests {requests}")
+    res.ratio("harsh mix: first tick / plain loop", first / loop, 0.7, f"{ms(first)} vs {ms(loop)}", stretch=0.5)
+    res.ratio("harsh mix: next tick / plain loop", nxt / loop, 0.05, f"{ms(nxt)} vs {ms(loop)}")
+    res.ratio("harsh mix: 10:30 tick (2,500 due again) / plain loop", later[-1] / loop, None,
+              f"{ms(later[-1])} vs {ms(loop)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Run every performance benchmark of issue 7, one after the other, each in its own process.
+"""Run every performance benchmark (issues 7 and 15), one after the other, each in its own process.
 
     .venv/bin/python bench/run_all.py [--quick]
 
@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = (
     ("cold_start", ["--reps", "9"], ["--reps", "3"]),
     ("many_schedules", ["--reps", "3"], ["--reps", "1"]),
+    ("listing", ["--reps", "5"], ["--reps", "1"]),
     ("api_economy", [], []),
     ("scale", [], []),
     ("memory", [], []),

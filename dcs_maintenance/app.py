@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from dcs_maintenance import history, logs
+from dcs_maintenance import gc_policy, history, logs
 from dcs_maintenance.deployment import unshared_ledger_problem
 from dcs_maintenance.events import EventError, event_kind, parse_timer
 from dcs_maintenance.invocation import request_id, runtime
@@ -37,7 +37,8 @@ def redacted(value: Any) -> Any:
 
 def handle(event: Any, context: Any) -> dict[str, Any]:
     """The FunctionGraph entry: dispatch on the event kind. Never raises; secrets never leave in the result."""
-    return redacted(_dispatch(event, context))
+    with gc_policy.invocation():  # a cold start's collector pauses (issue 15): see gc_policy
+        return redacted(_dispatch(event, context))
 
 
 def _api_token_secret() -> str:

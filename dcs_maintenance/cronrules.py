@@ -1,10 +1,12 @@
 """Cron evaluation on a schedule's wall clock, with cron's (Vixie/Debian) rules across DST changes.
 
-Pure: no I/O; imports only the standard library and croniter. croniter parses and validates the
-expression (``croniter.expand``) and so defines what each field means (names, ranges, steps, ``L``,
-``#``, the day-of-month OR day-of-week rule). It never sees a datetime: a fixed-offset tzinfo would
-freeze the offset, and its own DST handling is not cron's. The matching walls are enumerated here
-from the expansion (naive wall minutes), then mapped to real instants with zoneinfo offsets:
+Pure: no I/O; the standard library only. Fields mean what croniter reads them as (names, ranges, steps,
+``L``, ``#``, the day-of-month OR day-of-week rule): the expansion is computed here, in croniter.expand's
+shape, and the tests compare the two on random expressions; croniter itself is not imported at run time
+(it costs 100 us per expression and, with python-dateutil, a third of a cold start's imports). Neither
+ever sees a datetime here: a fixed-offset tzinfo would freeze the offset, and croniter's own DST handling
+is not cron's. The matching walls are enumerated from the expansion (naive wall minutes), then mapped
+to real instants with zoneinfo offsets:
 
 * fixed-time jobs (neither the minute nor the hour field starts with ``*``): a wall time skipped by a
   spring-forward jump fires once, at the jump (several skipped times, or a skipped and a regular time
@@ -22,7 +24,6 @@ in the same ZoneInfo zone compare by wall time and ignore ``fold``).
 
 from __future__ import annotations
 
-import calendar
 import functools
 import re
 import zoneinfo
@@ -31,8 +32,6 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from typing import Optional, Union
-
-from croniter import croniter
 
 __all__ = ["CronError", "CronRule", "check_cron", "is_fixed_time", "to_utc"]
 
@@ -54,6 +53,10 @@ _CHUNK = timedelta(hours=12)
 MAX_YEARS_BETWEEN_MATCHES = 50
 _HORIZON = timedelta(days=366 * MAX_YEARS_BETWEEN_MATCHES)
 _MAX_MONTHS = 12 * MAX_YEARS_BETWEEN_MATCHES + 1
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC) - _CHUNK - _SKIP_MARGIN
+# next_after steps straight to the next matching wall time when it is at most this far (a week and a day); beyond, it
+# searches chunk by chunk.
+_STEP_LIMIT = timedelta(days=8)
 
 
 class CronError(ValueError):
@@ -81,7 +84,18 @@ _DOW_NAMES = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fr
 _NAMES = ({}, {}, {}, _MONTH_NAMES, _DOW_NAMES)
 _USAGE = "use 5 fields: minute hour day-of-month month day-of-week"
 
+# How a step larger than its field reads: (the value it means, how often, the cycle it does not carry into).
+_FIRST_VALUE = (("minute 0", "an hour", "hour"), ("hour 0", "a day", "day"), ("day 1", "a month", "month"),
+                ("January", "a year", "year"), ("Sunday", "a week", "week"))
+# Separators: cron splits fields on spaces and tabs only (Vixie cron's get_string/skip_comments).
+_SEPARATORS = re.compile(r"[ \t]+")
+_OTHER_SPACE = re.compile(r"[^\S \t]")  # whitespace (str.isspace) other than space and tab
+_CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x0b": "LINE TABULATION", "\x0c": "FORM FEED",
+                  "\x1c": "FILE SEPARATOR", "\x1d": "GROUP SEPARATOR", "\x1e": "RECORD SEPARATOR",
+                  "\x1f": "UNIT SEPARATOR", "\x85": "NEXT LINE"}
+
 _VALUE = r"([0-9]+|[a-z]+)"
+_RE_DOM_TO_LAST = re.compile(r"^([0-9]+)-l(/.*)?$")
 _RE_STEP = re.compile(r"^(.*)/(.*)$")
 _RE_RANGE = re.compile(rf"^{_VALUE}-{_VALUE}$")
 _RE_VALUE = re.compile(rf"^{_VALUE}$")
@@ -110,11 +124,39 @@ def _value(index: int, text: str, item: str) -> int:
     return n
 
 
-def _check_item(index: int, item: str) -> str:
-    """Check one list item of a field; return its kind: 'plain', 'star', 'nth' (mon#2) or 'last' (5L)."""
+class _Item:
+    """One checked list item: its kind ('plain', 'star', 'nth' for mon#2, 'last' for 5L), the item as croniter
+    reads it (lower-case; day-of-month 'a-L' as 'a-31'), and what it matches: `values` (ints; 'l' for the last
+    day of the month; None for a bare '*') and, for weekday#n and weekdayL, `nth` (weekday, n or 'l') pairs."""
+
+    __slots__ = ("kind", "low", "values", "nth")
+
+    def __init__(self, kind: str, low: str, values: Optional[list], nth: tuple = ()) -> None:
+        self.kind, self.low, self.values, self.nth = kind, low, values, nth
+
+
+def _check_item(index: int, item: str) -> _Item:
+    """Check one list item of a field and expand it (the same values croniter.expand gives; tests compare)."""
+    low = item.lower()
+    if index == 2:
+        m = _RE_DOM_TO_LAST.match(low)
+        if m:
+            # Day a to the end of each month: days past a month's end never match, so 'a-31' says the same.
+            low = f"{m.group(1)}-31{m.group(2) or ''}"
+    return _check_value_item(index, item, low)
+
+
+def _span(index: int, a: int, b: int, step: int = 1) -> list[int]:
+    """The values from a to b by step; a range that wraps (b < a, e.g. fri-mon or 22-2) goes on from the
+    field's minimum; weekday 7 is Sunday (0)."""
+    lo, hi = _BOUNDS[index]
+    values = list(range(a, b + 1, step)) if a <= b else list(range(a, hi + 1)) + list(range(lo, b + 1))
+    return [v % 7 for v in values] if index == 4 else values
+
+
+def _check_value_item(index: int, item: str, low: str) -> _Item:
     field = _FIELD_NAMES[index]
     lo, hi = _BOUNDS[index]
-    low = item.lower()
     if low == "":
         raise CronError(f"{field} field: empty list item")
     if low[0] == "h":
@@ -127,35 +169,44 @@ def _check_item(index: int, item: str) -> str:
         if "w" in low:
             raise CronError(f"{field} field: W (nearest weekday) in {item!r} is not supported")
         if low == "l":
-            return "plain"
+            return _Item("plain", low, ["l"])
+        if low.startswith("l-"):
+            raise CronError(f"{field} field: L can only end a day-of-month range ('25-L': day 25 to the end of the "
+                            f"month), not start one ({item!r})")
         if "l" in low:
-            raise CronError(f"{field} field: L (last day of the month) must stand alone in a list item, not {item!r}")
+            raise CronError(f"{field} field: L (last day of the month) must stand alone or end a range ('25-L'), "
+                            f"not {item!r}")
     if index == 4:
         m = _RE_NTH.match(low)
         if m:
-            _value(4, m.group(1), item)
+            day = _value(4, m.group(1), item) % 7
             if not 1 <= int(m.group(2)) <= 5:
                 raise CronError(f"{field} field: the n in {item!r} (n-th weekday of the month) must be 1-5")
-            return "nth"
+            return _Item("nth", low, [day], ((day, int(m.group(2))),))
         m = _RE_LAST_DOW.match(low)
         if m:
-            _value(4, m.group(1) or m.group(2), item)
-            return "last"
+            day = _value(4, m.group(1) or m.group(2), item) % 7
+            return _Item("last", low, [day], ((day, "l"),))
         if low == "l":
             raise CronError(f"{field} field: 'L' needs a weekday, e.g. '5L' for the last Friday of the month")
         if "#" in low:
             raise CronError(f"{field} field: {item!r} is not of the form weekday#n (e.g. 'mon#2')")
     step_match = _RE_STEP.match(low)
     base = step_match.group(1) if step_match else low
+    step = 1
     if step_match:
         step_text = step_match.group(2)
         if not _is_number(step_text) or int(step_text) < 1:
             raise CronError(f"{field} field: the step in {item!r} must be a whole number of at least 1")
         step = int(step_text)
-        if base == "*" and step >= _COUNTS[index]:
+        if base == "*" and step > _COUNTS[index]:
+            # '*/60' (as large as the field) is the field's first value in every cron, as the reader expects
+            # (once an hour); '*/90' is that too, which is never what its writer meant (every 90 minutes).
+            first, per, cycle = _FIRST_VALUE[index]
             raise CronError(
-                f"{field} field: step {step} in {item!r} is too large for the field's {_COUNTS[index]} values "
-                f"({lo}-{hi}); cron steps do not carry over into the next cycle")
+                f"{field} field: step {step} in {item!r} is larger than the field's {_COUNTS[index]} values "
+                f"({lo}-{hi}): cron reads it as {first} alone, since steps do not carry over into the next {cycle}; "
+                f"write '{lo}' for {first} once {per}, or use a step of at most {_COUNTS[index]}")
         if _RE_VALUE.match(base):
             # A decision: rather than guess, reject. Vixie cron reads 'a/n' as 'a' alone, croniter 7 as a-max/n
             # (so '59/15' is minute 59 only), other crons differ again.
@@ -171,7 +222,10 @@ def _check_item(index: int, item: str) -> str:
                 f"{field} field: {item!r} is a step without a range, which cron implementations read differently "
                 f"(as '{start}' alone, or as every {step} from {start} to the end of the field); {hint}")
     if base == "*":
-        return "star"
+        if not step_match:
+            return _Item("star", low, None)
+        top = 6 if index == 4 else hi
+        return _Item("star", low, sorted(set(_span(index, lo, top, step))))
     m = _RE_RANGE.match(base)
     if m:
         a, b = _value(index, m.group(1), item), _value(index, m.group(2), item)
@@ -183,36 +237,44 @@ def _check_item(index: int, item: str) -> str:
             # croniter restarts the step after the wrap inconsistently ('50-10/7' gives 50,57,5, not 50,57,4).
             raise CronError(f"{field} field: a wrapping range with a step ({item!r}) is not supported; "
                             "split it into two ranges")
-        return "plain"
+        return _Item("plain", low, _span(index, a, b, step))
     if _RE_VALUE.match(base):
-        _value(index, base, item)
-        return "plain"
+        value = _value(index, base, item)
+        return _Item("plain", low, [value % 7 if index == 4 else value])
     raise CronError(f"{field} field: {item!r} is not a value, a range a-b, '*' or a step form ('*/n', 'a-b/n')")
 
 
 def _check_fields(expr: str) -> list[str]:
     """Check the grammar; return the five fields as croniter should read them (lower-case, 'L5' forms)."""
+    return [",".join(item.low for item in field) for field in _checked_fields(expr)]
+
+
+def _checked_fields(expr: str) -> list[list[_Item]]:
+    """Check the grammar; return each field's checked items (their `low` texts are croniter's reading)."""
     if not isinstance(expr, str):
         raise CronError(f"cron must be a string, not {type(expr).__name__}")
-    text = expr.strip()
+    odd = _OTHER_SPACE.search(expr)
+    if odd:
+        raise CronError(f"cron {expr!r} contains {_char_name(odd.group())} at position {odd.start() + 1}: cron fields "
+                        "are separated by spaces or tabs only; type a plain space")
+    text = expr.strip(" \t")
     if not text:
         raise CronError(f"cron is empty; {_USAGE}")
+    fields = _SEPARATORS.split(text)
     if text.startswith("@"):
-        raise CronError(f"macros such as {text.split()[0]!r} are not supported; write the 5 fields, "
+        raise CronError(f"macros such as {fields[0]!r} are not supported; write the 5 fields, "
                         f"e.g. '0 0 * * *' for @daily ({_USAGE})")
-    fields = text.split()
     if len(fields) in (6, 7):
         raise CronError(f"{len(fields)}-field cron (with seconds or years) is not supported; {_USAGE}")
     if len(fields) != 5:
         raise CronError(f"cron has {len(fields)} field{'s' if len(fields) != 1 else ''}; {_USAGE}")
-    kinds = []
+    checked = []
     for index, field in enumerate(fields):
         items = field.split(",")
-        field_kinds = [_check_item(index, item) for item in items]
+        checked.append([_check_item(index, item) for item in items])
         if len(items) > 1 and "*" in items:
             raise CronError(f"{_FIELD_NAMES[index]} field: '*' cannot be part of a list ({field!r})")
-        kinds.append(field_kinds)
-    dow_kinds = set(kinds[4])
+    dow_kinds = {item.kind for item in checked[4]}
     if dow_kinds & {"nth", "last"}:
         if dow_kinds - {"nth", "last"}:
             raise CronError("day-of-week field: cannot mix plain weekdays with weekday#n or weekdayL forms "
@@ -220,10 +282,44 @@ def _check_fields(expr: str) -> list[str]:
         if fields[2] != "*":
             raise CronError("day-of-week forms weekday#n and weekdayL cannot be combined with a day-of-month "
                             f"other than '*' ({fields[2]!r})")
-    fields = [f.lower() for f in fields]
-    # croniter spells "last Friday" L5; accept the usual 5L / friL as well.
-    fields[4] = ",".join(_to_croniter_last(item) for item in fields[4].split(","))
-    return fields
+    for item in checked[4]:  # croniter spells "last Friday" L5; accept the usual 5L / friL as well
+        item.low = _to_croniter_last(item.low)
+    return checked
+
+
+def _expand(checked: list[list[_Item]]) -> tuple[list, dict]:
+    """The fields' values in croniter.expand's shape: ['*'] for a bare '*', else the sorted values (day-of-month
+    'l' last, weekdays 0-6); and weekday -> {n or 'l'} for the weekday#n and weekdayL forms. Computed here,
+    not by croniter: the same answer (tests/test_cronrules.py compares them on random expressions), without
+    importing croniter (and python-dateutil) on a cold start or spending 100 us per expression."""
+    expanded: list = []
+    nth: dict = {}
+    texts = [",".join(item.low for item in field) for field in checked]
+    for index, field in enumerate(checked):
+        if field[0].values is None:
+            expanded.append(["*"])
+            continue
+        values = {v for item in field for v in item.values}
+        if len(values) == _COUNTS[index] and not (
+                (index == 2 and "*" not in texts[4]) or (index == 4 and "*" not in texts[2])):
+            # croniter's rule: a field listing every value is '*', but a day field only when the other day field
+            # has a '*' in it ('0 0 1-31 * mon' stays a union with Mondays, so every day; '0 0 */2 * 0-6' does not).
+            expanded.append(["*"])
+            continue
+        last = ["l"] if "l" in values else []
+        expanded.append(sorted(v for v in values if v != "l") + last)
+        for item in field:
+            for day, n in item.nth:
+                nth.setdefault(day, set()).add(n)
+    return expanded, nth
+
+
+def _char_name(char: str) -> str:
+    """'U+00A0 (NO-BREAK SPACE)': the code point and its Unicode name, for a message."""
+    import unicodedata
+
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "a control character")
+    return f"U+{ord(char):04X} ({name})"
 
 
 def _to_croniter_last(item: str) -> str:
@@ -238,14 +334,31 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _impossible_date_message(normalized: str) -> Optional[str]:
-    """croniter's strict check, reworded: 'day 31 never occurs in February'."""
-    expanded, _ = croniter.expand(normalized)
-    days = sorted(d for d in expanded[2] if isinstance(d, int))
-    months = sorted(m for m in expanded[3] if isinstance(m, int))
-    if not days or not months:
+_LONGEST_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: 29 in leap years
+_MONTH_TITLES = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+                 "October", "November", "December")  # not calendar.month_name: no locale (nor its import) involved
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return _LONGEST_MONTH[month]
+
+
+def _impossible_date_message(spec: _Spec) -> Optional[str]:
+    """Why no day can ever match ('day 31 never occurs in February'), or None when some day can.
+
+    Only a restricted day-of-month with an unrestricted day-of-week can be impossible: with both restricted,
+    cron's rule is day-of-month OR day-of-week, and every weekday occurs in every month ('0 0 31 2 0' fires
+    on the Sundays of February); weekday#n and weekdayL need day-of-month '*' (checked with the grammar).
+    """
+    if spec.dom_star or not spec.dow_star or spec.dom_last:
         return None
-    month_names = [calendar.month_name[m] for m in months]
+    months = [m for m in range(1, 13) if spec.month_ok[m]]
+    if any(d <= _LONGEST_MONTH[m] for d in spec.dom_days for m in months):
+        return None
+    days = sorted(spec.dom_days)
+    month_names = [_MONTH_TITLES[m] for m in months]
     day_words = _join([str(d) for d in days])
     verb = "never occurs" if len(days) == 1 else "never occur"
     return f"impossible date: day{'s' if len(days) > 1 else ''} {day_words} {verb} in {_join(month_names)}"
@@ -254,10 +367,12 @@ def _impossible_date_message(normalized: str) -> Optional[str]:
 def check_cron(expr: str) -> None:
     """Raise CronError, saying what is wrong, unless `expr` is a 5-field cron this module evaluates faithfully.
 
-    Accepted: numbers, names (jan, mon), lists, ranges a-b (also wrapping, fri-mon), steps */n and a-b/n,
-    L (last day of the month) in day-of-month, 5L / friL (last Friday) and mon#2 (second Monday) in
-    day-of-week. Rejected: 6/7-field forms, @macros, H/R, '?', W, equal ranges (9-9), a step without a
-    range (59/15), '*/n' with n as large as the field, and dates that can never occur (0 0 31 2 *).
+    Accepted: fields separated by spaces and tabs; numbers, names (jan, mon), lists, ranges a-b (also
+    wrapping, fri-mon), steps */n and a-b/n ('*/60' is minute 0, as in every cron), L (last day of the
+    month) alone or ending a range (25-L) in day-of-month, 5L / friL (last Friday) and mon#2 (second Monday)
+    in day-of-week. Rejected: other whitespace (a no-break space), 6/7-field forms, @macros, H/R, '?', W,
+    equal ranges (9-9), a step without a range (59/15), '*/n' with n larger than the field (*/90), and days
+    that can never occur (0 0 31 2 *; but 0 0 31 2 0 fires on February's Sundays: day-of-month OR weekday).
     """
     _parse(expr)
 
@@ -284,10 +399,9 @@ class _Spec:
         minute, hour, dom, month, dow = expanded
         self.minutes = list(range(60)) if minute == ["*"] else sorted(minute)
         self.hours = list(range(24)) if hour == ["*"] else sorted(hour)
-        minute_set, hour_set, month_set = set(self.minutes), set(self.hours), set(month)
-        self.minute_ok = tuple(m in minute_set for m in range(60))
-        self.hour_ok = tuple(h in hour_set for h in range(24))
-        self.month_ok = tuple(month == ["*"] or m in month_set for m in range(13))
+        self.minute_ok = _flags(60, tuple(self.minutes))
+        self.hour_ok = _flags(24, tuple(self.hours))
+        self.month_ok = _flags(13, tuple(range(13)) if month == ["*"] else tuple(month))
         self.dom_star = dom == ["*"]
         self.dom_days = frozenset(d for d in dom if isinstance(d, int))
         self.dom_last = "l" in dom
@@ -313,7 +427,7 @@ class _Spec:
     def _compute_mask(self, year: int, month: int) -> int:
         if not self.month_ok[month]:
             return 0
-        ndays = calendar.monthrange(year, month)[1]
+        ndays = _days_in_month(year, month)
         full = (1 << (ndays + 1)) - 2
         if self.every_day:
             return full
@@ -493,6 +607,13 @@ class _Spec:
         return k is not None and k <= hi
 
 
+@functools.lru_cache(maxsize=1024)
+def _flags(size: int, values: tuple) -> tuple[bool, ...]:
+    """(value in values for every value below size): shared by every expression with the same field."""
+    present = set(values)
+    return tuple(v in present for v in range(size))
+
+
 def _parse(expr: str) -> _Spec:
     if not isinstance(expr, str):
         raise CronError(f"cron must be a string, not {type(expr).__name__}")
@@ -501,19 +622,14 @@ def _parse(expr: str) -> _Spec:
 
 @functools.lru_cache(maxsize=32768)
 def _parse_cached(expr: str) -> _Spec:
-    fields = _check_fields(expr)
-    normalized = " ".join(fields)
-    # croniter.is_valid(expr, strict=True) is exactly this call with the error swallowed; calling expand once
-    # (about 100 us) gives both the verdict with croniter's reason (e.g. "Day(s) [31] can never occur in
-    # month(s) [2]") and the expansion.
-    try:
-        expanded, nth = croniter.expand(normalized, strict=True)
-    except (ValueError, TypeError, KeyError) as exc:  # croniter's errors are ValueErrors; be generous
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        if "can never occur" in message:
-            message = _impossible_date_message(normalized) or message
-        raise CronError(f"invalid cron {expr.strip()!r}: {message}") from None
-    return _Spec(expr, expanded, nth)
+    checked = _checked_fields(expr)
+    # Impossible dates are judged on the expansion, not by croniter's strict mode: that refuses '0 0 31 2 0'
+    # (which fires on the Sundays of February) and '0 0 31,L 2 *'.
+    spec = _Spec(expr, *_expand(checked))
+    message = _impossible_date_message(spec)
+    if message:
+        raise CronError(f"invalid cron {expr.strip(' ')!r}: {message}")
+    return spec
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -573,13 +689,16 @@ def _zone(tz: object) -> zoneinfo.ZoneInfo:
 class CronRule:
     """A validated cron expression read on the wall clock of an IANA zone."""
 
-    __slots__ = ("expr", "tz", "fixed_time", "_spec")
+    __slots__ = ("expr", "tz", "fixed_time", "_spec", "_last_next", "_last_between")
 
     def __init__(self, expr: str, tz: Union[str, zoneinfo.ZoneInfo]) -> None:
         self._spec = _parse(expr)
         self.expr: str = expr
         self.tz: zoneinfo.ZoneInfo = _zone(tz)
         self.fixed_time: bool = self._spec.fixed_time
+        # The last question and answer: schedules sharing a rule (planner.rule) ask the same one in a tick.
+        self._last_next: tuple = (None, None)
+        self._last_between: tuple = (None, None, ())
 
     def __repr__(self) -> str:
         return f"CronRule({self.expr!r}, {self.tz.key!r})"
@@ -593,11 +712,44 @@ class CronRule:
     # Public API ----------------------------------------------------------------------------------------------------
 
     def next_after(self, t: datetime) -> Optional[datetime]:
-        """The first fire instant strictly after `t` (aware), in UTC; None if there is none in 50 years."""
-        return next(self._iter_after(to_utc(t)), None)
+        """The first fire instant strictly after `t` (aware), in UTC; None if there is none in 50 years.
+
+        A step, not a search, when no offset change is near: the next matching wall minute after t's, read
+        at t's offset, is the answer when the offset stays the same from 3 hours before t to 3 hours after
+        that instant (`_chunk`'s one-offset case). So a frequent schedule's next fire costs a few
+        microseconds, whatever its step, and a daily or weekly one a few more.
+        """
+        s = to_utc(t)  # UTC: the memo's comparison is then between instants
+        last = self._last_next
+        if last[0] == s:
+            return last[1]
+        found = self._step_after(s)
+        self._last_next = (s, found)
+        return found
+
+    def _step_after(self, s: datetime) -> Optional[datetime]:
+        zone = self.tz
+        try:
+            offset = _offset(s - _MAX_SHIFT, zone)
+            k = self._spec.next_wall(_wall_floor(s, offset))
+            if k is not None:
+                found = _EPOCH + _MINUTE * k - offset
+                if found - s <= _STEP_LIMIT:
+                    # Walls and instants correspond one to one while the offset stays the same from 3 hours before
+                    # s to 3 hours after `found`. Samples 12 hours apart see any change in between: a zone keeps an
+                    # offset for more than 18 hours (the module's assumption).
+                    t, low = found + _MAX_SHIFT, s - _MAX_SHIFT
+                    while t > low and _offset(t, zone) == offset:
+                        t -= _CHUNK
+                    if t <= low:
+                        return found
+        except OverflowError:
+            pass
+        return next(self._iter_after(s), None)
 
     def upcoming(self, t: datetime, n: int) -> list[datetime]:
-        """The next `n` fire instants after `t`, in UTC."""
+        """The next `n` fire instants after `t`, in UTC: fewer only when the search reaches the year 9999 or
+        a gap of 50 years between two occurrences."""
         return list(islice(self._iter_after(to_utc(t)), max(n, 0)))
 
     def between(self, start: datetime, end: datetime) -> list[datetime]:
@@ -605,9 +757,12 @@ class CronRule:
         s, e = to_utc(start), to_utc(end)
         if e <= s:
             return []
-        if e - s <= _CHUNK:
-            return self._chunk(s, e)
-        return list(self._iter_after(s, e))
+        last = self._last_between
+        if last[0] == s and last[1] == e:
+            return list(last[2])
+        found = self._chunk(s, e) if e - s <= _CHUNK else list(self._iter_after(s, e))
+        self._last_between = (s, e, tuple(found))
+        return found
 
     def prev_at_or_before(self, t: datetime) -> Optional[datetime]:
         """The latest fire instant at or before `t`, in UTC; None if there is none in 50 years."""
@@ -639,13 +794,11 @@ class CronRule:
     # Internals -----------------------------------------------------------------------------------------------------
 
     def _iter_after(self, t: datetime, limit: Optional[datetime] = None) -> Iterator[datetime]:
-        """Fire instants after `t` (and at or before `limit`), ascending; bounded by the 50-year search."""
+        """Fire instants after `t` (and at or before `limit`), ascending. Without a limit it ends at the end of
+        time, or where no wall time matches within 50 years of the last one (`next_wall`'s search bound)."""
         spec, zone = self._spec, self.tz
         if limit is None:
-            try:
-                limit = t + _HORIZON
-            except OverflowError:
-                limit = datetime.max.replace(tzinfo=UTC) - _CHUNK - _SKIP_MARGIN
+            limit = _END_OF_TIME
         s = t
         try:
             while s < limit:

@@ -1,10 +1,11 @@
 """Plain-language descriptions of 5-field cron expressions ("0 2 * * *" -> "at 02:00 every day").
 
 Standard library only. Reads the forms that cronrules.check_cron accepts: numbers, names, lists, ranges
-(also wrapping ones such as fri-mon), steps (*/n, a-b/n), L in day-of-month, weekday#n and weekdayL in
-day-of-week. Common shapes get an idiomatic sentence; anything else a faithful field-by-field one. Day
-fields follow cron's rule: when both day-of-month and day-of-week are restricted, either one matching is
-enough ("on day 13 of the month and on Friday"). Never raises: text it cannot read is described as it is.
+(also wrapping ones such as fri-mon), steps (*/n, a-b/n; */60 is minute 0), L in day-of-month (alone or
+ending a range, 25-L), weekday#n and weekdayL in day-of-week. Common shapes get an idiomatic sentence;
+anything else a faithful field-by-field one. Day fields follow cron's rule: when both day-of-month and
+day-of-week are restricted, either one matching is enough ("on day 13 of the month and on Friday").
+Never raises: text it cannot read is described as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _DAY_ABBR = {d[:3].lower(): i for i, d in enumerate(_DAYS)}
 _NTH_WORDS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 _RE_LAST_DOW = re.compile(r"^(?:(\d+|[a-z]{3})l|l(\d+|[a-z]{3}))$")
 _MAX_LISTED = 12  # a step expands to an explicit list up to this many values
+_TO_LAST = -1  # _Item.nth of a day-of-month range that ends with L ('25-L')
 
 
 # Parsing ---------------------------------------------------------------------------------------------------------
@@ -66,8 +68,12 @@ def _parse_field(index: int, text: str) -> list[_Item]:
             items.append(_Item("last"))
             continue
         lo, hi = _BOUNDS[index]
-        if raw == "*":
+        if raw == "*" and step is not None and step >= (7 if index == 4 else hi - lo + 1):
+            items.append(_Item("value", lo))  # '*/60': a step as large as the field is its first value
+        elif raw == "*":
             items.append(_Item("all", lo, 6 if index == 4 else hi, step))
+        elif index == 2 and raw.endswith("-l"):  # '25-L': day 25 to the end of the month
+            items.append(_Item("range", _number(index, raw[:-2]), hi, step, nth=_TO_LAST))
         elif "-" in raw:
             a, b = raw.split("-", 1)
             items.append(_Item("range", _number(index, a), _number(index, b), step))
@@ -155,6 +161,8 @@ def _item_words(index: int, item: _Item, unit: str) -> list[str]:
             return [f"every {unit}"]
         if index == 4 and item.a == 0 and item.b == 7:
             return [f"{_name(4, 0)} through {_name(4, 6)}"]
+        if item.nth == _TO_LAST:
+            return [f"{item.a} through the last day"]
         if item.b < item.a and index not in (3, 4):  # a wrapping range of numbers: say both parts
             lo, hi = _BOUNDS[index]
             return [f"{item.a} through {hi}", f"{lo} through {item.b}"]

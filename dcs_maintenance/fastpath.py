@@ -22,13 +22,18 @@ from dcs_maintenance import planner
 from dcs_maintenance.model import Schedule
 
 MAX_ENTRIES = 200_000  # about 200 bytes each; cleared (not evicted) past this: a cache miss is only slower
-# How far ahead one evaluation looks: one of cronrules' 12-hour chunks, the cost of any short window.
-HORIZON = timedelta(hours=11, minutes=59)
+# A remembered "no occurrence at all" (a date that comes round every few decades at most) is trusted this long.
+NONE_VALID = timedelta(days=365 * 40)
+UTC = timezone.utc
 
-# (name, cron, zone) -> (after, until, first): `first` is the first occurrence in (after, until], or None
-_next_fire: dict[tuple[str, str, str], tuple[datetime, datetime, Optional[datetime]]] = {}
+# name -> (cron, zone, after, first): `first` is the first occurrence strictly after `after` (None: none for decades)
+_next_fire: dict[str, tuple[str, str, datetime, Optional[datetime]]] = {}
 # (name, stop, start, zone, dates) -> (from, until, desired): window_desired(s, t) is `desired` for from <= t < until
 _windows: dict[tuple, tuple[datetime, Optional[datetime], Optional[planner.Desired]]] = {}
+# The last tick seen, with what every schedule's check derives from it:
+# [tick, tick_period, tick in UTC, tick - MAX_REPORT_SPAN, tick - tick_period] (all UTC).
+_tick: list = [None, None, None, None, None]
+calls = {"next_after": 0}  # how often a next fire was computed (tests count it; never reset by the runner)
 
 
 def clear() -> None:
@@ -39,32 +44,38 @@ def clear() -> None:
 def quiet_one_shot(schedule: Schedule, tick: datetime, watermark: Optional[datetime], tick_period: timedelta) -> bool:
     """True when `one_shot_due(schedule, tick, watermark, tick_period)` has nothing to run or report.
 
-    The planner looks at the occurrences in (report_from, tick]. One evaluation finds the first occurrence in
-    (report_from, report_from + HORIZON]; later ticks reuse it while their report_from is not before the
-    evaluated span's start nor past that first occurrence: then it is still their first occurrence (or, when
-    there was none, there is none up to the span's end).
+    The planner looks at the occurrences in (start, tick], start being the watermark (or tick - tick_period),
+    never earlier than tick - MAX_REPORT_SPAN. Each schedule's first occurrence after some instant is
+    remembered: while a later tick's start is not before that instant nor at or past that occurrence, it
+    is still the first one after the start, and the answer is whether it is later than the tick. Once it
+    has fired, the next one is one `CronRule.next_after` step from it (a few microseconds whatever the cron),
+    so a `*/5` schedule costs one step per fire, and a daily one a dictionary look-up per tick.
     """
-    assert schedule.cron is not None
-    low = watermark if watermark is not None else tick - tick_period
-    if low >= tick:
+    memo = _tick
+    if memo[0] is not tick or memo[1] != tick_period:  # once per tick, not once per schedule
+        utc_tick = tick.astimezone(UTC)
+        memo[:] = [tick, tick_period, utc_tick, utc_tick - planner.MAX_REPORT_SPAN, utc_tick - tick_period]
+    tick_utc = memo[2]
+    low = memo[4] if watermark is None else watermark
+    if low >= tick_utc:
         return True  # one_shot_due: "already processed", nothing passed, nothing to fire
-    start = max(low, tick - planner.MAX_REPORT_SPAN).astimezone(timezone.utc)
-    tick = tick.astimezone(timezone.utc)
-    key = (schedule.name, schedule.cron, schedule.timezone)
-    entry = _next_fire.get(key)
-    if entry is not None and entry[0] <= start:
-        first = entry[2]
-        if first is not None and first > start:
-            return first > tick
-        if first is None and tick <= entry[1]:
-            return True
+    start = low if low > memo[3] else memo[3]
+    cron = schedule.cron
+    entry = _next_fire.get(schedule.name)
+    if entry is not None and entry[2] <= start and entry[0] == cron and entry[1] == schedule.timezone:
+        first = entry[3]
+        if first is None:
+            if start - entry[2] < NONE_VALID:
+                return True
+        elif start < first:
+            return first > tick_utc
+    assert cron is not None
     if len(_next_fire) >= MAX_ENTRIES:
         _next_fire.clear()
-    until = max(start + HORIZON, tick)
-    found = planner.rule(schedule.cron, schedule.timezone).between(start, until)
-    first = found[0] if found else None
-    _next_fire[key] = (start, until, first)
-    return first is None or first > tick
+    calls["next_after"] += 1
+    first = planner.rule(cron, schedule.timezone).next_after(start)
+    _next_fire[schedule.name] = (cron, schedule.timezone, start, first)
+    return first is None or first > tick_utc
 
 
 def window_desired(schedule: Schedule, tick: datetime) -> Optional[planner.Desired]:

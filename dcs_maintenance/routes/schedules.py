@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from bisect import bisect_right
 from collections import defaultdict
-from typing import Any
+from typing import Any, Optional
 
 from dcs_maintenance import clock
 from dcs_maintenance.http_api import (
@@ -27,37 +30,100 @@ from dcs_maintenance.schedule_info import describe_schedule, freezes_info, upcom
 from dcs_maintenance.settings import SettingsError, load_settings
 
 NEXT_COUNT = 5
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 RUN_OPTIONS = {"dry_run": bool}
 _SOURCE_RE = re.compile(r"[\w.\-/ ]{1,200}")
 
 
 # -- GET /schedules ---------------------------------------------------------------------------------
 def list_schedules(request: Request) -> Response:
-    """Every schedule with its validation result, a plain-language description and its next occurrences."""
+    """One page of the schedules, each with its validation result, a plain-language description and its next
+    occurrences; every page also has the files and all problems (the catalog's validity).
+
+    Pages (`limit`, default 100, at most 1000; `cursor` from the previous page's `next_cursor`) go through the
+    schedules in (name, file) order, so a schedule added or removed between two requests moves no other one
+    across a page boundary. The descriptions and occurrences are computed for the page only: a page over
+    10,000 schedules costs about what 100 do.
+    """
+    limit = _limit(request.query.get("limit"))
+    after = _cursor(request.query.get("cursor"))
     settings = common.settings()
     catalog = common.catalog(settings)
     now = clock.now()
     warned: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for warning in catalog.warnings:
         warned[(warning.file, warning.schedule or "")].append(warning.to_dict())
-    entries = [{**_valid_entry(s, now), "warnings": warned.get((s.source, s.name), [])} for s in catalog.schedules]
     by_name: dict[tuple[str, str], list[Problem]] = defaultdict(list)
     by_file: dict[str, list[Problem]] = defaultdict(list)
     for problem in catalog.problems:
         by_file[problem.file].append(problem)
         if problem.schedule:
             by_name[(problem.file, problem.schedule)].append(problem)
-    entries += [{"name": name, "file": file, "valid": False, "problems": [p.to_dict() for p in problems]}
-                for (file, name), problems in by_name.items()]
+    keys = _ordered(catalog, tuple(by_name))
+    start = bisect_right(keys, after) if after is not None else 0
+    page = keys[start:start + limit]
+    by_key = catalog.by_name
+    entries = []
+    for name, file in page:
+        schedule = by_key(name)
+        if schedule is not None and schedule.source == file:
+            entries.append({**_valid_entry(schedule, now), "warnings": warned.get((file, name), [])})
+        else:
+            entries.append({"name": name, "file": file, "valid": False,
+                            "problems": [p.to_dict() for p in by_name[(file, name)]]})
     files = [{"file": f, "valid": not by_file.get(f), "problems": [p.to_dict() for p in by_file.get(f, [])]}
              for f in catalog.files]
     files += [{"file": f, "valid": False, "problems": [p.to_dict() for p in ps]}
               for f, ps in by_file.items() if f not in catalog.files]  # e.g. a missing schedules directory
+    more = start + limit < len(keys)
     return Response(200, {"valid": catalog.ok, "at": iso(now),
-                          "schedules": entries, "files": files,
+                          "schedules": entries, "count": len(keys), "limit": limit,
+                          "next_cursor": _encode_cursor(page[-1]) if more and page else None,
+                          "files": files,
                           "problems": [p.to_dict() for p in catalog.problems],
                           "warnings": [w.to_dict() for w in catalog.warnings],
                           "freezes": freezes_info(catalog.freezes, now)})
+
+
+# The schedules in page order, per catalog (a catalog is rebuilt only when its files change).
+_order: list = [None, None, ()]
+
+
+def _ordered(catalog: Catalog, invalid: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """Every entry's (name, file), sorted: the valid schedules and the names that only have problems."""
+    if _order[0] is catalog and _order[1] == invalid:
+        return _order[2]
+    keys = sorted({(s.name, s.source) for s in catalog.schedules} | {(name, file) for file, name in invalid})
+    _order[:] = [catalog, invalid, keys]
+    return keys
+
+
+def _limit(text: Any) -> int:
+    if text is None:
+        return DEFAULT_PAGE
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 5 and 1 <= int(value) <= MAX_PAGE):
+        raise HttpError(400, INVALID_PARAMETER, f"limit: a whole number from 1 to {MAX_PAGE} (got {text[:20]!r})")
+    return int(value)
+
+
+def _encode_cursor(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key), ensure_ascii=False).encode()).decode().rstrip("=")
+
+
+def _cursor(text: Any) -> Optional[tuple[str, str]]:
+    """The (name, file) after which the page starts; 400 for anything that is not a next_cursor of ours."""
+    if text is None or text == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        key = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        key = None
+    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+        raise HttpError(400, INVALID_PARAMETER, "cursor: not a next_cursor from a previous page of GET /schedules")
+    return key[0], key[1]
 
 
 def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
