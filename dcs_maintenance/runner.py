@@ -17,6 +17,7 @@ Order of a tick, and why:
 from __future__ import annotations
 
 import contextvars
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -31,6 +32,7 @@ from dcs_maintenance.planner import (
     eligibility,
     iso,
     one_shot_due,
+    rule,
     select,
     window_desired,
     window_step,
@@ -70,12 +72,14 @@ def run_tick(catalog: Catalog, request: TickRequest, rt: Runtime) -> dict[str, A
     works = _due_work(schedules, request, rt, ledger, marks, book, report)
     if works:
         instances = _list_projects(works, rt)
+        if request.rehearse:  # statuses the rehearsal's earlier previewed window actions would have left
+            instances = _assumed(instances, getattr(rt.ledger, "assumed", {}))
         for work in works:
             _plan(work, instances, rt, ledger, request)
         execute([w for w in works if not w.report.error], rt, ledger, request, marks)
         for work in works:
             _finish(work, book, request)
-    if request.writes:  # a dry-run tick (e.g. an observer timer) must not use up work
+    if request.books:  # a dry-run tick (e.g. an observer timer) must not use up work
         _write_bookkeeping(book, ledger, report, wall)
     return _summary(report, rt, request)
 
@@ -128,12 +132,15 @@ def _due_work(schedules: list[Schedule], request: TickRequest, rt: Runtime, ledg
                 continue
             works.append(Work(schedule, rep, project, region, desired.occurrence, desired, rep.data["dry_run"]))
             continue
-        due = one_shot_due(schedule, tick, marks.get(schedule.name), settings.tick_period)
+        mark = marks.get(schedule.name)
+        due = one_shot_due(schedule, tick, mark, settings.tick_period)
         held = _report_passed(rep, due.passed, ledger, settings, request)
         new_marks[schedule.name] = held - PENDING_HOLD if held else tick
         if due.fire is None:
             if due.passed:
                 rep.decide("not_due", due.reason)
+            elif not request.writes and mark is not None and mark >= tick:
+                rep.decide("handled", _handled(schedule, tick, mark, ledger))
             continue
         works.append(Work(schedule, rep, project, region, due.fire, None, rep.data["dry_run"]))
     return works
@@ -191,10 +198,27 @@ def _idle(schedule: Schedule, request: TickRequest, marks: dict[str, datetime], 
                 new_marks[schedule.name] = tick
             return True
         return False
+    if not request.writes and mark is not None and mark >= tick:
+        return False  # a preview of a time already handled says so (_handled), never just nothing
     if fastpath.quiet_one_shot(schedule, tick, mark, settings.tick_period):
         new_marks[schedule.name] = tick
         return True
     return False
+
+
+def _handled(schedule: Schedule, tick: datetime, mark: datetime, ledger: Any) -> str:
+    """For a preview at a time the ledger has passed: up to when, and who handled the latest occurrence."""
+    occ = rule(schedule.cron or "", schedule.timezone).prev_at_or_before(tick)
+    text = f"already handled up to {iso(mark)}"
+    if occ is None:
+        return text
+    claims = ledger.claims_by_prefix(f"{schedule.name}|{iso(occ)}|")
+    if not claims:
+        return f"{text}; occurrence {iso(occ)} was looked at then, nothing was claimed for it"
+    holders = ", ".join(sorted({c.holder for c in claims.values()}))
+    outcomes = Counter(c.outcome for c in claims.values())
+    done = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    return f"{text}: occurrence {iso(occ)} by request {holders} ({done})"
 
 
 def _manual_work(schedule: Schedule, rep: ScheduleReport, project: str, region: Optional[str],
@@ -231,6 +255,15 @@ def _list_projects(works: list[Work], rt: Runtime) -> dict[tuple[str, Optional[s
         # held by request '-').
         futures = [pool.submit(contextvars.copy_context().run, list_one, key) for key in keys]
         return {key: future.result() for key, future in zip(keys, futures, strict=False)}
+
+
+def _assumed(instances: dict[tuple[str, Optional[str]], Any], assumed: dict[str, str]
+             ) -> dict[tuple[str, Optional[str]], Any]:
+    if not assumed:
+        return instances
+    return {key: listed if isinstance(listed, BaseException) else
+            [replace(i, status=assumed.get(i.instance_id, i.status)) for i in listed]
+            for key, listed in instances.items()}
 
 
 # -- 3. targets, claims already taken, eligibility (pure decisions) -----------------------------------------
@@ -319,7 +352,7 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
 
 # -- 5. bookkeeping -----------------------------------------------------------------------------------
 def _finish(work: Work, book: Bookkeeping, request: TickRequest) -> None:
-    if not request.writes or work.dry_run:
+    if not request.books or (work.dry_run and not request.rehearse):
         return
     name = work.schedule.name
     if work.applied:

@@ -17,7 +17,7 @@ from dcs_maintenance import clock, logs
 from dcs_maintenance.guards import judge_claim
 from dcs_maintenance.ledger.base import LedgerError, WindowState
 from dcs_maintenance.model import Outcome
-from dcs_maintenance.planner import too_late
+from dcs_maintenance.planner import STATUS_OF_STATE, too_late
 from dcs_maintenance.tick import PENDING_HOLD, Intent, Runtime, TickRequest, Work
 
 if TYPE_CHECKING:
@@ -36,6 +36,11 @@ def execute(works: list[Work], rt: Runtime, ledger: Any, request: TickRequest, m
         for intent in work.intents:
             if work.dry_run or not request.writes:
                 _report_dry(intent, ledger)
+                if request.rehearse and work.desired:  # a rehearsal goes on as if it had been done
+                    work.applied[intent.instance.instance_id] = WindowState(work.desired.state, intent.occurrence)
+                    assumed = getattr(rt.ledger, "assumed", None)
+                    if assumed is not None:
+                        assumed[intent.instance.instance_id] = STATUS_OF_STATE[work.desired.state]
             else:
                 live[(work.project, work.region, intent.action)].append(intent)
     if not live:

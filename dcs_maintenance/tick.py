@@ -36,11 +36,20 @@ class TickRequest:
     preview: bool = False  # read-only everywhere, ledger included (GET /plan)
     manual: bool = False  # run the chosen schedules now (POST /schedules/{name}/run), whatever their cron
     window_at: Optional[datetime] = None  # set by run_tick: the instant windows are judged at (guards)
+    # A dry run whose bookkeeping is written as if every action it would send had succeeded: `run --until
+    # --dry-run` rehearses many ticks on a scratch ledger (tools/rehearsal.py), so a window's state carries from
+    # tick to tick (one stop and one start over a night, not a stop at every tick). Never claims, never calls.
+    rehearse: bool = False
 
     @property
     def writes(self) -> bool:
         """False for previews and tick-level dry runs: they leave the ledger as it was."""
         return not (self.preview or self.dry_run)
+
+    @property
+    def books(self) -> bool:
+        """Whether the tick's bookkeeping (watermarks, window states, settled markers) is written."""
+        return self.writes or self.rehearse
 
 
 @dataclass

@@ -285,7 +285,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any]) -> int:
-    """Successive ticks from --at to --until every --every (default TICK_PERIOD), the wall clock following."""
+    """Successive ticks from --at to --until every --every (default TICK_PERIOD), the wall clock following.
+
+    With --dry-run the ticks are a rehearsal: each one's bookkeeping goes to a scratch ledger as if what it would
+    send had been sent, so the next previewed tick carries on from there (a night shows one stop and one start).
+    """
     import handler
     from dcs_maintenance.settings import load_settings
     from dcs_maintenance.tools.local import LocalContext, timer_event
@@ -294,12 +298,14 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
     step = args.every or load_settings().tick_period
     count = int((args.until - start) / step) + 1
     ok, active = True, []
+    rehearse = _rehearsal(options) if options.get("dry_run") else None
     with Progress(count, "ticks", enabled=False if args.json else None) as bar:
         for n in range(count):
             at = start + n * step
             clock.set_as_of(clock.offset_clock(at))
             with _logs_to_stderr():
-                summary = handler.handler(timer_event(at, options or ""), LocalContext())
+                summary = (rehearse(at) if rehearse else
+                           handler.handler(timer_event(at, options or ""), LocalContext()))
             if summary.get("missing"):  # every tick would say the same: stop at the first
                 _print(summary, args.json, summary_text(summary))
                 return USAGE
@@ -313,6 +319,31 @@ def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any
     _print({"ok": ok, "ticks": count, "from": start.isoformat(), "until": args.until.isoformat(), "active": active},
            args.json, f"{count} tick(s) from {start.isoformat()}, {len(active)} with activity, ok={ok}")
     return OK if ok else FAILED
+
+
+def _rehearsal(options: dict[str, Any]) -> Any:
+    """A function running one rehearsed dry-run tick at a time over one scratch ledger (tools/rehearsal.py)."""
+    from dcs_maintenance.invocation import ledger_for, runtime
+    from dcs_maintenance.loader import load_catalog
+    from dcs_maintenance.runner import TickRequest, run_tick
+    from dcs_maintenance.settings import load_settings, missing_for_api
+    from dcs_maintenance.tools.local import LocalContext
+    from dcs_maintenance.tools.rehearsal import RehearsalLedger
+
+    settings = load_settings()
+    only = frozenset(options["schedules"]) if options.get("schedules") else None
+    scratch = RehearsalLedger(ledger_for(settings))
+
+    def tick(at: datetime) -> dict[str, Any]:
+        context = LocalContext()
+        catalog = load_catalog(settings.schedules_dir, settings.validation_context())
+        missing = missing_for_api(settings, context, catalog.schedules)
+        if missing:
+            return {"ok": False, "missing": missing, "errors": [f"missing settings: {'; '.join(missing)}"]}
+        request = TickRequest(at, "timer", True, only, rehearse=True)
+        return run_tick(catalog, request, runtime(settings, context, scratch))
+
+    return tick
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

@@ -1,0 +1,67 @@
+"""Previews that say what they see (issue 12): a dry run over many ticks carries a window's state from tick to
+tick, and a preview of a time the ledger has already passed says who handled it, instead of showing nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import PROJECT, status_calls, t
+
+from dcs_maintenance.tools import cli
+from dcs_maintenance.tools.local import LocalContext
+
+NIGHTS = """
+schedules:
+  - name: nights
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {ids: [i-dev]}
+  - name: hourly
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {env: staging}}
+"""
+
+
+@pytest.fixture
+def fleet(emulator):
+    emulator.add_instance(PROJECT, instance_id="i-dev", name="dev-api")
+    emulator.add_instance(PROJECT, instance_id="i-a", name="app-a", tags={"env": "staging"})
+    return emulator
+
+
+def run(capsys, *argv: str) -> tuple[int, dict]:
+    code = cli.main(list(argv))
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_a_dry_run_over_a_night_shows_one_stop_and_one_start(capsys, fleet, function_env, write_schedules):
+    write_schedules(NIGHTS)
+    code, data = run(capsys, "run", "--at", "2026-06-01T19:00:00Z", "--until", "2026-06-02T08:00:00Z",
+                     "--dry-run", "--schedule", "nights", "--json")
+    assert code == 0 and data["ticks"] == 13 * 12 + 1
+    would = [(summary["tick"], e["reason"]) for summary in data["active"] for s in summary["schedules"]
+             for e in s["instances"] if e["reason"].startswith("dry run: would")]
+    assert would == [("2026-06-01T20:00:00Z", "dry run: would stop (RUNNING)"),
+                     ("2026-06-02T07:00:00Z", "dry run: would start (CLOSED)")]  # as the stop would leave it
+    assert status_calls(fleet) == [] and fleet.get_instance(PROJECT, "i-dev")["status"] == "RUNNING"
+    from dcs_maintenance.ledger import open_ledger
+
+    with open_ledger(function_env["LEDGER_URL"]) as ledger:  # the rehearsal wrote nothing real
+        assert ledger.watermarks() == {} and ledger.window_states("nights") == {}
+
+
+def test_a_plan_at_a_time_already_handled_says_by_whom(capsys, fleet, function_env, write_schedules, tick):
+    write_schedules(NIGHTS)
+    tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-the-tick"))
+    assert len(status_calls(fleet, "restart")) == 1
+    capsys.readouterr()  # the tick's own log lines
+    code, summary = run(capsys, "plan", "--at", "2026-06-01T10:00:00Z", "--json")
+    [hourly] = [s for s in summary["schedules"] if s["name"] == "hourly"]
+    assert hourly["decision"] == "handled"
+    assert hourly["reason"] == ("already handled up to 2026-06-01T10:00:00Z: occurrence 2026-06-01T10:00:00Z by "
+                                "request req-the-tick (1 success)")
+    dry = tick(t("2026-06-01T10:00:00Z"), user_event='{"dry_run": true}')
+    assert [s["decision"] for s in dry["schedules"] if s["name"] == "hourly"] == ["handled"]
+    assert len(status_calls(fleet, "restart")) == 1
