@@ -4,11 +4,13 @@ tick, and a preview of a time the ledger has already passed says who handled it,
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from conftest import PROJECT, status_calls, t
+from conftest import PROJECT, ROOT, status_calls, t
 
-from dcs_maintenance.tools import cli
 from dcs_maintenance.tools.local import LocalContext
 
 NIGHTS = """
@@ -30,15 +32,16 @@ def fleet(emulator):
     return emulator
 
 
-def run(capsys, *argv: str) -> tuple[int, dict]:
-    code = cli.main(list(argv))
-    out = capsys.readouterr().out
-    return code, json.loads(out)
+def run(*argv: str) -> tuple[int, dict]:
+    """The real command line, in a subprocess, with the test's settings (the emulator, the ledger)."""
+    proc = subprocess.run([sys.executable, "-m", "dcs_maintenance", *argv], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, json.loads(proc.stdout)
 
 
-def test_a_dry_run_over_a_night_shows_one_stop_and_one_start(capsys, fleet, function_env, write_schedules):
+def test_a_dry_run_over_a_night_shows_one_stop_and_one_start(fleet, function_env, write_schedules):
     write_schedules(NIGHTS)
-    code, data = run(capsys, "run", "--at", "2026-06-01T19:00:00Z", "--until", "2026-06-02T08:00:00Z",
+    code, data = run("run", "--at", "2026-06-01T19:00:00Z", "--until", "2026-06-02T08:00:00Z",
                      "--dry-run", "--schedule", "nights", "--json")
     assert code == 0 and data["ticks"] == 13 * 12 + 1
     would = [(summary["tick"], e["reason"]) for summary in data["active"] for s in summary["schedules"]
@@ -52,12 +55,11 @@ def test_a_dry_run_over_a_night_shows_one_stop_and_one_start(capsys, fleet, func
         assert ledger.watermarks() == {} and ledger.window_states("nights") == {}
 
 
-def test_a_plan_at_a_time_already_handled_says_by_whom(capsys, fleet, function_env, write_schedules, tick):
+def test_a_plan_at_a_time_already_handled_says_by_whom(fleet, function_env, write_schedules, tick):
     write_schedules(NIGHTS)
     tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-the-tick"))
     assert len(status_calls(fleet, "restart")) == 1
-    capsys.readouterr()  # the tick's own log lines
-    code, summary = run(capsys, "plan", "--at", "2026-06-01T10:00:00Z", "--json")
+    code, summary = run("plan", "--at", "2026-06-01T10:00:00Z", "--json")
     [hourly] = [s for s in summary["schedules"] if s["name"] == "hourly"]
     assert hourly["decision"] == "handled"
     assert hourly["reason"] == ("already handled up to 2026-06-01T10:00:00Z: occurrence 2026-06-01T10:00:00Z by "
