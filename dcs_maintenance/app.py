@@ -37,8 +37,11 @@ def redacted(value: Any) -> Any:
 
 def handle(event: Any, context: Any) -> dict[str, Any]:
     """The FunctionGraph entry: dispatch on the event kind. Never raises; secrets never leave in the result."""
-    with gc_policy.invocation():  # a cold start's collector pauses (issue 15): see gc_policy
-        return redacted(_dispatch(event, context))
+    try:
+        with gc_policy.invocation():  # a cold start's collector pauses (issue 15): see gc_policy
+            return redacted(_dispatch(event, context))
+    finally:
+        logs.flush()
 
 
 def _api_token_secret() -> str:

@@ -7,8 +7,10 @@ before it is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -34,9 +36,14 @@ class _JsonLines(logging.Handler):
         stream = self.stream or sys.stdout
         try:
             stream.write(record.getMessage() + "\n")
-            stream.flush()
+            if record.levelno >= logging.WARNING:  # the rest is flushed at the end of the invocation (flush())
+                stream.flush()
         except Exception:  # a closed stream must never break a tick
             self.handleError(record)
+
+    def flush(self) -> None:
+        with contextlib.suppress(Exception):
+            (self.stream or sys.stdout).flush()
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
@@ -50,10 +57,19 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
     _logger.setLevel(level)
 
 
+def flush() -> None:
+    """Write out what is buffered: at the end of every invocation (app.handle), so no line waits for the next."""
+    for handler in _logger.handlers:
+        handler.flush()
+
+
 def bind(request_id: str, secrets: Iterable[str] = ()) -> None:
     """Set the request id and the values that must never be written, for this invocation."""
     _request_id.set(request_id or "-")
     _secrets.set(tuple(s for s in secrets if s and len(s) >= 4))
+
+
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 def add_secrets(secrets: Iterable[str]) -> None:
@@ -75,15 +91,30 @@ def redact(text: str) -> str:
 
 def masked(value: Any) -> Any:
     """`value` (JSON-like: dicts, lists, strings, numbers) with the bound secrets masked inside each string,
-    keys included; the structure never changes. An SDK or DCS error message quoted in a result may hold one."""
+    keys included; the structure never changes. An SDK or DCS error message quoted in a result may hold one.
+
+    A tick's summary has thousands of strings and almost never a secret: one look at its JSON text (C speed)
+    says whether any string can hold one; only then is it walked. A secret with a character JSON escapes (a quote,
+    a backslash, a control character) would not be found that way, so such secrets always walk."""
     if not _secrets.get():
         return value
+    if not isinstance(value, str):
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = ""
+        if text and not _may_hold_secret(text):
+            return value
+    return _masked(value)
+
+
+def _masked(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {masked(key) if isinstance(key, str) else key: masked(item) for key, item in value.items()}
+        return {_masked(key) if isinstance(key, str) else key: _masked(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [masked(item) for item in value]
+        return [_masked(item) for item in value]
     return value
 
 
@@ -104,7 +135,17 @@ def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
         "event": event,
     }
     line.update({k: v for k, v in fields.items() if v is not None})
-    _logger.log(level, dumps(masked(_plain(line))))
+    plain = _plain(line)
+    text = dumps(plain)  # serialised once; walked and serialised again only when a secret may be in it
+    if _may_hold_secret(text):
+        text = dumps(_masked(plain))
+    _logger.log(level, text)
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Whether JSON `text` may carry a bound secret: found as it is, or the secret has a character JSON escapes
+    (then it cannot be looked for in the text, and the value is walked instead)."""
+    return any(secret in text or _JSON_ESCAPED.search(secret) for secret in _secrets.get())
 
 
 def dumps(value: Any) -> str:

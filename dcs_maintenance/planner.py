@@ -36,6 +36,7 @@ def rule(expr: str, tz: str) -> CronRule:
     return CronRule(expr, tz)
 
 
+@lru_cache(maxsize=8192)  # a tick formats the same few instants (its time, occurrences) for many schedules
 def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
