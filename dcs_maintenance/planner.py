@@ -80,11 +80,12 @@ def one_shot_due(schedule: Schedule, tick: datetime, watermark: Optional[datetim
             passed.append((occ, "skipped", why))
         else:
             active.append(occ)
-    fire = active[-1] if active and active[-1] > deadline else None
+    # The one boundary (README: "an occurrence OLDER than starting_deadline is missed"), as too_late judges it.
+    fire = active[-1] if active and active[-1] >= deadline else None
     for occ in active:
         if occ is fire:
             continue
-        if occ <= deadline:
+        if occ < deadline:
             passed.append((occ, "missed", f"older than starting_deadline {schedule.starting_deadline} at tick"))
         else:
             passed.append((occ, "missed", "superseded by a later occurrence in the same tick window"))

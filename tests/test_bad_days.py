@@ -360,3 +360,17 @@ def test_routes_answer_503_when_the_ledger_is_down(fleet, write_schedules, monke
     body = json.loads(response["body"])
     assert response["statusCode"] == 503 and body["error_code"] == "DCSM.5031", body
     assert acted_ids(fleet) == []
+
+
+# -- the lateness boundary, end to end (issue 16) -------------------------------------------------------------------
+def test_an_occurrence_exactly_starting_deadline_old_is_still_sent(fleet, write_schedules, function_env):
+    """Ticks at 03:00 and 03:05 dropped: the 03:10 tick, with the wall clock exactly at 03:10, sends the 03:00
+    restart whose deadline is 10 minutes (only an occurrence older than the deadline is missed)."""
+    from dcs_maintenance import clock
+
+    write_schedules(HOURLY.replace('"0 * * * *"', '"0 3 * * *"'))
+    clock.set_clock(lambda: t("2026-06-01T02:55:00Z"))
+    invoke(t("2026-06-01T02:55:00Z"))
+    clock.set_clock(lambda: t("2026-06-01T03:10:00Z"))  # frozen: the boundary itself, not a millisecond after
+    summary = invoke(t("2026-06-01T03:10:00Z"))
+    assert sent(summary) == [("i-a", "success"), ("i-b", "success")], summary

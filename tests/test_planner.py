@@ -56,6 +56,11 @@ DUE_TABLE = [
      [("2026-12-01T03:00:00Z", "skipped")]),
     ("custom starting_deadline", one_shot(starting_deadline=timedelta(hours=2)), "2026-12-01T04:30:00Z",
      "2026-12-01T02:00:00Z", "2026-12-01T03:00:00Z", []),
+    # The boundary, decided once (issue 16): only an occurrence OLDER than starting_deadline is missed.
+    ("exactly starting_deadline old still fires", one_shot(), "2026-12-01T03:10:00Z", "2026-12-01T02:55:00Z",
+     "2026-12-01T03:00:00Z", []),
+    ("a second older than starting_deadline is missed", one_shot(), "2026-12-01T03:10:01Z", "2026-12-01T02:55:00Z",
+     None, [("2026-12-01T03:00:00Z", "missed")]),
 ]
 
 
@@ -71,6 +76,14 @@ def test_too_late_by_the_wall_clock():
     s = one_shot()
     assert not too_late(s, t("2026-12-01T03:00:00Z"), t("2026-12-01T03:10:00Z"))
     assert too_late(s, t("2026-12-01T03:00:00Z"), t("2026-12-01T03:10:01Z"))
+
+
+@pytest.mark.parametrize("tick", ["2026-12-01T03:10:00Z", "2026-12-01T03:09:59Z", "2026-12-01T03:10:01Z"])
+def test_the_planner_and_the_wall_clock_judge_lateness_alike(tick):
+    """One boundary everywhere: what the planner fires, the wall-clock check at the same instant sends."""
+    s, occurrence = one_shot(), t("2026-12-01T03:00:00Z")
+    fires = one_shot_due(s, t(tick), t("2026-12-01T02:55:00Z"), FIVE).fire == occurrence
+    assert fires is not too_late(s, occurrence, t(tick))
 
 
 WINDOW_TABLE = [
