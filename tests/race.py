@@ -97,6 +97,7 @@ class Outcome:
     """What a job came to. `summary` is handler.handler's answer ({} when the worker was killed)."""
 
     worker: int = -1
+    request_id: str = ""
     summary: dict = field(default_factory=dict)
     fault: Optional[str] = None
     fired: bool = False  # the fault happened: claims were taken (and their reply lost, or the process killed)
@@ -366,7 +367,7 @@ def _run(job: Job, conn: Any) -> Outcome:
 
     clock.set_clock(clock.offset_clock(job.wall))
     clock.set_as_of(None)
-    out = Outcome(fault=job.fault)
+    out = Outcome(request_id=job.request_id, fault=job.fault)
     try:
         with _armed(job.fault, out, conn):
             out.summary = handler.handler(job.event, LocalContext(request_id=job.request_id))
