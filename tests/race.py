@@ -248,10 +248,14 @@ def overlap(workers: Workers, emulator: Any, variant: str, first: tuple[int, Job
     then answered 429); `second`, a delivery of the same tick, runs to its end in another worker meanwhile;
     then the call is released and `first` finishes.
 
-    If `first` makes no status call (nothing was due for it), nothing is held: the hold and fault are withdrawn
-    and `second` runs after it. For OVERLAP_THROTTLE_AFTER against an emulator whose transitions are instant,
-    pass `transition` (seconds): actions last that long during the overlap (a restart is never instant in DCS,
-    and the read-back after a 429 must see it), and every instance still in transition after it is settled."""
+    If `first` makes no status call (nothing was due for it), nothing is held: the hold is released and the fault
+    withdrawn, and `second` runs after it. (The emulator has no way to drop an unused hold: released, it stays
+    until the next status call passes through it; should that be the next overlap's first call, that overlap
+    is not held either and says so, `held=False`.)
+
+    For OVERLAP_THROTTLE_AFTER against an emulator whose transitions are instant, pass `transition` (seconds):
+    actions last that long during the overlap (a restart is never instant in DCS, and the read-back after a 429
+    must see it), and every instance still in transition after it is settled."""
     from dcs_emulator import Fault
 
     kind = OVERLAPS[variant]
