@@ -8,18 +8,32 @@ seeded. Schedules: restart, soft_restart and flush one-shots, and a stop/start w
 of instances (plus a protected instance that must never be touched). Then a few ticks without faults let
 pending work finish.
 
+The handler runs in worker processes of the race harness (tests/race.py), which share the SQLite ledger and
+the emulator as function instances would, each delivery on a worker chosen by the seed. At ticks where
+something is due, issue 10's race faults are added (`--race-rate`): a delivery whose status call is held
+(plain, throttled 429 before it took effect, or 429 after it did) while a second delivery of the same tick runs
+to its end in another process; a claim whose reply is lost, with and without its release failing; a process
+killed between claim and call (the worker is started again); an event hours ahead of the wall clock, followed
+by the tick's real delivery. `--processes 0` runs every delivery in this process instead (threads for
+overlapping ones), without race faults, as before.
+
 Independently of the function, the benchmark works out every (schedule, occurrence, instance) that should
 have been acted on (the cron occurrences x the targets), and checks it against the emulator's request log
 (what was SENT, each status PUT mapped to the occurrence current at its tick) and the returned summaries
 (what was REPORTED):
-- duplicates: a key sent more than once (the status PUT must never be re-sent, a claim never re-taken);
+- duplicates: a key sent more than once (the status PUT must never be re-sent, a claim never re-taken; a PUT
+  answered 429 before it took effect is not sent: its claims are given back and a later tick sends it);
 - lost: a key intended, not sent, and never reported with a final result (success, failed, unknown,
-  missed, skipped for a reason other than "deferred"/"transitional"), nor covered by a reported error of its
-  schedule at a tick where it was current;
-- unexpected: a key sent that was not intended (a protected instance, a wrong occurrence).
-It exits 1 unless duplicates, lost and unexpected are all 0 (and no tick ended in an internal error).
+  missed, skipped for a reason that promises no later look: not "deferred", "transitional", "in flight",
+  "next tick", not `not_sent`), nor covered by a reported error of its schedule at a tick where it was current;
+- unexpected: a key sent that was not intended (a protected instance, a wrong occurrence);
+- orphans: every claim a race fault left without an outcome must be reported `unknown` by a later summary;
+- ahead: an event ahead of the wall clock is refused (`ok: false`) and sends nothing.
+It exits 1 unless duplicates, lost, unexpected, orphans never reported unknown and ahead events not refused are
+all 0 (and no tick ended in an internal error).
 
 Usage: .venv/bin/python bench/reliability.py [--ticks N] [--fault-rate R] [--seed S] [--batch-size B]
+                                              [--processes N] [--race-rate R] [--log-dir DIR]
 """
 
 from __future__ import annotations
@@ -40,8 +54,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "tests"):  # the project, and the race harness (tests/race.py)
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import race  # noqa: E402  (tests/race.py, after the path above)
 
 UTC = timezone.utc
 AK, SK = "RELIAK0123456789", "RELISK-secret-value-0123456789"
@@ -67,7 +84,9 @@ FAULT_KINDS: list[tuple[str, dict[str, Any]]] = [
     ("dcs_error", {"status": 400, "error_code": "DCS.4026"}), ("dcs_error", {"status": 400, "error_code": "DCS.4049"}),
 ]
 FINAL = ("success", "failed", "unknown", "missed", "skipped")
-INTERMEDIATE_WORDS = ("deferred", "transitional")
+# A skipped entry that promises a later look (in flight, claims given back for the next tick, deferred,
+# transitional): not a final result; `not_sent: true` entries are intermediate too.
+INTERMEDIATE_WORDS = ("deferred", "transitional", "in flight", "next tick", "later tick")
 
 
 def iso(t: datetime) -> str:
@@ -128,7 +147,18 @@ class SimClock:
         return self.base + (time.monotonic() - self.real)
 
 
-def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool = False) -> dict[str, Any]:
+def due_at(at: datetime) -> bool:
+    """Something is due at `at`: a one-shot occurrence or a window's stop or start (a race fault there meets claims
+    and calls)."""
+    for _project, kind, cron, _group, _count in SCHEDULES.values():
+        for expr in (cron if kind == "window" else (cron,)):
+            if latest(expr, at) == at:
+                return True
+    return False
+
+
+def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool = False, processes: int = 3,
+        race_rate: float = 0.1, log_dir: Path | None = None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="dcsm-reliability-"))
     os.environ["HOME"] = str(tmp)  # the SDK writes $HOME/.huaweicloud on import
     import handler
@@ -166,6 +196,12 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
     per_entries = 1 - (1 - fault_rate) ** 0.5 if fault_rate > 0 else 0.0
     faults.append(Fault(endpoint="status", kind="failed_entries", times=None, probability=per_entries))
     rng = random.Random(seed)
+    workers = race.Workers(processes, log_dir=log_dir, attributes={"dcs_maintenance.gateway.BACKOFF_BASE": 0.001}
+                           ).start() if processes else None
+    races: Counter[str] = Counter()  # race kind -> staged; "<kind>_fired" -> happened
+    orphans: dict[str, str] = {}  # claim key -> the request id whose fault left it without an outcome
+    unknown_by: dict[str, set[str]] = {}  # claim key -> request ids of the claims later summaries reported unknown
+    ahead_not_refused: list[str] = []
 
     sent: Counter[tuple[str, str, str, str]] = Counter()  # (schedule, occurrence, instance, action) -> sends
     reported: dict[tuple[str, str, str], str] = {}  # (schedule, occurrence, instance) -> first final result
@@ -190,7 +226,8 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
                 for fault in faults:
                     emu.inject(fault)
             sim.set((at - T0).total_seconds())
-            clock.set_clock(clock.offset_clock(at + timedelta(seconds=rng.uniform(0, 20))))  # timer lag
+            wall = at + timedelta(seconds=rng.uniform(0, 20))  # timer lag
+            clock.set_clock(clock.offset_clock(wall))
             for name, (project, kind, cron, _group, _count) in SCHEDULES.items():
                 occ = current_occurrence(name, at)
                 if kind != "window" or (name, iso(occ)) in window_seen:
@@ -209,22 +246,31 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
                     emu.set_status(*busy, "UPGRADING")
             # The platform does not deduplicate: the same event may come twice, one after the other or at once.
             mode = "once" if step >= ticks else rng.choices(["once", "twice", "overlap"], [0.86, 0.08, 0.06])[0]
+            if processes and step < ticks and due_at(at) and rng.random() < race_rate:
+                mode = rng.choice(race.RACE_KINDS)  # issue 10's race faults, at a tick where something is due
+                races[mode] += 1
             deliveries[mode] += 1
             event = timer_event(at)
             summaries: list[dict[str, Any]] = []
-            with contextlib.redirect_stdout(log_sink), contextlib.redirect_stderr(log_sink):
-                if mode == "overlap":
-                    def invoke(event: dict = event, out: list = summaries) -> None:
-                        out.append(handler.handler(event, LocalContext()))
+            if workers is not None:
+                outcomes = deliver_in_workers(workers, emu, mode, step, at, wall, rng, races, ahead_not_refused)
+                summaries = [out.summary for out in outcomes if not out.killed]
+                for out in outcomes:
+                    orphans.update((key, out.request_id) for key in out.orphaned)
+            else:
+                with contextlib.redirect_stdout(log_sink), contextlib.redirect_stderr(log_sink):
+                    if mode == "overlap":
+                        def invoke(event: dict = event, out: list = summaries) -> None:
+                            out.append(handler.handler(event, LocalContext()))
 
-                    threads = [threading.Thread(target=invoke) for _ in range(2)]
-                    for thread in threads:
-                        thread.start()
-                    for thread in threads:
-                        thread.join()
-                else:
-                    for _ in range(2 if mode == "twice" else 1):
-                        summaries.append(handler.handler(event, LocalContext()))
+                        threads = [threading.Thread(target=invoke) for _ in range(2)]
+                        for thread in threads:
+                            thread.start()
+                        for thread in threads:
+                            thread.join()
+                    else:
+                        for _ in range(2 if mode == "twice" else 1):
+                            summaries.append(handler.handler(event, LocalContext()))
             if busy is not None:
                 emu.set_status(*busy, "RUNNING")
             current = {name: current_occurrence(name, at) for name in SCHEDULES}
@@ -232,22 +278,31 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
             emu.clear_log()
             log_entries += tick_entries
             for entry in tick_entries:
-                if entry.get("endpoint") != "status" or not entry.get("authenticated") or entry.get("status") == 429:
-                    continue  # a throttled PUT never reached DCS: its claims are released and sent by a later tick
+                if entry.get("endpoint") != "status" or not entry.get("authenticated") or \
+                        entry.get("fault") == "throttle":
+                    continue  # throttled before it reached DCS: its claims are released and sent by a later tick
                 body = entry["body"]
                 for iid in body["instances"]:
                     name = group_of.get(iid, "?")
                     sent[(name, iso(current[name]) if name in current else "?", iid, body["action"])] += 1
             for summary in summaries:
                 account(summary, current, reported, errored, results, internal_errors)
+                for sched in summary.get("schedules", []):
+                    for inst in sched.get("instances", []):
+                        if inst["result"] == "unknown" and inst.get("handled_by") and "occurrence" in inst:
+                            key = f"{sched['name']}|{inst['occurrence']}|{inst['instance_id']}|{inst['action']}"
+                            unknown_by.setdefault(key, set()).add(inst["handled_by"])
             if verbose and step % 50 == 0:
                 print(f"tick {step}/{total_ticks} at {iso(at)}: ok={[s.get('ok') for s in summaries]}",
                       file=sys.stderr)
     finally:
         clock.set_clock(None)
+        if workers is not None:
+            workers.close()
         invocation.close_ledgers()
         emu.stop()
     elapsed = time.monotonic() - started
+    orphans_unreported = sorted(key for key, holder in orphans.items() if holder not in unknown_by.get(key, ()))
 
     last_tick = T0 + TICK * (total_ticks - 1)  # the fault-free drain ticks act on their own occurrences too
     intended: set[tuple[str, str, str, str]] = set()
@@ -277,6 +332,12 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
         "deliveries": dict(deliveries),
         "faults_injected": faults_injected,
         "faults_by_kind": dict(Counter(e["fault"] for e in log_entries if e.get("fault"))),
+        "processes": processes,
+        "race_rate": race_rate if processes else 0.0,
+        "race_faults_by_kind": {kind: f"{races[kind + '_fired']}/{races[kind]}" for kind in race.RACE_KINDS},
+        "race_faults_by_family": {family: f"{sum(races[k + '_fired'] for k in kinds)}/{sum(races[k] for k in kinds)}"
+                                  for family, kinds in race.FAMILIES.items()},
+        "worker_restarts": workers.restarts if workers is not None else 0,
         "actions_intended": len(intended),
         "actions_sent": len(sent_keys),
         "status_puts": sum(1 for e in log_entries if e.get("endpoint") == "status"),
@@ -284,14 +345,66 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
         "actions_lost": len(lost),
         "unexpected_sent": len(unexpected),
         "not_sent_but_reported": len(intended - sent_keys) - len(lost),
+        "unknown_reported": sum(1 for result in reported.values() if result == "unknown"),
+        "claims_orphaned": len(orphans),
+        "orphans_reported_unknown": len(orphans) - len(orphans_unreported),
+        "orphans_unreported": len(orphans_unreported),
+        "ahead_not_refused": len(ahead_not_refused),
         "results": dict(results),
         "internal_errors": len(internal_errors),
         "seconds": round(elapsed, 1),
         "lost_examples": lost[:5],
         "unexpected_examples": unexpected[:5],
         "duplicate_examples": [k for k, n in sent.items() if n > 1][:5],
+        "orphan_unreported_examples": orphans_unreported[:5],
+        "ahead_not_refused_examples": ahead_not_refused[:3],
         "internal_error_examples": internal_errors[:3],
     }
+
+
+def deliver_in_workers(workers: race.Workers, emu: Any, mode: str, step: int, at: datetime, wall: datetime,
+                       rng: random.Random, races: Counter, ahead_not_refused: list[str]) -> list[race.Outcome]:
+    """One tick's deliveries in worker processes, on the tick's simulated wall clock: once, twice (one after the
+    other), overlap (two at once), or one of issue 10's race faults (race.RACE_KINDS)."""
+    from dcs_maintenance import clock
+    from dcs_maintenance.tools.local import timer_event
+
+    tick_clock = clock.offset_clock(wall)
+    pick = rng.sample(range(workers.size), 2)
+
+    def job(tag: str, when: datetime = at, fault: str | None = None) -> race.Job:
+        return race.Job(timer_event(when), tick_clock(), f"{tag}-{step}-{rng.getrandbits(32):08x}", fault)
+
+    if mode == "once":
+        return [workers.run(pick[0], job("tick"))]
+    if mode == "twice":
+        return [workers.run(pick[0], job("tick")), workers.run(pick[1], job("repeat"))]
+    if mode == "overlap":
+        return workers.run_together([(pick[0], job("tick")), (pick[1], job("concurrent"))])
+    if mode in race.OVERLAPS:
+        staged = race.overlap(workers, emu, mode, (pick[0], job("tick")), (pick[1], job("concurrent")))
+        races[mode + "_fired"] += staged.held
+        return [staged.first, staged.second]
+    if mode in race.WORKER_FAULTS:
+        out = workers.run(pick[0], job("tick", fault=mode))
+        races[mode + "_fired"] += out.fired
+        return [out]
+    assert mode == race.AHEAD, mode
+    when = race.ahead_of(wall, rng=rng).replace(second=0, microsecond=0)
+    when -= timedelta(minutes=when.minute % 5)
+    for _ in range(24):  # the next instant where something is due: acting on it would act early
+        if due_at(when):
+            break
+        when += TICK
+    before = len(emu.requests)
+    ahead = workers.run(pick[0], job("ahead", when))
+    calls = [e for e in emu.requests[before:] if e.get("endpoint") == "status"]
+    refused = ahead.summary.get("ok") is False and not ahead.summary.get("schedules") and not calls
+    races[mode + "_fired"] += 1
+    if not refused:
+        ahead_not_refused.append(f"{iso(when)} at wall {iso(wall)}: {ahead.summary.get('counts')}, "
+                                 f"{len(calls)} call(s)")
+    return [ahead, workers.run(pick[1], job("tick"))]
 
 
 def account(summary: dict[str, Any], current: dict[str, datetime], reported: dict, errored: set, results: Counter,
@@ -311,7 +424,8 @@ def account(summary: dict[str, Any], current: dict[str, datetime], reported: dic
                 reported.setdefault((name, occ["occurrence"], iid), occ["result"])
         for inst in sched.get("instances", []):
             results[inst["result"]] += 1
-            if inst["result"] == "skipped" and any(w in inst["reason"] for w in INTERMEDIATE_WORDS):
+            if inst["result"] == "skipped" and (inst.get("not_sent")
+                                                or any(w in inst["reason"] for w in INTERMEDIATE_WORDS)):
                 continue
             reported.setdefault((name, inst.get("occurrence", ""), inst["instance_id"]), inst["result"])
 
@@ -331,26 +445,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.1, help="probability that a request meets a fault")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=3,
+                        help="worker processes running the handler (0: this process, without race faults)")
+    parser.add_argument("--race-rate", type=float, default=0.1,
+                        help="probability of a race fault at a tick where something is due")
+    parser.add_argument("--log-dir", type=Path, help="where the workers' log lines go (default: discarded)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    if args.ticks < 1 or not 0 <= args.fault_rate < 1:
-        parser.error("--ticks must be >= 1 and --fault-rate within [0, 1)")
-    figures = run(args.ticks, args.fault_rate, args.seed, args.batch_size, args.verbose)
+    if args.ticks < 1 or not 0 <= args.fault_rate < 1 or not 0 <= args.race_rate <= 1:
+        parser.error("--ticks must be >= 1, --fault-rate within [0, 1) and --race-rate within [0, 1]")
+    if args.processes == 1 or args.processes < 0:
+        parser.error("--processes is 0 (this process) or at least 2 (overlapping deliveries run in distinct ones)")
+    figures = run(args.ticks, args.fault_rate, args.seed, args.batch_size, args.verbose, args.processes,
+                  args.race_rate, args.log_dir)
     failed = figures["duplicates_sent"] or figures["actions_lost"] or figures["unexpected_sent"] or \
-        figures["internal_errors"]
+        figures["internal_errors"] or figures["orphans_unreported"] or figures["ahead_not_refused"]
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        for label in ("ticks", "faulty_ticks", "fault_rate", "seed", "deliveries", "requests", "faults_injected",
-                      "faults_by_kind", "actions_intended", "actions_sent", "status_puts", "not_sent_but_reported",
-                      "duplicates_sent", "actions_lost", "unexpected_sent", "internal_errors", "results", "seconds"):
+        for label in ("ticks", "faulty_ticks", "fault_rate", "seed", "processes", "race_rate", "deliveries",
+                      "requests", "faults_injected", "faults_by_kind", "race_faults_by_family", "race_faults_by_kind",
+                      "worker_restarts", "actions_intended", "actions_sent", "status_puts", "not_sent_but_reported",
+                      "duplicates_sent", "actions_lost", "unexpected_sent", "unknown_reported", "claims_orphaned",
+                      "orphans_reported_unknown", "ahead_not_refused", "internal_errors", "results", "seconds"):
             print(f"RESULT reliability | {label.replace('_', ' ')} | {figures[label]}")
-        for label in ("lost_examples", "unexpected_examples", "duplicate_examples", "internal_error_examples"):
+        for label in ("lost_examples", "unexpected_examples", "duplicate_examples", "orphan_unreported_examples",
+                      "ahead_not_refused_examples", "internal_error_examples"):
             if figures[label]:
                 print(f"RESULT reliability | {label.replace('_', ' ')} | {figures[label]}")
     print(f"RESULT reliability | verdict | {'FAIL' if failed else 'PASS'}: {figures['duplicates_sent']} duplicates, "
-          f"{figures['actions_lost']} lost, {figures['unexpected_sent']} unexpected")
+          f"{figures['actions_lost']} lost, {figures['unexpected_sent']} unexpected, {figures['unknown_reported']} "
+          f"unknown reported ({figures['orphans_reported_unknown']} of {figures['claims_orphaned']} orphaned claims), "
+          f"{figures['orphans_unreported']} orphaned claims never reported")
     return 1 if failed else 0
 
 

@@ -4,7 +4,11 @@ March 2026 (New York changes to DST on the 8th, Berlin on the 29th), with daily 
 soft restart, a weekly flush and an overnight window, while the platform misbehaves (seeded): ticks dropped,
 delivered twice (at once, concurrently, overlapping with the next tick, or stale after later ticks), a little late
 (jitter, lag), sometimes far later than starting_deadline (a backlog), and status calls whose answer is lost
-(reset_after: the call was executed, the connection reset).
+(reset_after: the call was executed, the connection reset). Every delivery runs in one of three worker processes
+sharing the ledger and the emulator (tests/race.py), and the race faults of issue 10 are placed on slots where
+something is due: a delivery whose status call is held (plain, throttled, 429 after it took effect) while a
+second delivery of the same tick runs to its end in another process; a claim whose reply is lost (its release
+failing too, or not); a process killed between claim and call; an event hours ahead of the wall clock.
 
 Asserted, independently of the runner's own bookkeeping:
 - no (schedule, occurrence, instance) acted on twice: the summaries' sent entries, the emulator's status-call log
@@ -13,24 +17,32 @@ Asserted, independently of the runner's own bookkeeping:
   [occurrence, occurrence + starting_deadline];
 - every occurrence, computed with cronrules over the month, is accounted for in the summaries, for every instance:
   done (success), unknown, failed, missed (and then legitimately: the first tick covering it came too late) or
-  skipped with a reason; and no summary names an occurrence that does not exist;
-- the window: exactly one stop or start per transition per instance, and the right state at every period's end.
+  skipped with a reason; a pending report (in flight, not sent) is not an account; none is left `unaccounted`;
+  and no summary names an occurrence that does not exist;
+- the window: exactly one stop or start per transition per instance that needed it (none where a race fault
+  left the transition's claim without an outcome: it is unknown, never re-sent), and the right state at the end;
+- the ledger's claims: every claim has an outcome at the end; the claims judged unknown without having been sent
+  are exactly those a race fault left without an outcome, and each was reported `unknown` by a later summary;
+- an event ahead of the wall clock is refused (`ok: false`, nothing sent) and no watermark is ever ahead of it.
 
 The default run is the whole month on SQLite (about 8,640 ticks; see the printed timing) and a week on Redis.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import race
 from conftest import PROJECT
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 from simulation import Options, Simulation, fate_of, iso
 
 from dcs_maintenance.cronrules import CronRule
-from dcs_maintenance.ledger import open_ledger
+from dcs_maintenance.guards import MAX_CLOCK_SKEW
+from dcs_maintenance.ledger import CLAIMED, open_ledger
 from dcs_maintenance.ledger.base import claim_key
 
 UTC = timezone.utc
@@ -82,25 +94,42 @@ WINDOW = ("dev-nights", "0 20 * * mon-fri", "0 7 * * mon-fri", "Europe/Berlin", 
 GROUPS = {"i-sh1": "sh", "i-sh2": "sh", "i-be1": "be", "i-ny1": "ny", "i-h1": "hourly", "i-h2": "hourly",
           "i-c1": "cache", "i-w1": "dev", "i-w2": "dev"}
 
+
+@functools.cache
+def _due_instants() -> frozenset[datetime]:
+    low, high = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
+    rules = [CronRule(cron, zone) for cron, zone, _ in ONE_SHOT.values()]
+    rules += [CronRule(WINDOW[1], WINDOW[3]), CronRule(WINDOW[2], WINDOW[3])]
+    return frozenset(t for rule in rules for t in rule.between(low, high))
+
+
+def busy(at: datetime) -> bool:
+    """An instant where an occurrence or a window transition falls: a race fault there meets claims and calls."""
+    return at in _due_instants()
+
+
 OPTIONS = Options(
     drop_rate=0.03, repeat_rate=0.02, concurrent_rate=0.02, concurrent_next_rate=0.01, stale_rate=0.02,
     jitter=timedelta(seconds=30), lag=timedelta(seconds=20),
     late_rate=0.01, late_lag=(timedelta(minutes=10, seconds=30), timedelta(minutes=25)),
     fault_rate=0.08, fault_kind="reset_after",
+    processes=3, race_rate=0.15, race_kinds=race.RACE_KINDS, busy=busy,
 )
 
 
-def simulate(emulator, write_schedules, start: datetime, end: datetime, seed: int) -> Simulation:
+def simulate(emulator, write_schedules, start: datetime, end: datetime, seed: int, log_dir=None) -> Simulation:
     for iid, grp in GROUPS.items():
         emulator.add_instance(PROJECT, instance_id=iid, name=iid, tags={"grp": grp})
     write_schedules(SCHEDULES)
-    return Simulation(emulator, start, end, seed=seed, options=OPTIONS).run()
+    return Simulation(emulator, start, end, seed=seed, options=OPTIONS, log_dir=log_dir).run()
 
 
 def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
     """Every assertion of the module docstring; returns the figures."""
     figures = Counter(sim.figures)
-    bad = [d.summary for d in sim.deliveries if not d.summary.get("tick")]
+    killed = [d for d in sim.deliveries if d.killed]
+    assert all(d.race == race.KILLED for d in killed), "only the deliberate kills end a worker"
+    bad = [d.summary for d in sim.deliveries if not d.killed and not d.summary.get("tick")]
     assert not bad, f"a tick failed as a whole: {bad[:1]}"
 
     # 1. Nothing acted on twice: summaries, emulator log and ledger agree.
@@ -129,10 +158,11 @@ def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
                 f"{a.schedule} {a.occurrence} {a.instance} sent at {arrived}, after its deadline")
 
     # 3. Every occurrence accounted for, for every instance; none invented.
-    first_tick = min(d.time for d in sim.deliveries if d.slot == 0)
+    first_tick = min(d.time for d in sim.deliveries if d.slot == 0 and d.kind != "ahead")
     until = sim.processed_until()
     fates: Counter[str] = Counter()
-    ordered = sorted((d for d in sim.deliveries if d.kind != "stale"), key=lambda d: (d.group, d.time))
+    unaccounted: list[str] = []
+    ordered = sorted((d for d in sim.deliveries if d.kind not in ("stale", "ahead")), key=lambda d: (d.group, d.time))
     for name, (cron, zone, instances) in ONE_SHOT.items():
         expected = CronRule(cron, zone).between(first_tick - sim.period, until)
         seen = sim.fates(name)
@@ -142,7 +172,9 @@ def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
             for iid in instances:
                 results = seen.get((occ, iid), []) + seen.get((occ, "*"), [])
                 fate = fate_of(results)
-                assert fate != "none", f"{name} {iso(occ)} {iid}: not accounted for in any summary"
+                if fate == "none":  # neither done nor reported: the one thing that must never happen silently
+                    unaccounted.append(f"{name} {iso(occ)} {iid}: {seen.get((occ, iid), [])}")
+                    continue
                 fates[fate] += 1
                 if fate == "missed" and not any("superseded" in why for _, why in results):
                     # Legitimate only if the first tick covering it was itself too late.
@@ -152,25 +184,66 @@ def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
                 if fate == "skipped":
                     assert all(why for _, why in results)
     figures.update({f"occurrences_{k}": v for k, v in fates.items()})
+    figures["unaccounted"] = len(unaccounted)
+    assert not unaccounted, f"{len(unaccounted)} occurrence(s) not accounted for in any summary: {unaccounted[:5]}"
 
-    # 4. The window: one call per transition per instance, the right state at each period's end.
+    # 4. The window: one call per transition per instance that needed it, none where a race fault left the
+    #    transition's claim without an outcome (unknown: never re-sent), and the right state at the end.
+    orphans = sim.orphans()
     name, stop, start_cron, zone, instances = WINDOW
     transitions = sorted([(t, "stop") for t in CronRule(stop, zone).between(start - timedelta(days=4), until)]
                          + [(t, "start") for t in CronRule(start_cron, zone).between(start - timedelta(days=4),
                                                                                      until)])
     periods = [p for n, p in enumerate(transitions) if n + 1 == len(transitions) or transitions[n + 1][0] > start]
     times = sim.call_times()
+    state = {iid: "RUNNING" for iid in instances}  # what the emulator holds, as the calls made it
     for n, (at, action) in enumerate(periods):
         until_next = periods[n + 1][0] if n + 1 < len(periods) else until + timedelta(days=1)
         other = "start" if action == "stop" else "stop"
+        wanted = "CLOSED" if action == "stop" else "RUNNING"
         for iid in instances:
             got = [w for w in times.get((iid, action), []) if at <= w < until_next]
             wrong = [w for w in times.get((iid, other), []) if at <= w < until_next]
-            assert len(got) == 1 and not wrong, (
-                f"{name} {iid}: {len(got)} {action} call(s) and {len(wrong)} {other} in the period from {at}")
+            orphaned = claim_key(name, at, iid, action) in orphans
+            expected = 0 if orphaned or state[iid] == wanted else 1
+            assert len(got) == expected and not wrong, (
+                f"{name} {iid}: {len(got)} {action} call(s) (expected {expected}) and {len(wrong)} {other} in the "
+                f"period from {at}")
+            if got:
+                state[iid] = wanted
+            figures["window_orphaned_transitions"] += orphaned
         figures["window_transitions"] += 1
-    final = "CLOSED" if periods[-1][1] == "stop" else "RUNNING"
-    assert {sim.emulator.get_instance(PROJECT, iid)["status"] for iid in instances} == {final}
+    assert {iid: sim.emulator.get_instance(PROJECT, iid)["status"] for iid in instances} == state
+
+    # 5. Claims: none without an outcome at the end; the claims judged unknown without having been sent are
+    #    exactly those a race fault left without an outcome, and a later summary reported each `unknown`.
+    with open_ledger(ledger_url) as ledger:
+        stored = {}
+        for schedule in [*ONE_SHOT, WINDOW[0]]:
+            stored.update(ledger.claims_by_prefix(f"{schedule}|"))
+        marks = ledger.watermarks()
+    outcome_less = sorted(key for key, c in stored.items() if c.outcome == CLAIMED)
+    assert not outcome_less, f"claims without an outcome at the end: {outcome_less[:5]}"
+    judged = {key for key, c in stored.items() if c.outcome == "unknown" and key not in keys}
+    assert judged == set(orphans), (f"judged unknown without a call: {sorted(judged - set(orphans))[:5]}; left "
+                                    f"without an outcome by a fault: {sorted(set(orphans) - judged)[:5]}")
+    reports = sim.unknown_reports()
+    for key, d in orphans.items():
+        later = [r for r, e in reports.get(key, []) if r.group > d.group and e["handled_by"] == d.request_id]
+        assert later, f"{key}: left without an outcome by {d.request_id} ({d.race}), never reported unknown"
+        assert stored[key].holder == d.request_id
+        figures["orphans_reported_unknown"] += 1
+    figures["claims_orphaned"] = len(orphans)
+
+    # 6. An event ahead of the wall clock: refused, nothing sent; no watermark ahead of the wall clock.
+    ahead = [d for d in sim.deliveries if d.kind == "ahead"]
+    for d in ahead:
+        assert d.summary["ok"] is False and d.summary["errors"] and not d.summary["schedules"], d.summary
+    ahead_groups = {d.group for d in ahead}
+    assert not [c for c in sim.calls + sim.throttled if c.group in ahead_groups]
+    figures["ahead_refused"] = len(ahead)
+    assert all(mark <= sim.wall + MAX_CLOCK_SKEW for mark in marks.values()), max(marks.values())
+    figures.update(sim.race_figures())
 
     figures["actions_sent"] = len(acts)
     figures["actions_unknown"] = sum(a.result == "unknown" for a in acts)
@@ -185,26 +258,34 @@ def report(title: str, figures: dict, elapsed: float) -> None:
              "overlapping_next", "duplicates_stale", "dropped", "lagged_within_deadline", "late_beyond_deadline",
              "faults_hit_reset_after", "status_calls", "actions_sent", "actions_unknown", "duplicates_sent",
              "occurrences_success", "occurrences_unknown", "occurrences_failed", "occurrences_missed",
-             "occurrences_skipped", "window_transitions"]
+             "occurrences_skipped", "unaccounted", "window_transitions", "window_orphaned_transitions"]
+    races = [f"race_{family}{fired}" for family in race.FAMILIES for fired in ("", "_fired")]
+    races += [f"race_{kind}{fired}" for kind in race.RACE_KINDS for fired in ("", "_fired")]
+    races += ["worker_restarts", "claims_orphaned", "orphans_reported_unknown", "ahead_refused"]
     print(f"\n{title}: {elapsed:.1f}s")
-    for key in order:
-        print(f"  {key:24} {figures.get(key, 0)}")
+    for key in order + races:
+        print(f"  {key:44} {figures.get(key, 0)}")
 
 
-def test_a_month_of_ticks(emulator, write_schedules, ledger_url):
+def test_a_month_of_ticks(emulator, write_schedules, ledger_url, tmp_path):
     start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
-    sim = simulate(emulator, write_schedules, start, end, seed=202603)
+    sim = simulate(emulator, write_schedules, start, end, seed=202603, log_dir=tmp_path / "workers")
     figures = check(sim, ledger_url, start)
     report("March 2026, SQLite ledger", figures, sim.elapsed)
     assert figures["slots"] == 8640
-    assert figures["duplicates_sent"] == 0
+    assert figures["duplicates_sent"] == 0 and figures["unaccounted"] == 0
     assert figures["faults_hit_reset_after"] > 0 and figures["late_beyond_deadline"] > 0
+    for kind in race.RACE_KINDS:  # every race fault happened, not only was staged
+        assert figures[f"race_{kind}_fired"] > 0, kind
+    assert figures["orphans_reported_unknown"] == figures["claims_orphaned"] > 0
 
 
 @pytest.mark.parametrize("ledger_url", ["redis"], indirect=True)
-def test_a_week_of_ticks_on_a_redis_ledger(emulator, write_schedules, ledger_url):
+def test_a_week_of_ticks_on_a_redis_ledger(emulator, write_schedules, ledger_url, tmp_path):
     start, end = datetime(2026, 3, 23, tzinfo=UTC), datetime(2026, 3, 30, 12, tzinfo=UTC)  # Berlin's DST change
-    sim = simulate(emulator, write_schedules, start, end, seed=20260323)
+    sim = simulate(emulator, write_schedules, start, end, seed=20260323, log_dir=tmp_path / "workers")
     figures = check(sim, ledger_url, start)
     report("2026-03-23 .. 03-30, Redis ledger", figures, sim.elapsed)
-    assert figures["duplicates_sent"] == 0
+    assert figures["duplicates_sent"] == 0 and figures["unaccounted"] == 0
+    for family in race.FAMILIES:
+        assert figures[f"race_{family}_fired"] > 0, family

@@ -1,0 +1,42 @@
+"""What the race harness found in the function (issue 10's proof): each a test that fails on today's code.
+
+dcs_maintenance/ is not this branch's to change: each test is marked xfail(strict=True) with the defect it
+shows, so the suite stays green while the defect stands, and fails (XPASS) the moment the function is fixed,
+when the marker must go.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PROJECT, status_calls, t
+from simulation import is_pending
+
+from dcs_emulator import Fault
+
+SHORT_WINDOW = """
+schedules:
+  - name: short
+    window: {stop: "0 20 * * *", start: "10 20 * * *"}
+    instances: {ids: [i-a]}
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="defect: a window transition that was never sent (every attempt throttled "
+                                       "and given back) vanishes without a final report when the next transition "
+                                       "supersedes it; found by bench/reliability.py's race faults")
+def test_a_window_transition_never_sent_before_the_next_one_is_reported(emulator, write_schedules, tick):
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(SHORT_WINDOW)
+    tick(t("2026-06-01T19:55:00Z"))
+    emulator.inject(Fault(endpoint="status", kind="throttle", times=2))  # DCS throttles the stop, twice
+    for when in ("2026-06-01T20:00:00Z", "2026-06-01T20:05:00Z"):
+        entry = tick(t(when))["schedules"][0]["instances"][0]
+        assert entry["result"] == "skipped" and entry["not_sent"] and "next tick tries again" in entry["reason"]
+    start = tick(t("2026-06-01T20:10:00Z"))  # the start supersedes the stop that never happened
+    assert [c["action"] for c in status_calls(emulator)] == ["stop", "stop"]  # both throttled, nothing done
+    assert emulator.get_instance(PROJECT, "i-a")["status"] == "RUNNING"
+    # The stop of 20:00 was promised to "the next tick", which instead applied the start: some report must say
+    # what became of it (e.g. missed, superseded by the start of 20:10), as a one-shot's superseded occurrence is.
+    stop_reports = [e for s in start["schedules"] for e in s["instances"] + s["occurrences"]
+                    if e.get("occurrence") == "2026-06-01T20:00:00Z"]
+    assert stop_reports and not any(is_pending(e) for e in stop_reports), start
