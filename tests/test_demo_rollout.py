@@ -36,7 +36,7 @@ def test_the_rolling_restart_holds_its_claims(capsys):
     assert rollout["waves_planned"] == [["web-01"], ["web-02", "web-03"], ["web-04", "web-05"], ["web-06", "web-07"],
                                         ["web-08"]]
     assert rollout["waves_sent"] == rollout["waves_planned"][:3]  # web-05 never came back: halted after wave 3
-    assert rollout["peak_not_running"] == 2 and rollout["batch"] == 2
+    assert rollout["ran"] and rollout["peak_not_running"] == 2 and rollout["batch"] == 2
     assert rollout["halted"] == ["web-06", "web-07", "web-08"]
     assert [c["ok"] for c in rollout["claims"]] == [True, True, True, True]
     # the halt went into its tick's summary as a failure (ok false)
@@ -68,3 +68,10 @@ def test_a_rollout_claim_that_does_not_hold_fails_the_demo(capsys, monkeypatch):
     assert code == 1
     assert "one wave down at a time                FAILED" in out
     assert "never more than batch (2) down at once FAILED" in out
+
+
+def test_hours_without_the_rollout_claim_nothing_about_it(capsys):
+    code, out = run(capsys, "--json", "demo", "--from", "2026-12-06T18:45:00Z", "--hours", "1", "--no-redis")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    assert report["rollout"]["ran"] is False and report["rollout"]["claims"] == []

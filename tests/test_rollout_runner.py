@@ -105,7 +105,8 @@ def test_a_12_instance_rollout_in_waves_of_3_with_a_canary(emulator, function_en
     assert entry["rollout"]["progress"]["outcomes"] == {"back": 12}
 
 
-def test_an_instance_that_never_comes_back_halts_the_rest(emulator, function_env, write_schedules, monkeypatch):
+def test_an_instance_that_never_comes_back_halts_the_rest(emulator, function_env, write_schedules, monkeypatch,
+                                                          http):
     monkeypatch.setenv("NOTIFY_SMN_TOPIC_URN", TOPIC)
     ids = fleet(emulator, never_back=("i-06",))
     write_schedules(ROLLING.format(extra=", max_errors: 0"))
@@ -128,6 +129,9 @@ def test_an_instance_that_never_comes_back_halts_the_rest(emulator, function_env
     after = summaries[summaries.index(halting) + 1:]
     assert after and all(rollout_entry(s, "web-roll") is None and s["ok"] for s in after)
     assert stored_state(function_env["LEDGER_URL"]).status == "halted"
+    # the history keeps them, and GET /history filters on the new results
+    found = json.loads(http("GET", "/history", query={"result": "halted"})["body"])["entries"]
+    assert sorted(e["instance_id"] for e in found) == ids[7:]
 
 
 def test_a_crash_between_waves_resumes_at_the_next_tick(emulator, function_env, write_schedules):

@@ -234,6 +234,10 @@ class Rollout:
         batch = batch_size(self.schedule.rollout.batch, len(targets))
         sent = [[names.get(iid, iid) for iid in r["body"]["instances"]] for r in self.emu.requests
                 if r["method"] == "PUT" and FLEET_PROJECT in r.get("path", "")]
+        mentioned = any(sch["name"] == FLEET_SCHEDULE for s in summaries for sch in s["schedules"])
+        if not sent and not mentioned:  # its occurrence is not in this run's hours: nothing to claim
+            return {"schedule": FLEET_SCHEDULE, "ran": False, "batch": batch, "waves_planned": planned,
+                    "waves_sent": [], "peak_not_running": 0, "halted": [], "claims": []}
         wave_of = {name: n for n, wave in enumerate(planned) for name in wave}
         mixed = [s for s in self.emu.status_samples(FLEET_PROJECT)
                  if len({wave_of.get(names[iid]) for iid, st in s["statuses"].items() if st != "RUNNING"}) > 1]
@@ -255,11 +259,13 @@ class Rollout:
              "detail": f"{', '.join(stuck) or 'nothing'} never came back; reported halted: "
                        f"{', '.join(halted) or 'none'}; never restarted: {', '.join(untouched) or 'none'}"},
         ]
-        return {"schedule": FLEET_SCHEDULE, "batch": batch, "waves_planned": planned, "waves_sent": sent,
+        return {"schedule": FLEET_SCHEDULE, "ran": True, "batch": batch, "waves_planned": planned, "waves_sent": sent,
                 "peak_not_running": peak, "halted": halted, "claims": claims}
 
 
 def _rollout_text(result: dict[str, Any]) -> str:
+    if not result["ran"]:
+        return f"\nrolling restart ({result['schedule']}): not due in these hours (Sunday 22:30 UTC)"
     lines = ["", f"rolling restart ({result['schedule']}, {len(result['waves_planned'])} waves planned: "
              + " | ".join(", ".join(w) for w in result["waves_planned"]) + "):"]
     for c in result["claims"]:
