@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -94,9 +94,16 @@ class RolloutWork:
 
 
 # -- reading the stored state ------------------------------------------------------------------------------------
-def state_keys(schedules: list[Schedule]) -> dict[str, str]:
-    """schedule name -> its rollout state's meta key, for every one-shot schedule with a rollout block."""
-    return {s.name: state_key(s.name) for s in schedules if s.rollout is not None and not s.is_window}
+_keys_of: list = [None, {}]  # (the schedules sequence last asked about, its rollout state keys)
+
+
+def state_keys(schedules: Sequence[Schedule]) -> dict[str, str]:
+    """schedule name -> its rollout state's meta key, for every one-shot schedule with a rollout block; found once
+    per catalog (its schedules tuple is the same object from tick to tick while its files are unchanged)."""
+    if _keys_of[0] is not schedules:
+        _keys_of[:] = [schedules, {s.name: state_key(s.name) for s in schedules
+                                   if s.rollout is not None and not s.is_window}]
+    return _keys_of[1]
 
 
 def parse_state(name: str, text: Optional[str]) -> Optional[RolloutState]:
@@ -130,7 +137,7 @@ def store_state(ledger: Any, update: RolloutState) -> RolloutState:
 def progress_of(ledger: Any, schedules: list[Schedule], now: datetime) -> dict[str, Optional[dict]]:
     """Each rollout schedule's current rollout as `rollout.progress` says (None: none stored), in one read.
     Raises LedgerError."""
-    keys = state_keys(schedules)
+    keys = {s.name: state_key(s.name) for s in schedules if s.rollout is not None and not s.is_window}
     if not keys:
         return {}
     values = ledger.get_metas(list(keys.values()))
