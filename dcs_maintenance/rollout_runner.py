@@ -9,8 +9,8 @@ A one-shot schedule with a `rollout` block never sends to all its targets at onc
   claim the wave key (`rollout.wave_key`: only one invocation ever sends wave k), store `wave_sent`, send the
   wave's instances through the tick's own per-instance claims and ONE status call (`sending.execute`), store
   their outcomes; wait for the health gate, reading the instances' status from DCS with backoff
-  (`clock.sleep`), until the invocation's time or the next tick comes (a later tick goes on from the stored
-  state); halt, miss or finish, reporting the instances not reached once (`rollout.finish_key`).
+  (`clock.sleep`), until the invocation's time, ROLLOUT_MAX_WAIT or the next tick comes (a later tick goes on
+  from the stored state); halt, miss or finish, reporting the instances not reached once (`rollout.finish_key`).
 
 The state lives in the ledger as meta `rollout:<schedule>` (JSON), written only through `store_state`: an atomic
 read-merge-write (`update_meta` with `rollout.merge`), so overlapping invocations combine their progress and a
@@ -77,7 +77,6 @@ from dcs_maintenance.tick import Intent, Runtime, TickRequest, Work
 STATE_TTL = CLAIM_TTL  # a rollout's state outlives its claims' guard (8 days after its last write; Redis only)
 POLL_FIRST = 5.0  # seconds between two looks at a wave's health, doubling up to POLL_CAP
 POLL_CAP = 30.0
-MAX_WAIT = timedelta(minutes=10)  # the longest an invocation waits for gates (also never past the next tick)
 SHOW_LIMIT = 5  # up to this many instances are read one by one (show); more: one listing of the project
 MAX_TURNS = 200  # steps of one rollout in one invocation without a wait: a guard against a loop, never reached
 
@@ -192,7 +191,8 @@ def carry_out(works: list[Work], listings: Mapping[tuple[str, Optional[str]], An
 
 def _drive(runs: list[_Rollout], rt: Runtime, request: TickRequest) -> None:
     """Turn every rollout until it waits, then poll: sleep (backoff, or until the step's own recheck time), read
-    the waited-for instances' status, turn again; stop when the next tick, MAX_WAIT or the time budget comes."""
+    the waited-for instances' status, turn again; stop when the next tick, ROLLOUT_MAX_WAIT or the time budget
+    comes."""
     until = _poll_until(rt, request)
     pause = POLL_FIRST
     while runs:
@@ -222,10 +222,10 @@ def _drive(runs: list[_Rollout], rt: Runtime, request: TickRequest) -> None:
 
 def _poll_until(rt: Runtime, request: TickRequest) -> datetime:
     """How long this invocation may wait for gates: never into the next tick (which goes on from the stored
-    state), never longer than MAX_WAIT, and with time left for a status call and the summary's own writes."""
+    state), never longer than ROLLOUT_MAX_WAIT, and with time left for a status call and the summary's writes."""
     now = clock.now()
     budget = rt.settings.call_budget
-    left = max(0.0, min(rt.remaining() - 2 * budget, MAX_WAIT.total_seconds()))
+    left = max(0.0, min(rt.remaining() - 2 * budget, rt.settings.rollout_max_wait.total_seconds()))
     limit = now + timedelta(seconds=left)
     if not request.manual:
         limit = min(limit, request.at + rt.settings.tick_period - timedelta(seconds=budget))
@@ -698,5 +698,5 @@ class _Rollout:
                         rollout=progress(state, now) if state is not None else None)
 
 
-__all__ = ["STATE_TTL", "POLL_FIRST", "POLL_CAP", "MAX_WAIT", "RolloutWork", "state_keys", "parse_state",
+__all__ = ["STATE_TTL", "POLL_FIRST", "POLL_CAP", "RolloutWork", "state_keys", "parse_state",
            "in_progress", "store_state", "progress_of", "due_rollout", "carry_out"]

@@ -297,3 +297,25 @@ def test_disabling_a_schedule_halts_its_running_rollout(emulator, function_env, 
     world.ticks(T0 + timedelta(minutes=10), 3)
     assert sum(restarts(emulator, PROJECT).values()) == sent
     assert stored_state(function_env["LEDGER_URL"]).status == "halted"
+
+
+def test_rollout_max_wait_bounds_the_waiting_in_one_invocation(emulator, function_env, write_schedules,
+                                                               monkeypatch):
+    from dcs_maintenance.settings import SettingsError, load_settings
+
+    assert load_settings().rollout_max_wait == timedelta(minutes=10)
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "2h")
+    with pytest.raises(SettingsError, match="ROLLOUT_MAX_WAIT='2h': at most 1h"):
+        load_settings()
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "0s")  # each tick looks once, sends at most one wave, and goes
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0)
+    slept: list[float] = []
+    clock.set_sleep(lambda seconds: slept.append(seconds))
+    summaries = world.ticks(T0, 7)
+    assert slept == []
+    assert status_bodies(emulator) == waves_of(ids)  # one wave per tick: 5 waves in 5 ticks, gated in between
+    assert [sum(1 for e in s["schedules"][0]["instances"] if e["result"] == "success") for s in summaries[:5]] == [
+        1, 3, 3, 3, 2]
+    assert stored_state(function_env["LEDGER_URL"]).status == "done"

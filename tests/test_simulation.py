@@ -96,10 +96,9 @@ GROUPS = {"i-sh1": "sh", "i-sh2": "sh", "i-be1": "be", "i-ny1": "ny", "i-h1": "h
 @pytest.fixture(autouse=True)
 def ticks_look_once(monkeypatch):
     """The simulation's clock runs in real time: a rollout does not wait for its gates inside an invocation (which
-    would sleep for real); each tick looks once, and the next one goes on."""
-    from dcs_maintenance import rollout_runner
-
-    monkeypatch.setattr(rollout_runner, "MAX_WAIT", timedelta(0))
+    would sleep for real); each tick looks once, and the next one goes on. A setting, so that the deliveries see
+    it wherever they run."""
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "0s")
 
 OPTIONS = Options(
     drop_rate=0.03, repeat_rate=0.02, concurrent_rate=0.02, concurrent_next_rate=0.01, stale_rate=0.02,
