@@ -393,6 +393,7 @@ class _Rollout:
         except (LedgerError, ValueError) as exc:  # the per-instance claims hold the outcomes: reconciled later
             return self._failed(f"{wave.describe()} sent, but its outcomes could not be stored ({exc}); a later "
                                 "look reads them back from the instances' claims")
+        self._close_wave_claim(key, f"{wave.describe()} sent", only_claimed=False)
         self.sent_this_round = True
         for iid in wave.instance_ids:  # what was read before the call says nothing about the gate
             self.statuses.pop(iid, None)
@@ -502,7 +503,17 @@ class _Rollout:
         record_stale(stale, self.ledger)
         if not self._store(absorb_claims(state, wave.number, claims)):
             return OVER
+        self._close_wave_claim(wave_key(self.schedule.name, state.occurrence, wave.number, self.action),
+                               f"{wave.describe()}: reconciled from its instances' claims", only_claimed=True)
         return AGAIN
+
+    def _close_wave_claim(self, key: str, detail: str, only_claimed: bool) -> None:
+        """The wave claim's outcome, once the wave's outcomes are stored: no claim stays without one (an operator
+        reading the ledger, or a check of outcome-less claims, sees the wave as done)."""
+        try:
+            self.ledger.record_many({key: ("success", detail)}, only_claimed=only_claimed)
+        except LedgerError as exc:  # the claim still guards the wave; only its outcome text is missing
+            logs.error("ledger_record_failed", what="wave claim", error=str(exc))
 
     # -- the end -----------------------------------------------------------------------------------------------
     def _end(self, step: Step, now: datetime) -> str:

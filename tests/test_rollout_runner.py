@@ -193,6 +193,10 @@ def test_a_crash_after_the_call_is_reconciled_and_never_sent_again(emulator, fun
     assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
     state = stored_state(function_env["LEDGER_URL"])
     assert state.status == "done" and len(state.errors()) == 3  # within max_errors 3
+    with open_ledger(function_env["LEDGER_URL"]) as ledger:
+        claims = ledger.claims_by_prefix("web-roll|")
+    assert {k: c.outcome for k, c in claims.items() if c.outcome != "success"} == {
+        f"web-roll|2026-12-01T03:00:00Z|{iid}|restart": "unknown" for iid in ids[1:4]}  # the crashed wave's
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
@@ -217,7 +221,9 @@ def test_duplicate_and_overlapping_deliveries_mid_rollout(emulator, function_env
     assert sorted(e["instance_id"] for e in sent_here) == ids  # each reported sent by exactly one delivery
     with open_ledger(url) as ledger:
         waves = ledger.claims_by_prefix("web-roll|2026-12-01T03:00:00Z~wave")
+        every = ledger.claims_by_prefix("web-roll|")
     assert len(waves) == 5
+    assert {c.outcome for c in every.values()} == {"success"}  # no claim is left without an outcome
     assert all(s["ok"] for s in summaries)
 
 
