@@ -325,3 +325,25 @@ def test_rollout_max_wait_bounds_the_waiting_in_one_invocation(emulator, functio
     assert [sum(1 for e in s["schedules"][0]["instances"] if e["result"] == "success") for s in summaries[:5]] == [
         1, 3, 3, 3, 2]
     assert stored_state(function_env["LEDGER_URL"]).status == "done"
+
+
+def test_a_freeze_pauses_a_running_rollout_before_its_next_wave(emulator, function_env, write_schedules):
+    ids = fleet(emulator, count=4)
+    write_schedules(ROLLING.format(extra="") + """
+freezes:
+  - name: incident
+    from: "2026-12-01T03:01"
+    until: "2026-12-01T03:20"
+    timezone: UTC
+    reason: incident in progress
+    actions: [restart]
+""")
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 8)  # 03:00 .. 03:35
+    sent_at = {e["instance_id"]: s["tick"] for s in summaries for e in results([s], "success")}
+    assert sent_at["i-01"] == "2026-12-01T03:00:00Z"  # the canary went before the freeze
+    assert all(sent_at[iid] >= "2026-12-01T03:20:00Z" for iid in ids[1:])  # the rest only after it
+    paused = [rollout_entry(s, "web-roll")["reason"] for s in summaries if "03:05" <= s["tick"][11:16] <= "03:15"]
+    assert paused and all(r.startswith("paused before wave 2 of 2: freeze 'incident'") for r in paused)
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert stored_state(function_env["LEDGER_URL"]).status == "done"
