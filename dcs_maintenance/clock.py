@@ -8,6 +8,9 @@ Two readings:
   judge a tick as it would have been judged then (`set_as_of`), which never moves the wall clock itself: a
   `run --at` in the future cannot write state ahead of the real time.
 The tick's own time comes from the event.
+
+A rollout waits for its health gate by polling DCS, sleeping between looks (`sleep`); a simulated world
+replaces the sleep too (`set_sleep`, or `SteppedClock`), so that a wait of minutes costs no real time.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def offset_clock(at: datetime) -> Clock:
 
 _current: Clock = system_clock
 _as_of: Clock | None = None
+_sleep: Callable[[float], None] = time.sleep
 
 
 def now() -> datetime:
@@ -60,3 +64,43 @@ def set_as_of(clock: Clock | None) -> None:
     """Judge ticks at another instant than the wall clock (None: judge at the wall clock)."""
     global _as_of
     _as_of = clock
+
+
+def sleep(seconds: float) -> None:
+    """Wait (a rollout's health gate between two looks at DCS): real time, or a simulated clock's jump."""
+    _sleep(max(0.0, seconds))
+
+
+def set_sleep(fn: Callable[[float], None] | None) -> None:
+    """Install how `sleep` waits (None restores time.sleep)."""
+    global _sleep
+    _sleep = fn or time.sleep
+
+
+class SteppedClock:
+    """A simulated wall clock from `at` that runs in real time and jumps forward when the function sleeps.
+
+    For tests, the demo and benchmarks: `install()` makes it the wall clock and the sleep, so a rollout that
+    polls DCS for its health gate waits minutes of simulated time in no real time. Give the emulator the same
+    time (`Emulator(clock=lambda: clock.now().timestamp())`) and its restart durations follow these jumps.
+    """
+
+    def __init__(self, at: datetime) -> None:
+        self._base = at.astimezone(timezone.utc)
+        self._start = time.monotonic()
+        self.slept = 0.0  # seconds jumped by sleeps so far
+
+    def now(self) -> datetime:
+        return self._base + timedelta(seconds=time.monotonic() - self._start + self.slept)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += max(0.0, seconds)
+
+    def advance_to(self, at: datetime) -> None:
+        """Jump to `at` (never backwards: a clock that ran past it stays where it is)."""
+        self.slept += max(0.0, (at - self.now()).total_seconds())
+
+    def install(self) -> SteppedClock:
+        set_clock(self.now)
+        set_sleep(self.sleep)
+        return self

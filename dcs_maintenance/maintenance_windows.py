@@ -17,6 +17,7 @@ Decisions made here (the SPEC is silent):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
@@ -87,4 +88,19 @@ def window_verdict(instance: Instance, instant: datetime) -> WindowVerdict:
     return WindowVerdict(False, f"outside its maintenance window {window} at {at} UTC")
 
 
-__all__ = ["seconds_of_day", "in_maintenance_window", "format_window", "WindowVerdict", "window_verdict"]
+def partition(instances: Iterable[Instance], instant: datetime) -> tuple[tuple[Instance, ...],
+                                                                        tuple[tuple[Instance, str], ...]]:
+    """A schedule's targets at an occurrence: (those inside their window, (instance, why) for the others)."""
+    inside: list[Instance] = []
+    outside: list[tuple[Instance, str]] = []
+    for inst in instances:
+        verdict = window_verdict(inst, instant)
+        if verdict.inside:
+            inside.append(inst)
+        else:
+            outside.append((inst, verdict.reason))
+    return tuple(inside), tuple(outside)
+
+
+__all__ = ["seconds_of_day", "in_maintenance_window", "format_window", "WindowVerdict", "window_verdict",
+           "partition"]

@@ -36,7 +36,8 @@ READ_TIMEOUT_CAP = 10.0  # seconds to wait for SMN's answer, at most
 REPEAT_AFTER = timedelta(hours=24)
 META_KEY = "notify:last"
 URN = re.compile(r"urn:smn:(?P<region>[a-z0-9-]+):(?P<project>[A-Za-z0-9_-]+):(?P<name>[A-Za-z0-9_-]+)")
-BAD = ("failed", "unknown")
+BAD = ("failed", "unknown", "halted")  # halted: instances a rollout did not reach after its error budget ran out
+COUNTED = ("success", "failed", "unknown", "skipped", "missed", "frozen", "halted")
 
 
 def _clip(text: Any, limit: int = MAX_LINE) -> str:
@@ -71,23 +72,25 @@ def compose(summary: dict[str, Any], function_name: str = "dcs-maintenance") -> 
     """(subject, message) for a tick summary; secrets bound for the invocation are masked."""
     counts = summary.get("counts") or {}
     failed, unknown = _bad_entries(summary, "failed"), _bad_entries(summary, "unknown")
+    halted = _bad_entries(summary, "halted")
     in_error = [f"{s.get('name')}: {s.get('reason')}" for s in summary.get("schedules") or []
                 if s.get("decision") == "error"]
     invalid = [f"{p.get('file')} {p.get('path') or ''}: {p.get('message')}".replace("  ", " ")
                for p in summary.get("problems") or []]
     errors = [str(e) for e in summary.get("errors") or []]
     parts = [f"{n} {label}" for n, label in ((len(failed), "failed"), (len(unknown), "unknown"),
+                                             (len(halted), "halted by a rollout"),
                                              (len(in_error), "schedule(s) in error"),
                                              (len(invalid), "invalid schedule(s)"), (len(errors), "error(s)")) if n]
     tick = summary.get("tick") or "?"
     subject = _clip(f"[{function_name}] tick {tick} needs attention: {', '.join(parts) or 'not ok'}", MAX_SUBJECT)
     lines = [f"{function_name}: the maintenance tick at {tick} (request {summary.get('request_id') or '-'}) "
              "did not complete cleanly.",
-             "Results: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("success", "failed", "unknown", "skipped",
-                                                                          "missed")) + ".",
+             "Results: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in COUNTED) + ".",
              ""]
     lines += _section("Failed", failed)
     lines += _section("Outcome unknown (the call may have run; it is not sent again)", unknown)
+    lines += _section("Halted (a rollout's error budget ran out: not touched)", halted)
     lines += _section("Schedules in error", in_error)
     lines += _section("Invalid schedule files (these schedules do not run until fixed)", invalid)
     lines += _section("Errors", errors)

@@ -508,12 +508,16 @@ def _finish(state: RolloutState, status: str, now: datetime, reason: str) -> Rol
     return replace(state, status=status, finished_at=now, reason=reason)
 
 
-def stop_rollout(state: RolloutState, now: datetime, reason: str) -> Step:
-    """Halt a running rollout from outside (the schedule disabled, its rollout block removed, the schedule gone)."""
+def stop_rollout(state: RolloutState, now: datetime, reason: str, status: str = HALTED) -> Step:
+    """End a running rollout from outside: `halted` (the schedule disabled, its rollout block removed, the schedule
+    gone), or `missed` (its first wave could not start before the occurrence's starting_deadline)."""
     if state.finished:
         return Step(FINISHED, f"rollout already {state.status}: {state.reason}", state)
-    why = f"halted: {reason}"
-    return Step(HALT, why, _finish(state, HALTED, now, why), instances=state.remaining())
+    if status not in (HALTED, MISSED):
+        raise ValueError(f"a rollout is stopped as {HALTED} or {MISSED}, not {status!r}")
+    why = f"{status}: {reason}"
+    return Step(HALT if status == HALTED else MISSED, why, _finish(state, status, now, why),
+                instances=state.remaining())
 
 
 # -- recording what the runner did ---------------------------------------------------------------------------

@@ -11,7 +11,12 @@ Order of a tick, and why:
 4. claims and status calls (sending.py);
 5. bookkeeping: window states, settled markers and watermarks (never ahead of the wall clock, held back where
    work is pending), written in one guarded step: a ledger failure after calls were sent is reported beside
-   their results, never instead of them.
+   their results, never instead of them;
+6. rollouts (schedules with a `rollout` block): carried out last by rollout_runner, wave by wave through the
+   same claims and calls, waiting for each wave's health while the invocation may (their state is in the
+   ledger, not in the watermark, so it is written as they go).
+Freezes: a one-shot occurrence inside one is reported `frozen` (step 1) and never sent later; a window's stop
+inside one is held back (starts always go through). within_maintenance_window filters targets (step 3).
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from dcs_maintenance import clock, fastpath, guards, logs
+from dcs_maintenance import clock, fastpath, freezes, guards, logs, maintenance_windows, rollout_runner
 from dcs_maintenance.ledger.base import LedgerError, WindowState, claim_key
 from dcs_maintenance.loader import Catalog
-from dcs_maintenance.model import RUNNING, Instance, Schedule
+from dcs_maintenance.model import RUNNING, Freeze, Instance, Schedule
 from dcs_maintenance.planner import (
     ACTION_FOR_STATE,
     Desired,
@@ -39,6 +44,7 @@ from dcs_maintenance.planner import (
     window_step,
 )
 from dcs_maintenance.report import ScheduleReport, TickReport
+from dcs_maintenance.rollout import RolloutState
 from dcs_maintenance.sending import execute, record_stale
 from dcs_maintenance.settings import Settings
 from dcs_maintenance.tick import PENDING_HOLD, Bookkeeping, Intent, LockedLedger, Runtime, TickRequest, Work
@@ -70,18 +76,23 @@ def run_tick(catalog: Catalog, request: TickRequest, rt: Runtime) -> dict[str, A
             report.errors.append(f"schedule {name!r} not found or not valid")
     marks = ledger.watermarks()
     book = Bookkeeping()
-    works = _due_work(schedules, request, rt, ledger, marks, book, report)
-    if works:
-        instances = _list_projects(works, rt)
-        if request.rehearse:  # statuses the rehearsal's earlier previewed window actions would have left
-            instances = _assumed(instances, getattr(rt.ledger, "assumed", {}))
-        for work in works:
-            _plan(work, instances, rt, ledger, request)
-        execute([w for w in works if not w.report.error], rt, ledger, request, marks)
-        for work in works:
-            _finish(work, book, request)
+    stored = _stored(schedules, request, ledger)
+    works = _due_work(schedules, request, rt, ledger, marks, book, report, stored, catalog.freezes)
+    plain = [w for w in works if w.rollout is None]
+    instances = _list_projects(works, rt) if works else {}
+    if request.rehearse:  # statuses the rehearsal's earlier previewed window actions would have left
+        instances = _assumed(instances, getattr(rt.ledger, "assumed", {}))
+    for work in plain:
+        _plan(work, instances, rt, ledger, request)
+    execute([w for w in plain if not w.report.error], rt, ledger, request, marks)
+    for work in plain:
+        _finish(work, book, request)
     if request.books:  # a dry-run tick (e.g. an observer timer) must not use up work
         _write_bookkeeping(book, ledger, report, wall)
+    rollouts = [w for w in works if w.rollout is not None]
+    if rollouts:  # last: they may wait for their waves' health while the invocation's time allows
+        rollout_runner.carry_out(rollouts, instances, rt, ledger, request, catalog.freezes,
+                                 lambda work: _targets(work, instances.get((work.project, work.region)), rt))
     return _summary(report, rt, request)
 
 
@@ -97,24 +108,28 @@ def _summary(report: TickReport, rt: Runtime, request: TickRequest) -> dict[str,
 
 # -- 1. what is due ---------------------------------------------------------------------------
 def _due_work(schedules: Sequence[Schedule], request: TickRequest, rt: Runtime, ledger: Any,
-              marks: dict[str, datetime], book: Bookkeeping, report: TickReport) -> list[Work]:
+              marks: dict[str, datetime], book: Bookkeeping, report: TickReport, stored: _Stored,
+              frozen: tuple[Freeze, ...]) -> list[Work]:
     settings, tick = rt.settings, request.at
     new_marks = book.marks
     works: list[Work] = []
-    settled_marks = _settled_marks(schedules, request, ledger)
+    settled_marks, rollouts = stored
     for schedule in schedules:
-        if not request.manual and _idle(schedule, request, marks, new_marks, settled_marks, settings):
+        if not request.manual and _idle(schedule, request, marks, new_marks, settled_marks, rollouts, settings):
             report.idle += 1  # nothing to say: no report entry, no log line, no ledger round trip
             continue
         rep = ScheduleReport(schedule, report.dry_run or schedule.dry_run)
         report.add(rep)
-        if not schedule.enabled:
-            rep.decide("disabled", "enabled: false")
-            continue
         project = schedule.project_id or settings.project_id or ""
         region = schedule.region or settings.region
+        if not schedule.enabled:
+            rep.decide("disabled", "enabled: false")
+            stopping = rollout_runner.due_rollout(schedule, rep, project, region, None, rollouts.get(schedule.name))
+            if stopping is not None and not request.manual:  # a running rollout halts with its schedule
+                works.append(stopping)
+            continue
         if request.manual:
-            works.append(_manual_work(schedule, rep, project, region, tick))
+            works.append(_manual_work(schedule, rep, project, region, tick, rollouts.get(schedule.name)))
             continue
         if schedule.is_window:
             mark = marks.get(schedule.name)
@@ -131,6 +146,8 @@ def _due_work(schedules: Sequence[Schedule], request: TickRequest, rt: Runtime, 
                 rep.decide("settled", f"{desired.state} since {iso(desired.occurrence)}; every instance done",
                            desired=desired.state)
                 continue
+            if _window_frozen(schedule, rep, desired, settled, frozen, request, book):
+                continue
             works.append(Work(schedule, rep, project, region, desired.occurrence, desired, rep.data["dry_run"]))
             continue
         mark = marks.get(schedule.name)
@@ -140,14 +157,43 @@ def _due_work(schedules: Sequence[Schedule], request: TickRequest, rt: Runtime, 
             new_marks[schedule.name] = held - PENDING_HOLD
         elif due.fire or due.passed or _mark_is_old(mark, tick, settings):
             new_marks[schedule.name] = tick
-        if due.fire is None:
+        fire = due.fire
+        if fire is not None and frozen:
+            verdict = freezes.occurrence_verdict(frozen, schedule.action or "", fire, clock.as_of())
+            if verdict.frozen:  # reported once, never sent later: the watermark passes it
+                rep.passed(fire, "frozen", verdict.reason)
+                rep.decide("frozen", verdict.reason, fire)
+                fire = None
+        if schedule.rollout is not None:
+            work = rollout_runner.due_rollout(schedule, rep, project, region, fire, rollouts.get(schedule.name))
+        else:
+            work = Work(schedule, rep, project, region, fire, None, rep.data["dry_run"]) if fire else None
+        if work is not None:
+            works.append(work)
+        elif rep.data["decision"] == "not_due":  # (a frozen occurrence said so already)
             if due.passed:
                 rep.decide("not_due", due.reason)
             elif not request.writes and mark is not None and mark >= tick:
                 rep.decide("handled", _handled(schedule, tick, mark, ledger))
-            continue
-        works.append(Work(schedule, rep, project, region, due.fire, None, rep.data["dry_run"]))
     return works
+
+
+def _window_frozen(schedule: Schedule, rep: ScheduleReport, desired: Desired, settled: bool,
+                   frozen: tuple[Freeze, ...], request: TickRequest, book: Bookkeeping) -> bool:
+    """A window's stop inside a freeze: held back (True: no work this tick). A stop whose occurrence falls in the
+    freeze is never applied (reported `frozen` once; the window settles on it); one from before the freeze waits
+    for its end. Starts always go through."""
+    if not frozen:
+        return False
+    verdict = freezes.window_verdict(frozen, desired.state, desired.occurrence, request.window_at or request.at)
+    if not verdict.frozen:
+        return False
+    rep.decide("frozen", verdict.reason, desired.occurrence, desired=desired.state)
+    if verdict.settled and not settled:
+        rep.passed(desired.occurrence, "frozen", verdict.reason)
+        if request.writes and not rep.data["dry_run"]:
+            book.settled[schedule.name] = iso(desired.occurrence)
+    return True
 
 
 def _report_passed(rep: ScheduleReport, passed: tuple[tuple[datetime, str, str], ...], ledger: Any,
@@ -174,17 +220,21 @@ def _report_passed(rep: ScheduleReport, passed: tuple[tuple[datetime, str, str],
     return held
 
 
-def _settled_marks(schedules: Sequence[Schedule], request: TickRequest, ledger: Any) -> dict[str, Optional[str]]:
-    """Every window's settled marker in one ledger read (enforced windows act whatever it says)."""
-    if request.manual:
-        return {}
-    names = _window_names(schedules)
-    if not names:
-        return {}
-    keys = [f"settled:{name}" for name in names]
+_Stored = tuple[dict[str, Optional[str]], dict[str, Optional[RolloutState]]]
+
+
+def _stored(schedules: Sequence[Schedule], request: TickRequest, ledger: Any) -> _Stored:
+    """Every window's settled marker (enforced windows act whatever it says) and every rollout schedule's stored
+    rollout, in one ledger read."""
+    settled_keys = {name: f"settled:{name}" for name in (() if request.manual else _window_names(schedules))}
+    rollout_keys = rollout_runner.state_keys(schedules)
+    keys = [*settled_keys.values(), *rollout_keys.values()]
+    if not keys:
+        return {}, {}
     get_metas = getattr(ledger, "get_metas", None)
     values = get_metas(keys) if get_metas is not None else {key: ledger.get_meta(key) for key in keys}
-    return {name: values.get(key) for name, key in zip(names, keys, strict=True)}
+    return ({name: values.get(key) for name, key in settled_keys.items()},
+            {name: rollout_runner.parse_state(name, values.get(key)) for name, key in rollout_keys.items()})
 
 
 _windows_of: list = [None, ()]  # (the schedules sequence last asked about, its enabled windows' names)
@@ -199,10 +249,14 @@ def _window_names(schedules: Sequence[Schedule]) -> tuple[str, ...]:
 
 
 def _idle(schedule: Schedule, request: TickRequest, marks: dict[str, datetime], new_marks: dict[str, datetime],
-          settled_marks: dict[str, Optional[str]], settings: Settings) -> bool:
+          settled_marks: dict[str, Optional[str]], rollouts: dict[str, Optional[RolloutState]],
+          settings: Settings) -> bool:
     """True for a schedule that _due_work would report as quiet (disabled, not due, settled), with the same
-    watermark: the fast path, which skips the report entry, its log line and the cron evaluation."""
+    watermark: the fast path, which skips the report entry, its log line and the cron evaluation. Never for a
+    schedule whose rollout is in progress: it is stepped at every tick until it ends."""
     tick = request.at
+    if rollout_runner.in_progress(rollouts.get(schedule.name)):
+        return False
     if not schedule.enabled:
         return True
     mark = marks.get(schedule.name)
@@ -246,9 +300,14 @@ def _handled(schedule: Schedule, tick: datetime, mark: datetime, ledger: Any) ->
 
 
 def _manual_work(schedule: Schedule, rep: ScheduleReport, project: str, region: Optional[str],
-                 tick: datetime) -> Work:
-    """A manual run: the action now (once per minute, via its claim), or a window's state re-applied."""
+                 tick: datetime, rollout: Optional[RolloutState]) -> Work:
+    """A manual run: the action now (once per minute, via its claim), or a window's state re-applied; a rollout
+    schedule starts a rollout of the current minute (carried on by the following ticks)."""
     minute = tick.replace(second=0, microsecond=0)
+    if schedule.rollout is not None and not schedule.is_window:
+        work = rollout_runner.due_rollout(schedule, rep, project, region, minute, rollout, manual=True)
+        assert work is not None
+        return work
     desired = window_desired(schedule, tick) if schedule.is_window else None
     if schedule.is_window and desired is None:
         desired = Desired(RUNNING, minute)
@@ -294,25 +353,41 @@ def _assumed(instances: dict[tuple[str, Optional[str]], Any], assumed: dict[str,
 def _plan(work: Work, instances: dict[tuple[str, Optional[str]], Any], rt: Runtime, ledger: Any,
           request: TickRequest) -> None:
     schedule, rep = work.schedule, work.report
-    listed = instances.get((work.project, work.region))
+    targets = _targets(work, instances.get((work.project, work.region)), rt)
+    if targets is None:
+        return
+    action_word = ACTION_FOR_STATE[work.desired.state] if work.desired else schedule.action
+    if schedule.is_window:
+        _plan_window(work, targets, ledger, request)
+    else:
+        _plan_one_shot(work, targets, ledger, rt.settings, request)
+    what = f"{len(work.intents)} instance(s) to {action_word}" if work.intents else "no instance to act on"
+    rep.decide("due", f"{what} for occurrence {iso(work.occurrence)}", work.occurrence,
+               desired=work.desired.state if work.desired else None)
+
+
+def _targets(work: Work, listed: Any, rt: Runtime) -> Optional[tuple[Instance, ...]]:
+    """The schedule's targets at the occurrence (selector minus exclude and protected; with
+    within_maintenance_window, only those inside their DCS maintenance window), the others reported skipped;
+    None when there are none to decide on (the listing failed, the selector matched too many: reported)."""
+    schedule, rep = work.schedule, work.report
     if isinstance(listed, BaseException) or listed is None:
         work.pending = True
         rep.fail(f"could not list instances of project {work.project or '(none)'}: {listed}")
-        return
+        return None
     selection = select(schedule, listed, rt.settings.protect_tag)
     action_word = ACTION_FOR_STATE[work.desired.state] if work.desired else schedule.action
     for iid, name, why in selection.skipped:
         rep.instance(iid, name, action_word, "skipped", why, work.occurrence)
     if selection.error:
         rep.fail(selection.error)
-        return
-    if schedule.is_window:
-        _plan_window(work, selection.targets, ledger, request)
-    else:
-        _plan_one_shot(work, selection.targets, ledger, rt.settings, request)
-    what = f"{len(work.intents)} instance(s) to {action_word}" if work.intents else "no instance to act on"
-    rep.decide("due", f"{what} for occurrence {iso(work.occurrence)}", work.occurrence,
-               desired=work.desired.state if work.desired else None)
+        return None
+    if not schedule.within_maintenance_window or schedule.is_window:
+        return selection.targets
+    inside, outside = maintenance_windows.partition(selection.targets, work.occurrence)
+    for inst, why in outside:
+        rep.instance(inst.instance_id, inst.name, action_word, "skipped", why, work.occurrence)
+    return inside
 
 
 def _plan_one_shot(work: Work, targets: tuple[Instance, ...], ledger: Any, settings: Settings,

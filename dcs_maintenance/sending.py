@@ -122,7 +122,8 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
             it.report("skipped", "refused: flush without allow_flush: true")
             continue
         # A manual run's occurrence is the current minute (its claim's scope), not a due time: never "late".
-        if not (it.work.manual or it.work.schedule.is_window) and too_late(it.work.schedule, it.occurrence, judge):
+        if (it.late_check and not (it.work.manual or it.work.schedule.is_window)
+                and too_late(it.work.schedule, it.occurrence, judge)):
             it.report("missed", f"older than starting_deadline {it.work.schedule.starting_deadline} by the wall "
                                 f"clock at {judge.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         else:

@@ -95,6 +95,9 @@ class Settings:
     ces_namespace: Optional[str] = None  # CES_NAMESPACE: Cloud Eye custom metrics on (unset: off)
     ces_endpoint: Optional[str] = None  # CES_ENDPOINT, else DCS_ENDPOINT; None: the region's Cloud Eye endpoint
     apig_timeout: float = DEFAULT_APIG_TIMEOUT  # APIG_TIMEOUT: seconds the API Gateway waits for an HTTP answer
+    # ROLLOUT_MAX_WAIT: how long one invocation may wait for rollout waves' health gates (0s: each tick looks once;
+    # never past the next tick nor the invocation's own time: rollout_runner)
+    rollout_max_wait: timedelta = timedelta(minutes=10)
 
     @property
     def call_budget(self) -> float:
@@ -211,10 +214,23 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         max_instance_num=_int(env, "MAX_INSTANCE_NUM", 1, 1, MAX_INSTANCE_CAP, errors),
         **visibility,
         apig_timeout=_float(env, "APIG_TIMEOUT", DEFAULT_APIG_TIMEOUT, errors),
+        rollout_max_wait=_rollout_max_wait(env, errors),
     )
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))
     return settings
+
+
+ROLLOUT_MAX_WAIT_LIMIT = timedelta(hours=1)
+
+
+def _rollout_max_wait(env: Mapping[str, str], errors: list[str]) -> timedelta:
+    value = _duration(env, "ROLLOUT_MAX_WAIT", "10m", errors)
+    if value > ROLLOUT_MAX_WAIT_LIMIT:
+        errors.append(f"ROLLOUT_MAX_WAIT={env.get('ROLLOUT_MAX_WAIT', '').strip()!r}: at most 1h (an invocation "
+                      "never waits past the next tick anyway)")
+        return ROLLOUT_MAX_WAIT_LIMIT
+    return value
 
 
 # Cloud Eye custom namespaces: `service.item`, each part a letter then letters, digits or `_`, 3-32 characters in

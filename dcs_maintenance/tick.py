@@ -84,6 +84,7 @@ class Work:
     manual: bool = False  # a manual run: its own claim keys, no watermark or settled marker
     intents: list[Intent] = field(default_factory=list)
     applied: dict[str, WindowState] = field(default_factory=dict)
+    rollout: Any = None  # a schedule with a rollout block: its rollout_runner.RolloutWork (carried out there)
 
 
 @dataclass
@@ -95,6 +96,9 @@ class Intent:
     action: str
     key: str
     occurrence: datetime
+    # False where the caller judged the deadline already: a rollout's later waves run under the rollout's own
+    # deadline, not the occurrence's starting_deadline.
+    late_check: bool = True
 
     def report(self, result: str, reason: str, **extra: Any) -> None:
         self.work.report.instance(self.instance.instance_id, self.instance.name, self.action, result, reason,

@@ -64,9 +64,11 @@ def fresh_process_state():
     loader.clear_cache()
     clock.set_clock(None)
     clock.set_as_of(None)
+    clock.set_sleep(None)
     yield
     clock.set_clock(None)
     clock.set_as_of(None)
+    clock.set_sleep(None)
 
 
 @pytest.fixture

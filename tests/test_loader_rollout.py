@@ -156,7 +156,7 @@ def test_get_schedules_shows_the_rollout_block(http, write_schedules, at_time):
                                                "within_maintenance_window": True}]}), "r.json")
     [entry] = json.loads(http("GET", "/schedules")["body"])["schedules"]
     assert entry["rollout"] == {"batch": "3", "canary": True, "wave_timeout": 900, "max_errors": "0",
-                                "order": "name", "timeout": None}
+                                "order": "name", "timeout": None, "progress": None}  # no rollout run yet
     assert entry["within_maintenance_window"] is True
     assert "in waves of 3 after a canary" in entry["explanation"]
 

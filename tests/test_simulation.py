@@ -24,6 +24,9 @@ Asserted, independently of the runner's own bookkeeping:
 - the ledger's claims: every claim has an outcome at the end; the claims judged unknown without having been sent
   are exactly those a race fault left without an outcome, and each was reported `unknown` by a later summary;
 - an event ahead of the wall clock is refused (`ok: false`, nothing sent) and no watermark is ever ahead of it.
+- the rollout (a canary, then waves of 2): every (occurrence, instance) accounted for (sent once, halted, missed
+  or skipped, with a reason), its waves sent in order, each only after the previous wave's gate (30 s after it at
+  least), wave 1 within starting_deadline and none after the rollout's deadline (the next occurrence).
 
 The default run is the whole month on SQLite (about 8,640 ticks; see the printed timing) and a week on Redis.
 """
@@ -81,6 +84,11 @@ schedules:
     window: {stop: "0 20 * * mon-fri", start: "0 7 * * mon-fri"}
     timezone: Europe/Berlin
     instances: {tags: {grp: dev}}
+  - name: rolling-web
+    action: restart
+    cron: "45 1 * * *"
+    instances: {tags: {grp: web}}
+    rollout: {batch: 2, canary: true, max_errors: 0}
 """
 
 ONE_SHOT = {  # name -> (cron, zone, instances)
@@ -91,8 +99,18 @@ ONE_SHOT = {  # name -> (cron, zone, instances)
     "flush-sundays": ("0 4 * * sun", "Asia/Shanghai", ["i-c1"]),
 }
 WINDOW = ("dev-nights", "0 20 * * mon-fri", "0 7 * * mon-fri", "Europe/Berlin", ["i-w1", "i-w2"])
+ROLLOUT = ("rolling-web", "45 1 * * *", "UTC", ["i-r1", "i-r2", "i-r3", "i-r4", "i-r5"])  # waves: r1 | r2 r3 | r4 r5
 GROUPS = {"i-sh1": "sh", "i-sh2": "sh", "i-be1": "be", "i-ny1": "ny", "i-h1": "hourly", "i-h2": "hourly",
-          "i-c1": "cache", "i-w1": "dev", "i-w2": "dev"}
+          "i-c1": "cache", "i-w1": "dev", "i-w2": "dev", "i-r1": "web", "i-r2": "web", "i-r3": "web", "i-r4": "web",
+          "i-r5": "web"}
+
+
+@pytest.fixture(autouse=True)
+def ticks_look_once(monkeypatch):
+    """The simulation's clock runs in real time: a rollout does not wait for its gates inside an invocation (which
+    would sleep for real); each tick looks once, and the next one goes on. A setting, so that the deliveries see
+    it wherever they run."""
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "0s")
 
 
 @functools.cache
@@ -219,7 +237,7 @@ def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
     #    exactly those a race fault left without an outcome, and a later summary reported each `unknown`.
     with open_ledger(ledger_url) as ledger:
         stored = {}
-        for schedule in [*ONE_SHOT, WINDOW[0]]:
+        for schedule in [*ONE_SHOT, WINDOW[0], ROLLOUT[0]]:
             stored.update(ledger.claims_by_prefix(f"{schedule}|"))
         marks = ledger.watermarks()
     outcome_less = sorted(key for key, c in stored.items() if c.outcome == CLAIMED)
@@ -245,6 +263,8 @@ def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
     assert all(mark <= sim.wall + MAX_CLOCK_SKEW for mark in marks.values()), max(marks.values())
     figures.update(sim.race_figures())
 
+    figures.update(check_rollout(sim, first_tick, until))
+
     figures["actions_sent"] = len(acts)
     figures["actions_unknown"] = sum(a.result == "unknown" for a in acts)
     figures["duplicates_sent"] = len(twice)
@@ -253,12 +273,57 @@ def check(sim: Simulation, ledger_url: str, start: datetime) -> dict:
     return dict(figures)
 
 
+def check_rollout(sim: Simulation, first_tick: datetime, until: datetime) -> Counter[str]:
+    """The rollout schedule: every (occurrence, instance) has a fate with a reason; sends are once (checked with
+    every act above), in wave order, each wave after the previous one's gate, within the rollout's bounds."""
+    import re
+
+    from dcs_maintenance.rollout import GATE_SETTLE
+
+    name, cron, zone, instances = ROLLOUT
+    rule = CronRule(cron, zone)
+    expected = rule.between(first_tick - sim.period, until)
+    seen = sim.fates(name)
+    figures: Counter[str] = Counter()
+    invented = {occ for occ, _ in seen} - set(expected)
+    assert not invented, f"{name}: occurrences that do not exist: {sorted(invented)}"
+    arrivals = {(c.group, iid): c.wall for c in sim.calls for iid in c.instances if c.action == "restart"}
+    for occ in expected:
+        for iid in instances:
+            results = seen.get((occ, iid), []) + seen.get((occ, "*"), [])
+            kinds = {r for r, _ in results}
+            fate = next((k for k in ("success", "unknown", "failed", "halted", "missed", "skipped") if k in kinds),
+                        "none")
+            if fate == "none" and occ + timedelta(days=1) > until:
+                fate = "in_progress"  # the run ended while this rollout was still going: not a loss
+            assert fate != "none", f"{name} {iso(occ)} {iid}: not accounted for in any summary: {results}"
+            assert all(why for _, why in results)
+            figures[f"rollout_{fate}"] += 1
+        sends = sorted((arrivals[(a.delivery.group, a.instance)], int(re.search(r"\(wave (\d+) of", a.reason)[1]))
+                       for a in sim.acts() if a.schedule == name and a.occurrence == occ)
+        waves = [wave for _, wave in sends]
+        assert waves == sorted(waves), f"{name} {iso(occ)}: waves out of order: {sends}"
+        first_of = {}
+        for at, wave in sends:
+            first_of.setdefault(wave, at)
+        for wave, at in first_of.items():
+            if wave > 1 and wave - 1 in first_of:
+                assert at - first_of[wave - 1] >= GATE_SETTLE, f"{name} {iso(occ)}: wave {wave} before the gate"
+        if sends:
+            assert first_of.get(1, sends[0][0]) - occ <= DEADLINE + timedelta(seconds=1), "wave 1 started late"
+            assert sends[-1][0] <= rule.next_after(occ), f"{name} {iso(occ)}: a wave after the rollout's deadline"
+            figures["rollout_waves_sent"] += len(first_of)
+    return figures
+
+
 def report(title: str, figures: dict, elapsed: float) -> None:
     order = ["slots", "deliveries", "duplicates_injected", "duplicates_repeated", "duplicates_concurrent",
              "overlapping_next", "duplicates_stale", "dropped", "lagged_within_deadline", "late_beyond_deadline",
              "faults_hit_reset_after", "status_calls", "actions_sent", "actions_unknown", "duplicates_sent",
              "occurrences_success", "occurrences_unknown", "occurrences_failed", "occurrences_missed",
-             "occurrences_skipped", "unaccounted", "window_transitions", "window_orphaned_transitions"]
+             "occurrences_skipped", "unaccounted", "window_transitions", "window_orphaned_transitions",
+             "rollout_success", "rollout_unknown", "rollout_failed", "rollout_halted", "rollout_missed",
+             "rollout_skipped", "rollout_in_progress", "rollout_waves_sent"]
     races = [f"race_{family}{fired}" for family in race.FAMILIES for fired in ("", "_fired")]
     races += [f"race_{kind}{fired}" for kind in race.RACE_KINDS for fired in ("", "_fired")]
     races += ["worker_restarts", "claims_orphaned", "orphans_reported_unknown", "ahead_refused"]

@@ -10,6 +10,7 @@ narrow the window a tick looks at; they never decide alone whether an action is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -80,6 +81,13 @@ class Ledger(Protocol):
 
     # Optional (the runner falls back to get_meta per key without it):
     # def get_metas(self, keys: list[str]) -> dict[str, Optional[str]]: several meta values in one round trip.
+
+    def update_meta(self, key: str, change: Callable[[Optional[str]], Optional[str]],
+                    ttl: Optional[timedelta] = None) -> Optional[str]:
+        """Atomic read-modify-write of one meta value: `change(stored)` (None: nothing stored) returns the value
+        to store, or None to leave it as it is; returns what is stored afterwards. No other writer's update of
+        the key is lost in between (a rollout's state: rollout.merge). `ttl`: the key's expiry where the
+        backend has one (Redis, refreshed at each write); SQLite keeps the row until it is overwritten."""
 
     def close(self) -> None: ...
 

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
-RESULTS = ("success", "failed", "unknown", "missed", "skipped")
+# frozen and halted: an occurrence held back by a freeze, instances a halted rollout did not reach (issue 13)
+RESULTS = ("success", "failed", "unknown", "missed", "skipped", "frozen", "halted")
 TRIGGERS = ("timer", "manual", "http")  # a TIMER tick, POST /schedules/{name}/run, PUT /instances/status
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000

@@ -4,7 +4,8 @@ Keys (all under a configurable prefix, default `dcsm:`):
 - `<prefix>claim:<claim key>`: JSON `{outcome, detail, holder, at}`, taken with `SET NX PX <ttl>`;
 - `<prefix>watermarks`: hash schedule -> UTC ISO text, advanced by a Lua script (max semantics);
 - `<prefix>window:<schedule>`: hash instance id -> JSON `{state, occurrence}`;
-- `<prefix>meta:<key>`: plain string.
+- `<prefix>meta:<key>`: plain string (`meta:rollout:<schedule>`: a rollout's state, JSON, updated by
+  `update_meta` with WATCH/MULTI and expiring 8 days after its last write).
 
 Every script touches one key, and needs nothing newer than Redis 2.6 (so a DCS Redis 4.0/5.0 will do).
 The `redis` package is imported when a `RedisLedger` is made, never by importing this module.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -33,6 +35,7 @@ from .base import (
 
 DEFAULT_PREFIX = "dcsm:"
 DEFAULT_TIMEOUT = 5.0
+UPDATE_ATTEMPTS = 50  # update_meta: reads retried when another client wrote the key in between
 
 # KEYS[1] = the watermarks hash; ARGV = schedule, mark, schedule, mark, ... (fixed-width UTC text).
 # Compared byte by byte, since Lua's `<` on strings follows the server's collation locale.
@@ -286,6 +289,37 @@ class RedisLedger(LedgerBase):
             return {}
         values = self._run("reading meta", lambda r: r.mget([self._key("meta:", k) for k in keys]))
         return dict(zip(keys, values, strict=True))
+
+    def update_meta(self, key: str, change: Callable[[Optional[str]], Optional[str]],
+                    ttl: Optional[timedelta] = None) -> Optional[str]:
+        """Read, change and write one meta value: WATCH, GET, `change`, then MULTI/SET/EXEC, again from the read
+        when another client wrote the key in between (optimistic: `change` must be a pure function of what it
+        reads). With `ttl` the key expires that long after this write (PX)."""
+        full = self._key("meta:", key)
+        px = max(1, int(ttl.total_seconds() * 1000)) if ttl is not None else None
+
+        def update(r: Any) -> Optional[str]:
+            from redis.exceptions import WatchError
+
+            with r.pipeline(transaction=True) as pipe:
+                for _ in range(UPDATE_ATTEMPTS):
+                    try:
+                        pipe.watch(full)
+                        stored = pipe.get(full)
+                        value = change(stored)
+                        if value is None or value == stored:
+                            pipe.unwatch()
+                            return stored
+                        pipe.multi()
+                        pipe.set(full, value, px=px)
+                        pipe.execute()
+                        return value
+                    except WatchError:
+                        continue
+            raise LedgerError(f"Redis ledger {self.display_url}: {key} kept changing under "
+                              f"{UPDATE_ATTEMPTS} attempts to update it")
+
+        return self._run(f"updating {key}", update)
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from typing import Optional
@@ -314,6 +314,20 @@ class SqliteLedger(LedgerBase):
                 marks = ",".join("?" * len(chunk))
                 found.update(c.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", chunk).fetchall())
         return found
+
+    def update_meta(self, key: str, change: Callable[[Optional[str]], Optional[str]],
+                    ttl: Optional[timedelta] = None) -> Optional[str]:
+        """Read, change and write one meta value inside one `BEGIN IMMEDIATE` transaction: writers of other
+        processes queue behind it, so none of their updates is lost. `ttl` is not kept (no expiry column): the
+        row stays until it is overwritten (a rollout's state: one row per schedule)."""
+        with self._write() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            stored = None if row is None else row[0]
+            value = change(stored)
+            if value is None or value == stored:
+                return stored
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return value
 
     def close(self) -> None:
         with self._lock:

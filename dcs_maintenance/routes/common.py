@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from datetime import datetime
+from typing import Any, Optional
 
-from dcs_maintenance import history, invocation
+from dcs_maintenance import history, invocation, logs
 from dcs_maintenance.deployment import unshared_ledger_problem
-from dcs_maintenance.http_api import LEDGER_DOWN, LEDGER_NOT_SHARED, MISCONFIGURED, HttpError, Request
+from dcs_maintenance.freezes import manual_verdict
+from dcs_maintenance.http_api import FROZEN, LEDGER_DOWN, LEDGER_NOT_SHARED, MISCONFIGURED, HttpError, Request
 from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import Catalog, load_catalog
+from dcs_maintenance.model import Freeze
 from dcs_maintenance.runner import Runtime, TickRequest, run_tick
 from dcs_maintenance.settings import Settings, SettingsError, load_settings
 
@@ -56,3 +59,15 @@ def tick(catalog_: Catalog, tick_request: TickRequest, current: Settings, reques
     if history_trigger:
         history.attach(summary, rt.ledger, current.history_retention, history_trigger, rt.remaining)
     return summary
+
+
+def check_freeze(freezes: tuple[Freeze, ...], action: str, now: datetime, override: bool, **where: Any) -> None:
+    """A manual action inside a freeze for it: 409 naming the freeze, unless the request said
+    `"override_freeze": true`, which is allowed and logged (a WARNING line naming the freeze and the request)."""
+    verdict = manual_verdict(freezes, action, now, override)
+    if not verdict.allowed:
+        assert verdict.freeze is not None
+        raise HttpError(409, FROZEN, verdict.reason, freeze=verdict.freeze.to_dict())
+    if verdict.overridden:
+        assert verdict.freeze is not None
+        logs.warning("freeze_overridden", action=action, freeze=verdict.freeze.name, reason=verdict.reason, **where)

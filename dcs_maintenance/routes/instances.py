@@ -1,7 +1,8 @@
 """PUT /instances/status: the seed API (RestartOrFlushInstances) for the function's project, with guard rails.
 
 Body `{"instances": [ids], "action": "restart|soft_restart|flush|stop|start", "confirm": "<action>",
-"dry_run": bool}` (`confirm` is required for flush, optional otherwise; `dry_run` optional). Answer 200
+"dry_run": bool, "override_freeze": bool}` (`confirm` is required for flush, optional otherwise; `dry_run`
+optional; inside a freeze for the action the request is refused with 409 unless `override_freeze` is true). Answer 200
 `{"results": [{"instance", "result"}], "details": [{"instance", "name", "status", "result", "reason"}], ...}`
 with one entry per distinct id, in the request's order, whatever happened to each.
 
@@ -28,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dcs_maintenance import history, logs
+from dcs_maintenance import clock, history, logs
 from dcs_maintenance.gateway import DcsGateway, GatewayError
 from dcs_maintenance.http_api import (
     CONFIRMATION_REQUIRED,
@@ -48,7 +49,7 @@ from dcs_maintenance.runner import Runtime
 from dcs_maintenance.settings import Settings, SettingsError
 
 MAX_IDS = 1000
-FIELDS = {"instances": list, "action": str, "confirm": str, "dry_run": bool}
+FIELDS = {"instances": list, "action": str, "confirm": str, "dry_run": bool, "override_freeze": bool}
 CLAIM_SCOPE = "http"  # the claim key's "schedule" part for this route
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _IDEMPOTENCY_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -69,10 +70,15 @@ class Entry:
 
 
 def change_status(request: Request) -> Response:
-    ids, action, dry_run = _parse_body(request.json_object(FIELDS))
+    body = request.json_object(FIELDS)
+    ids, action, dry_run = _parse_body(body)
     scope = _claim_scope(request)
     settings = common.settings()
     dry_run = dry_run or settings.dry_run
+    if not dry_run:  # inside a freeze for the action: 409, unless "override_freeze": true (logged)
+        common.check_freeze(common.catalog(settings).freezes, action, clock.now(),
+                            bool(body.get("override_freeze", False)), route="instances/status",
+                            instances=ids[:20])
     if not settings.project_id:
         raise HttpError(500, MISCONFIGURED, "no project id: set DCS_PROJECT_ID or RUNTIME_PROJECT_ID")
     rt = common.runtime(settings, request)

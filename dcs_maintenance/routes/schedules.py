@@ -9,21 +9,23 @@ from bisect import bisect_right
 from collections import defaultdict
 from typing import Any, Optional
 
-from dcs_maintenance import clock
+from dcs_maintenance import clock, invocation, rollout_runner
 from dcs_maintenance.http_api import (
     CONFLICT,
     INVALID_PARAMETER,
     INVALID_SCHEDULE,
     NO_SCHEDULE,
     NOT_SENT,
+    ROLLOUT_BUSY,
     THROTTLED,
     HttpError,
     Request,
     Response,
 )
+from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import Catalog, ValidationContext, check_document
-from dcs_maintenance.model import Problem, Schedule
-from dcs_maintenance.planner import iso
+from dcs_maintenance.model import RUNNING, Problem, Schedule
+from dcs_maintenance.planner import ACTION_FOR_STATE, iso, window_desired
 from dcs_maintenance.routes import common
 from dcs_maintenance.runner import TickRequest
 from dcs_maintenance.schedule_info import describe_schedule, freezes_info, upcoming
@@ -32,7 +34,7 @@ from dcs_maintenance.settings import SettingsError, load_settings
 NEXT_COUNT = 5
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-RUN_OPTIONS = {"dry_run": bool}
+RUN_OPTIONS = {"dry_run": bool, "override_freeze": bool}
 _SOURCE_RE = re.compile(r"[\w.\-/ ]{1,200}")
 
 
@@ -72,6 +74,7 @@ def list_schedules(request: Request) -> Response:
         else:
             entries.append({"name": name, "file": file, "valid": False,
                             "problems": [p.to_dict() for p in by_name[(file, name)]]})
+    _attach_progress(entries, [s for s in map(by_key, (name for name, _ in page)) if s is not None], settings, now)
     files = [{"file": f, "valid": not by_file.get(f), "problems": [p.to_dict() for p in by_file.get(f, [])]}
              for f in catalog.files]
     files += [{"file": f, "valid": False, "problems": [p.to_dict() for p in ps]}
@@ -84,6 +87,25 @@ def list_schedules(request: Request) -> Response:
                           "problems": [p.to_dict() for p in catalog.problems],
                           "warnings": [w.to_dict() for w in catalog.warnings],
                           "freezes": freezes_info(catalog.freezes, now)})
+
+
+def _attach_progress(entries: list[dict[str, Any]], schedules: list[Schedule], settings: Any, now: Any) -> None:
+    """`rollout.progress` of the page's rollout schedules (their latest rollout, from the ledger in one read;
+    null: none yet). A ledger that cannot be read leaves `progress` null with `progress_error`: the listing still
+    answers."""
+    wanted = [s for s in schedules if s.rollout is not None and not s.is_window]
+    if not wanted:
+        return
+    error = None
+    try:
+        found = rollout_runner.progress_of(invocation.ledger_for(settings), wanted, now)
+    except (LedgerError, ValueError) as exc:
+        found, error = {}, f"the ledger could not be read: {exc}"
+    for entry in entries:
+        if "rollout" in entry and entry.get("valid"):
+            entry["rollout"]["progress"] = found.get(entry["name"])
+            if error:
+                entry["rollout"]["progress_error"] = error
 
 
 # The schedules in page order, per catalog (a catalog is rebuilt only when its files change).
@@ -202,13 +224,30 @@ def run(request: Request) -> Response:
         raise HttpError(404, NO_SCHEDULE, f"no schedule named {name[:80]!r}")
     if not schedule.enabled:
         raise HttpError(409, CONFLICT, f"schedule {name!r} is disabled (enabled: false): nothing was run")
+    now, dry_run = clock.now(), bool(options.get("dry_run", False))
+    if not dry_run:  # a dry run changes nothing: a freeze does not stop it
+        common.check_freeze(catalog.freezes, _manual_action(schedule, now), now,
+                            bool(options.get("override_freeze", False)), route="run", schedule=name)
     alone = Catalog((schedule,), (), catalog.files, freezes=catalog.freezes)
-    tick = TickRequest(clock.now(), "http", bool(options.get("dry_run", False)), frozenset({name}), manual=True)
+    tick = TickRequest(now, "http", dry_run, frozenset({name}), manual=True)
     summary = common.tick(alone, tick, settings, request, history_trigger="manual")
+    busy = [s["busy"] for s in summary["schedules"] if s.get("busy")]
+    if busy:
+        raise HttpError(409, ROLLOUT_BUSY, f"schedule {name!r}: {busy[0]}: no new rollout was started; the running "
+                                           "one goes on at the next ticks", summary=summary)
     not_sent = [e for s in summary["schedules"] for e in s["instances"] if e.get("not_sent")]
     if not_sent:
         raise _not_sent(summary, not_sent)
     return Response(200, summary)
+
+
+def _manual_action(schedule: Schedule, now: Any) -> str:
+    """The action a manual run would take: the schedule's, or the one a window's current state calls for (the
+    runner re-applies running when a window has no state yet)."""
+    if schedule.window is None:
+        return schedule.action or ""
+    desired = window_desired(schedule, now)
+    return ACTION_FOR_STATE[desired.state if desired is not None else RUNNING]
 
 
 def _not_sent(summary: dict, entries: list[dict]) -> HttpError:

@@ -10,6 +10,14 @@ is probed while it is stopped (connections refused), and afterwards the data is 
 what DCS promises: a flushed instance is empty, an instance with AOF persistence keeps its data
 across a restart, one without persistence loses it, untouched instances keep theirs. Each claim is
 printed with ok/FAILED and the command exits non-zero when one does not hold.
+
+It also rolls a restart through a fleet of eight web caches in a project of their own
+(demo/schedules/web-fleet-rolling-restart.yaml, added to a copy of the example schedules): a
+canary, then two at a time, each instance taking a minute or two to come back (the emulator's
+`restart_seconds`), and one that never does (`never_back`). The function waits for each wave in
+simulated time (clock.SteppedClock: its sleeps jump, the emulator's clock follows). Its claims are
+checked from the emulator's own log and status samples: the waves went out in plan order, one wave
+down at a time, never more than the batch, and the halt stopped the rest.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ from dcs_maintenance import clock
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_AK, DEMO_SK = "DEMOACCESSKEY00000000", "demo-secret-key-not-a-real-one"
 DEMO_PROJECT = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+FLEET_PROJECT = "1a2b3c4d5e6f708192a3b4c5d6e7f801"  # the rolling restart's fleet (demo/seed.json)
+FLEET_SCHEDULE = "web-fleet-rolling-restart"
+DEMO_SCHEDULES = ROOT / "demo" / "schedules"
 DEFAULT_START = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)  # Saturday evening
 DEFAULT_HOURS = 38.0
 KEYS_PER_INSTANCE = 100
@@ -196,12 +207,95 @@ def _claims_text(claims: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+class Rollout:
+    """The rolling restart's claims, from the emulator's request log and status samples (not the function's
+    reports): waves in plan order, one wave down at a time, at most `batch` down, the halt stops the rest."""
+
+    def __init__(self, emulator: Any, schedules_dir: Path) -> None:
+        from dcs_maintenance.loader import load_catalog
+
+        self.emu = emulator
+        self.schedule = load_catalog(schedules_dir).by_name(FLEET_SCHEDULE)
+
+    def check(self, summaries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        if self.schedule is None or self.schedule.rollout is None:
+            return None
+        from dcs_maintenance.model import Instance
+        from dcs_maintenance.planner import select
+        from dcs_maintenance.rollout import batch_size, plan_waves
+
+        listed = self.emu.instances(FLEET_PROJECT)
+        names = {i["instance_id"]: i["name"] for i in listed}
+        fleet = [Instance(i["instance_id"], i["name"], tags=tuple(sorted((t["key"], t["value"]) for t in i["tags"])))
+                 for i in listed]
+        targets = select(self.schedule, fleet, ("maintenance-protect", "true")).targets
+        planned = [[names[iid] for iid in w.instance_ids] for w in plan_waves(self.schedule.rollout, targets,
+                                                                            self.schedule.instances)]
+        batch = batch_size(self.schedule.rollout.batch, len(targets))
+        sent = [[names.get(iid, iid) for iid in r["body"]["instances"]] for r in self.emu.requests
+                if r["method"] == "PUT" and FLEET_PROJECT in r.get("path", "")]
+        mentioned = any(sch["name"] == FLEET_SCHEDULE for s in summaries for sch in s["schedules"])
+        if not sent and not mentioned:  # its occurrence is not in this run's hours: nothing to claim
+            return {"schedule": FLEET_SCHEDULE, "ran": False, "batch": batch, "waves_planned": planned,
+                    "waves_sent": [], "peak_not_running": 0, "halted": [], "claims": []}
+        wave_of = {name: n for n, wave in enumerate(planned) for name in wave}
+        mixed = [s for s in self.emu.status_samples(FLEET_PROJECT)
+                 if len({wave_of.get(names[iid]) for iid, st in s["statuses"].items() if st != "RUNNING"}) > 1]
+        peak = self.emu.peak_not_running(FLEET_PROJECT)
+        stuck = [i["name"] for i in listed if i.get("never_back")]
+        halted = sorted({e["name"] for s in summaries for sch in s["schedules"] if sch["name"] == FLEET_SCHEDULE
+                         for e in sch["instances"] if e["result"] == "halted"})
+        untouched = sorted(i["name"] for i in listed if not i["counters"]["restarts"])
+        after_halt = sorted(name for wave in planned[len(sent):] for name in wave)
+        claims = [
+            {"claim": "waves in plan order, each once", "ok": bool(sent) and sent == planned[:len(sent)],
+             "detail": " | ".join(", ".join(w) for w in sent) or "nothing sent"},
+            {"claim": "one wave down at a time", "ok": bool(sent) and not mixed,
+             "detail": f"{len(mixed)} of {len(self.emu.status_samples(FLEET_PROJECT))} status samples mix waves"},
+            {"claim": f"never more than batch ({batch}) down at once", "ok": 0 < peak <= batch,
+             "detail": f"most instances not RUNNING in one sample: {peak}"},
+            {"claim": "the halt stopped the rest", "ok": bool(stuck) and bool(after_halt) and halted == after_halt
+             and untouched == after_halt,
+             "detail": f"{', '.join(stuck) or 'nothing'} never came back; reported halted: "
+                       f"{', '.join(halted) or 'none'}; never restarted: {', '.join(untouched) or 'none'}"},
+        ]
+        return {"schedule": FLEET_SCHEDULE, "ran": True, "batch": batch, "waves_planned": planned, "waves_sent": sent,
+                "peak_not_running": peak, "halted": halted, "claims": claims}
+
+
+def _rollout_text(result: dict[str, Any]) -> str:
+    if not result["ran"]:
+        return f"\nrolling restart ({result['schedule']}): not due in these hours (Sunday 22:30 UTC)"
+    lines = ["", f"rolling restart ({result['schedule']}, {len(result['waves_planned'])} waves planned: "
+             + " | ".join(", ".join(w) for w in result["waves_planned"]) + "):"]
+    for c in result["claims"]:
+        lines.append(f"  {c['claim']:<38} {'ok' if c['ok'] else 'FAILED'}: {c['detail']}")
+    bad = [c for c in result["claims"] if not c["ok"]]
+    lines.append(f"  {len(result['claims']) - len(bad)} of {len(result['claims'])} rollout claims hold"
+                 + ("" if not bad else ": SEE FAILED LINES ABOVE"))
+    return "\n".join(lines)
+
+
+def _demo_schedules(given: Optional[str], work: Path) -> Path:
+    """`--schedules DIR` as given; by default a copy of the example schedules plus the demo's rolling restart
+    (which is not shipped: schedules/ is what the deployment package holds)."""
+    if given:
+        return Path(given)
+    folder = work / "schedules"
+    folder.mkdir()
+    for source in (ROOT / "schedules", DEMO_SCHEDULES):
+        for path in sorted(source.glob("*.y*ml")):
+            shutil.copyfile(path, folder / path.name)
+    return folder
+
+
 def run_demo(args: argparse.Namespace) -> int:
     saved = {key: os.environ.get(key) for key in (*ENV_KEYS, "HOME")}
     try:
         return _run(args)
     finally:
         clock.set_clock(None)
+        clock.set_sleep(None)
         from dcs_maintenance import invocation
 
         invocation.close_ledgers()
@@ -246,9 +340,13 @@ def _run(args: argparse.Namespace) -> int:
     schedules = getattr(args, "schedules", None)
     report: dict[str, Any] = {"start": start.isoformat(), "ticks": ticks, "redis": use_redis, "active": [],
                               "probes": [], "claims": []}
+    folder = _demo_schedules(schedules, work)
+    # One simulated clock for the function and the emulator: ticks jump it forward, a rollout's waits too.
+    world = clock.SteppedClock(start)
     try:
         with Emulator(ak=DEMO_AK, sk=DEMO_SK, projects=[DEMO_PROJECT], transition_delay=0.0,
-                      redis_backed=use_redis) as emu:
+                      redis_backed=use_redis, clock=lambda: clock.now().timestamp(),
+                      status_sample_limit=100_000) as emu:
             emu.load_seed(str(seed))
             for key in ENV_KEYS:
                 os.environ.pop(key, None)
@@ -256,7 +354,7 @@ def _run(args: argparse.Namespace) -> int:
                 "DCS_ENDPOINT": emu.url, "DCS_REGION": "cn-north-4", "RUNTIME_PROJECT_ID": DEMO_PROJECT,
                 "HUAWEICLOUD_SDK_AK": DEMO_AK, "HUAWEICLOUD_SDK_SK": DEMO_SK,
                 "LEDGER_URL": f"sqlite:///{work / 'ledger.sqlite3'}",
-                "SCHEDULES_DIR": str(Path(schedules) if schedules else ROOT / "schedules"),
+                "SCHEDULES_DIR": str(folder),
                 "LOG_LEVEL": "ERROR",
             })
             say(f"emulator at {emu.url} with {len(emu.instances(DEMO_PROJECT))} instances"
@@ -267,10 +365,11 @@ def _run(args: argparse.Namespace) -> int:
                 keys = data.write()
                 say(f"wrote {keys} keys ({CANARY} and {KEYS_PER_INSTANCE} others) into every instance")
             ok = True
+            world.install()
             with Progress(ticks, "simulated ticks", enabled=None if not as_json else False) as bar:
                 for n in range(ticks):
                     at = start + timedelta(minutes=5 * n)
-                    clock.set_clock(clock.offset_clock(at + timedelta(seconds=20)))  # ticks arrive a little late
+                    world.advance_to(at + timedelta(seconds=20))  # ticks arrive a little late
                     with contextlib.redirect_stdout(sys.stderr):  # log lines never mix with the output
                         summary = handler.handler(timer_event(at), LocalContext())
                     ok &= bool(summary.get("ok")) or not summary.get("errors")
@@ -286,7 +385,8 @@ def _run(args: argparse.Namespace) -> int:
                                 f"{probe['outcome']}")
                     bar.update(n + 1, at.strftime("%a %Y-%m-%d %H:%M UTC"))
             clock.set_clock(None)
-            puts = [r for r in emu.requests if r["method"] == "PUT"]
+            clock.set_sleep(None)
+            puts = [r for r in emu.requests if r["method"] == "PUT" and DEMO_PROJECT in r.get("path", "")]
             report["status_calls"] = [{"action": r["body"]["action"], "instances": r["body"]["instances"]}
                                       for r in puts]
             say(f"\n{len(puts)} status call(s) sent:")
@@ -300,6 +400,11 @@ def _run(args: argparse.Namespace) -> int:
                 report["claims"] = data.check()
                 say(_claims_text(report["claims"]))
                 ok &= all(c["ok"] for c in report["claims"])
+            rollout = Rollout(emu, folder).check(report["active"])
+            report["rollout"] = rollout
+            if rollout is not None:
+                say(_rollout_text(rollout))
+                ok &= all(c["ok"] for c in rollout["claims"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["ok"] = bool(ok)

@@ -1,0 +1,349 @@
+"""Rollouts carried out by the runner (issue 13), end to end: TIMER ticks through handler.handler, the real SDK
+over HTTP to the emulator, whose instances take minutes to restart (`restart_seconds`) on the same simulated clock
+as the function (tests/rollout_world.py). "Never more than a batch down" is read from the emulator's own status
+samples, taken after every request it answered (`peak_not_running`), never from the function's reports.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import AK, OTHER_PROJECT, PROJECT, SK, use_ledger
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from rollout_world import World, emulator_clock, restarts, rollout_entry, status_bodies
+
+from dcs_maintenance import clock
+from dcs_maintenance.ledger import open_ledger
+from dcs_maintenance.rollout import RolloutState, state_key
+
+UTC = timezone.utc
+T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+TOPIC = f"urn:smn:cn-north-4:{PROJECT}:dcs-maintenance-alerts"
+
+ROLLING = """
+schedules:
+  - name: web-roll
+    action: restart
+    cron: "0 3 * * *"
+    instances: {{tags: {{role: web}}}}
+    rollout: {{batch: 3, canary: true, wave_timeout: 5m{extra}}}
+"""
+
+
+class Crash(BaseException):
+    """The invocation dies (the platform's timeout, a lost container): nothing after this point runs."""
+
+
+@pytest.fixture
+def emulator():
+    """The emulator on the function's simulated clock (restart durations follow the clock's jumps)."""
+    from dcs_emulator import Emulator
+
+    emu = Emulator(ak=AK, sk=SK, projects=[PROJECT, OTHER_PROJECT], transition_delay=0.0, clock=emulator_clock)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def fleet(emu, count: int = 12, seed: int = 13, never_back: tuple[str, ...] = ()) -> list[str]:
+    """web-01 .. web-<count>, tagged role=web, each taking 40-150 s (seeded) to restart."""
+    rng = random.Random(seed)
+    ids = []
+    for k in range(1, count + 1):
+        iid = f"i-{k:02d}"
+        emu.add_instance(PROJECT, instance_id=iid, name=f"web-{k:02d}", tags={"role": "web"},
+                         restart_seconds=rng.randint(40, 150), never_back=iid in never_back)
+        ids.append(iid)
+    return ids
+
+
+def waves_of(ids: list[str], batch: int = 3) -> list[list[str]]:
+    return [ids[:1]] + [ids[k:k + batch] for k in range(1, len(ids), batch)]
+
+
+def stored_state(ledger_url: str, name: str = "web-roll") -> RolloutState:
+    with open_ledger(ledger_url) as ledger:
+        return RolloutState.from_dict(json.loads(ledger.get_meta(state_key(name))))
+
+
+def results(summaries: list[dict], result: str) -> list[dict]:
+    return [e for s in summaries for sch in s["schedules"] for e in sch["instances"] if e["result"] == result]
+
+
+def test_a_12_instance_rollout_in_waves_of_3_with_a_canary(emulator, function_env, write_schedules, http):
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 6)
+    # the waves, in order, each sent once: a canary, then 3 at a time
+    assert status_bodies(emulator) == waves_of(ids)
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    # never more than a batch restarting at once, by the emulator's own samples after every request
+    assert emulator.peak_not_running(PROJECT) == 3
+    # each wave started only once the previous one was RUNNING again: no sample mixes two waves down
+    wave_of = {iid: n for n, wave in enumerate(waves_of(ids)) for iid in wave}
+    for sample in emulator.status_samples(PROJECT):
+        down = {wave_of[iid] for iid, status in sample["statuses"].items() if status != "RUNNING"}
+        assert len(down) <= 1, sample
+    # it took several ticks, and each tick said where it stood
+    first = rollout_entry(summaries[0], "web-roll")
+    assert first["decision"] == "rollout" and first["rollout"]["status"] == "in_progress"
+    assert first["rollout"]["waves"] == 5 and 0 < first["rollout"]["waves_sent"] < 5
+    done = [rollout_entry(s, "web-roll") for s in summaries if rollout_entry(s, "web-roll")][-1]
+    assert done["rollout"]["status"] == "done" and done["reason"].startswith("all 5 wave(s) sent and gated")
+    assert all(s["ok"] for s in summaries)
+    assert [e["wave"] for e in results(summaries, "success")] == [1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5]
+    # once done, the schedule is idle again, and GET /schedules shows the rollout's progress
+    assert rollout_entry(summaries[-1], "web-roll") is None
+    [entry] = json.loads(http("GET", "/schedules")["body"])["schedules"]
+    assert entry["rollout"]["progress"]["status"] == "done"
+    assert entry["rollout"]["progress"]["outcomes"] == {"back": 12}
+
+
+def test_an_instance_that_never_comes_back_halts_the_rest(emulator, function_env, write_schedules, monkeypatch,
+                                                          http):
+    monkeypatch.setenv("NOTIFY_SMN_TOPIC_URN", TOPIC)
+    ids = fleet(emulator, never_back=("i-06",))
+    write_schedules(ROLLING.format(extra=", max_errors: 0"))
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 6)
+    # waves 1-3 were sent (i-06 is in wave 3); wave 3's gate found i-06 not back in 5 minutes: halted
+    assert status_bodies(emulator) == waves_of(ids)[:3]
+    assert restarts(emulator, PROJECT) == {iid: int(iid <= "i-07") for iid in ids}
+    [late] = results(summaries, "failed")
+    assert late["instance_id"] == "i-06" and "not back to RUNNING within wave_timeout 5m (RESTARTING)" in late["reason"]
+    halted = results(summaries, "halted")
+    assert [e["instance_id"] for e in halted] == ids[7:]
+    assert all("more than max_errors 0" in e["reason"] and "web-06 not back" in e["reason"] for e in halted)
+    [halting] = [s for s in summaries if s["counts"]["halted"]]
+    assert halting["ok"] is False and halting["counts"]["halted"] == 5
+    assert halting["notification"]["sent"] is True
+    [message] = emulator.smn_messages
+    assert "5 halted by a rollout" in message["subject"] and "Halted (a rollout's error budget" in message["message"]
+    # reported once: the ticks after the halt are quiet, and nothing else was ever sent
+    after = summaries[summaries.index(halting) + 1:]
+    assert after and all(rollout_entry(s, "web-roll") is None and s["ok"] for s in after)
+    assert stored_state(function_env["LEDGER_URL"]).status == "halted"
+    # the history keeps them, and GET /history filters on the new results
+    found = json.loads(http("GET", "/history", query={"result": "halted"})["body"])["entries"]
+    assert sorted(e["instance_id"] for e in found) == ids[7:]
+
+
+def test_a_crash_between_waves_resumes_at_the_next_tick(emulator, function_env, write_schedules):
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0)
+    sleeps = []
+
+    def die_on_third_wait(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise Crash()
+        world.clock.sleep(seconds)
+
+    clock.set_sleep(die_on_third_wait)
+    with pytest.raises(Crash):
+        world.tick(T0)
+    clock.set_sleep(world.clock.sleep)
+    before = stored_state(function_env["LEDGER_URL"])
+    assert before.status == "in_progress" and len(before.sent) >= 1
+    summaries = world.ticks(T0 + timedelta(minutes=5), 6)
+    assert status_bodies(emulator) == waves_of(ids)  # every wave once, in order, across the crash
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert emulator.peak_not_running(PROJECT) <= 3
+    assert stored_state(function_env["LEDGER_URL"]).status == "done"
+    assert all(s["ok"] for s in summaries)
+
+
+def test_a_crash_after_the_call_is_reconciled_and_never_sent_again(emulator, function_env, write_schedules,
+                                                                   monkeypatch):
+    from dcs_maintenance.gateway import DcsGateway
+
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra=", max_errors: 3"))
+    world = World(emulator, T0)
+    real = DcsGateway.change_status
+    calls = []
+
+    def call_then_die(self, action, instance_ids):
+        outcomes = real(self, action, instance_ids)
+        calls.append(instance_ids)
+        if len(calls) == 2:  # wave 2 went out; the invocation dies before recording anything
+            raise Crash()
+        return outcomes
+
+    monkeypatch.setattr(DcsGateway, "change_status", call_then_die)
+    with pytest.raises(Crash):
+        world.tick(T0)
+    monkeypatch.setattr(DcsGateway, "change_status", real)
+    crashed = stored_state(function_env["LEDGER_URL"])
+    assert [dict(r.outcomes) for r in crashed.sent][1] == dict.fromkeys(ids[1:4], "claimed")
+    summaries = world.ticks(T0 + timedelta(minutes=5), 8)
+    # wave 2 is waited for (its sender may still be at work), then read back from its claims after 10 minutes:
+    # unknown (the call may have run), never sent again; then the rollout goes on
+    reconciled = results(summaries, "unknown")
+    assert sorted(e["instance_id"] for e in reconciled) == ids[1:4]
+    assert all(e["handled_by"] and "not re-sent" in e["reason"] for e in reconciled)
+    assert status_bodies(emulator) == waves_of(ids)
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    state = stored_state(function_env["LEDGER_URL"])
+    assert state.status == "done" and len(state.errors()) == 3  # within max_errors 3
+    with open_ledger(function_env["LEDGER_URL"]) as ledger:
+        claims = ledger.claims_by_prefix("web-roll|")
+    assert {k: c.outcome for k, c in claims.items() if c.outcome != "success"} == {
+        f"web-roll|2026-12-01T03:00:00Z|{iid}|restart": "unknown" for iid in ids[1:4]}  # the crashed wave's
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_duplicate_and_overlapping_deliveries_mid_rollout(emulator, function_env, write_schedules, request,
+                                                          tmp_path, monkeypatch, kind):
+    url = use_ledger(kind, request, tmp_path, monkeypatch)
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0)
+    summaries: list[dict] = []
+    for n in range(8):
+        at = T0 + timedelta(minutes=5 * n)
+        # each tick delivered twice at once, with the previous tick's event again (a stale retry) beside them
+        batch = [at, at] + ([at - timedelta(minutes=5)] if n else [])
+        summaries += world.together(batch, wall=at + timedelta(seconds=10))
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert status_bodies(emulator) == waves_of(ids)
+    assert emulator.peak_not_running(PROJECT) <= 3
+    state = stored_state(url)
+    assert state.status == "done" and [r.number for r in state.sent] == [1, 2, 3, 4, 5]
+    sent_here = [e for e in results(summaries, "success") if not e.get("handled_by")]
+    assert sorted(e["instance_id"] for e in sent_here) == ids  # each reported sent by exactly one delivery
+    with open_ledger(url) as ledger:
+        waves = ledger.claims_by_prefix("web-roll|2026-12-01T03:00:00Z~wave")
+        every = ledger.claims_by_prefix("web-roll|")
+    assert len(waves) == 5
+    assert {c.outcome for c in every.values()} == {"success"}  # no claim is left without an outcome
+    assert all(s["ok"] for s in summaries)
+
+
+def test_a_new_occurrence_during_a_running_rollout_is_missed(emulator, function_env, write_schedules):
+    ids = fleet(emulator, count=4, never_back=("i-01",))
+    write_schedules("""
+schedules:
+  - name: web-roll
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {role: web}}
+    rollout: {batch: 3, canary: true, wave_timeout: 90m, timeout: 3h}
+""")
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 24)  # 03:00 to 04:55
+    entry = rollout_entry(summaries[12], "web-roll")  # the 04:00 tick
+    assert entry["occurrences"] == [{"occurrence": "2026-12-01T04:00:00Z", "result": "missed",
+                                     "reason": entry["occurrences"][0]["reason"]}]
+    assert entry["occurrences"][0]["reason"].startswith("previous rollout still in progress (occurrence "
+                                                        "2026-12-01T03:00:00Z, 1 of 2 waves sent")
+    assert status_bodies(emulator) == [["i-01"]]  # the canary never came back: nothing else was sent
+    halted = [s for s in summaries if s["counts"]["halted"]]
+    assert [s["tick"] for s in halted] == ["2026-12-01T04:30:00Z"]  # 90 minutes after the canary: halted
+    assert [e["instance_id"] for e in results(halted, "halted")] == ids[1:]
+
+
+def test_plan_and_dry_runs_show_the_waves(emulator, function_env, write_schedules, http):
+    fleet(emulator, count=7)
+    write_schedules(ROLLING.format(extra=""))
+    World(emulator, T0 + timedelta(minutes=1))
+    plan = json.loads(http("GET", "/plan", query={"at": "2026-12-01T03:00:00Z"})["body"])
+    entry = rollout_entry(plan, "web-roll")
+    assert entry["decision"] == "due"
+    assert entry["reason"] == ("rollout of 7 instance(s) in 3 wave(s): wave 1 of 3: web-01; wave 2 of 3: web-02, "
+                               "web-03, web-04; wave 3 of 3: web-05, web-06, web-07")
+    assert entry["waves"][1] == {"wave": 2, "instances": ["web-02", "web-03", "web-04"]}
+    assert [e["reason"] for e in entry["instances"]][:2] == ["dry run: would restart in wave 1 of 3 (RUNNING)",
+                                                             "dry run: would restart in wave 2 of 3 (RUNNING)"]
+    assert emulator.calls("restart") == []
+    with open_ledger(function_env["LEDGER_URL"]) as ledger:
+        assert ledger.get_meta(state_key("web-roll")) is None  # a preview stores no rollout
+
+
+def test_a_manual_run_starts_a_rollout_and_refuses_a_second_one(emulator, function_env, write_schedules, http):
+    ids = fleet(emulator, count=4)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0 + timedelta(hours=5))
+    first = http("POST", "/schedules/web-roll/run")
+    assert first["statusCode"] == 200
+    body = json.loads(first["body"])
+    entry = rollout_entry(body, "web-roll")
+    assert entry["rollout"]["status"] == "in_progress" and entry["rollout"]["waves_sent"] == 1
+    assert status_bodies(emulator) == [["i-01"]]  # the canary; the API Gateway's minute has no time to wait
+    world.clock.advance_to(T0 + timedelta(hours=5, minutes=2))
+    again = http("POST", "/schedules/web-roll/run")
+    assert again["statusCode"] == 409
+    refused = json.loads(again["body"])
+    assert refused["error_code"] == "DCSM.4092" and "previous rollout still in progress" in refused["error_msg"]
+    # the ticks carry the manual rollout on to its end
+    world.ticks(T0 + timedelta(hours=5, minutes=5), 4)
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert emulator.peak_not_running(PROJECT) <= 3
+
+
+def test_disabling_a_schedule_halts_its_running_rollout(emulator, function_env, write_schedules):
+    fleet(emulator)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0)
+    world.tick(T0)
+    sent = sum(restarts(emulator, PROJECT).values())
+    assert 0 < sent < 12
+    write_schedules(ROLLING.format(extra="").replace("action: restart", "action: restart\n    enabled: false"))
+    summary = world.tick(T0 + timedelta(minutes=5))
+    entry = rollout_entry(summary, "web-roll")
+    assert entry["decision"] == "rollout" and "the schedule was disabled" in entry["reason"]
+    assert len(results([summary], "halted")) == 12 - sent
+    world.ticks(T0 + timedelta(minutes=10), 3)
+    assert sum(restarts(emulator, PROJECT).values()) == sent
+    assert stored_state(function_env["LEDGER_URL"]).status == "halted"
+
+
+def test_rollout_max_wait_bounds_the_waiting_in_one_invocation(emulator, function_env, write_schedules,
+                                                               monkeypatch):
+    from dcs_maintenance.settings import SettingsError, load_settings
+
+    assert load_settings().rollout_max_wait == timedelta(minutes=10)
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "2h")
+    with pytest.raises(SettingsError, match="ROLLOUT_MAX_WAIT='2h': at most 1h"):
+        load_settings()
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "0s")  # each tick looks once, sends at most one wave, and goes
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra=""))
+    world = World(emulator, T0)
+    slept: list[float] = []
+    clock.set_sleep(lambda seconds: slept.append(seconds))
+    summaries = world.ticks(T0, 7)
+    assert slept == []
+    assert status_bodies(emulator) == waves_of(ids)  # one wave per tick: 5 waves in 5 ticks, gated in between
+    assert [sum(1 for e in s["schedules"][0]["instances"] if e["result"] == "success") for s in summaries[:5]] == [
+        1, 3, 3, 3, 2]
+    assert stored_state(function_env["LEDGER_URL"]).status == "done"
+
+
+def test_a_freeze_pauses_a_running_rollout_before_its_next_wave(emulator, function_env, write_schedules):
+    ids = fleet(emulator, count=4)
+    write_schedules(ROLLING.format(extra="") + """
+freezes:
+  - name: incident
+    from: "2026-12-01T03:01"
+    until: "2026-12-01T03:20"
+    timezone: UTC
+    reason: incident in progress
+    actions: [restart]
+""")
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 8)  # 03:00 .. 03:35
+    sent_at = {e["instance_id"]: s["tick"] for s in summaries for e in results([s], "success")}
+    assert sent_at["i-01"] == "2026-12-01T03:00:00Z"  # the canary went before the freeze
+    assert all(sent_at[iid] >= "2026-12-01T03:20:00Z" for iid in ids[1:])  # the rest only after it
+    paused = [rollout_entry(s, "web-roll")["reason"] for s in summaries if "03:05" <= s["tick"][11:16] <= "03:15"]
+    assert paused and all(r.startswith("paused before wave 2 of 2: freeze 'incident'") for r in paused)
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert stored_state(function_env["LEDGER_URL"]).status == "done"
