@@ -425,6 +425,7 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
     schedule, desired, rep = work.schedule, work.desired, work.report
     assert desired is not None
     last = ledger.window_states(schedule.name)
+    _report_superseded(work, targets, last, ledger)
     for inst in targets:
         prior = last.get(inst.instance_id)
         if prior is not None and not work.manual and request.at < prior.occurrence:
@@ -447,6 +448,33 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
             occurrence_key += f"~enforce@{iso(request.at)}"
         key = claim_key(schedule.name, occurrence_key, inst.instance_id, step.action)
         work.intents.append(Intent(work, inst, step.action, key, desired.occurrence))
+
+
+def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str, WindowState], ledger: Any) -> None:
+    """The transition before the one in force, where it never happened on an instance (every attempt given back,
+    or never eligible) and no claim says it was sent: reported `missed` now, once, rather than dropped without a
+    word when the next transition takes over (found by issue 10's race harness). A transition the window settled
+    on (done everywhere, or frozen) was reported then and is not looked at again."""
+    schedule, desired = work.schedule, work.desired
+    if work.manual or desired is None:
+        return
+    previous = window_desired(schedule, desired.occurrence - PENDING_HOLD)
+    if previous is None or previous.state == desired.state:
+        return
+    candidates = {inst.instance_id: (inst, prior) for inst in targets
+                  if (prior := last.get(inst.instance_id)) is not None
+                  and prior.occurrence < previous.occurrence and prior.state != previous.state}
+    if not candidates or ledger.get_meta(f"settled:{schedule.name}") == iso(previous.occurrence):
+        return
+    action, now_action = ACTION_FOR_STATE[previous.state], ACTION_FOR_STATE[desired.state]
+    keys = {iid: claim_key(schedule.name, iso(previous.occurrence), iid, action) for iid in candidates}
+    claimed = ledger.get_claims(list(keys.values()))
+    for iid, (inst, prior) in candidates.items():
+        if keys[iid] not in claimed:
+            work.report.instance(iid, inst.name, action, "missed",
+                                 f"the {action} for {iso(previous.occurrence)} never happened on this instance (last "
+                                 f"applied: {prior.state} for {iso(prior.occurrence)}, nothing sent since); "
+                                 f"superseded by the {now_action} at {iso(desired.occurrence)}", previous.occurrence)
 
 
 # -- 5. bookkeeping -----------------------------------------------------------------------------------

@@ -1,13 +1,10 @@
 """What the race harness found in the function (issue 10's proof): each a test that fails on today's code.
 
-dcs_maintenance/ is not this branch's to change: each test is marked xfail(strict=True) with the defect it
-shows, so the suite stays green while the defect stands, and fails (XPASS) the moment the function is fixed,
-when the marker must go.
+Each was first marked xfail(strict=True) with the defect it shows, then fixed in the function (the marker gone).
 """
 
 from __future__ import annotations
 
-import pytest
 from conftest import PROJECT, status_calls, t
 from simulation import is_pending
 
@@ -21,9 +18,6 @@ schedules:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a window transition that was never sent (every attempt throttled "
-                                       "and given back) vanishes without a final report when the next transition "
-                                       "supersedes it; found by bench/reliability.py's race faults")
 def test_a_window_transition_never_sent_before_the_next_one_is_reported(emulator, write_schedules, tick):
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
     write_schedules(SHORT_WINDOW)
