@@ -234,6 +234,8 @@ def run(ticks: int, fault_rate: float, seed: int, batch_size: int, verbose: bool
             for entry in tick_entries:
                 if entry.get("endpoint") != "status" or not entry.get("authenticated") or entry.get("status") == 429:
                     continue  # a throttled PUT never reached DCS: its claims are released and sent by a later tick
+                if 400 <= (entry.get("status") or 200) < 500:
+                    continue  # refused as a whole, nothing executed: its halves are sent under the same claims
                 body = entry["body"]
                 for iid in body["instances"]:
                     name = group_of.get(iid, "?")
