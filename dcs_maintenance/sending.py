@@ -6,8 +6,8 @@ taken before the call, so a duplicate event, an overlapping invocation or a retr
 same action twice; a claim someone else holds is judged by guards.judge_claim (done, in flight, or unknown).
 
 What DCS itself allows (issue 11; decisions in dcs_rules): before a restart, soft restart or flush each instance's
-backup records are read (one in progress holds it like a transitional state) and a restart's data-loss mark is
-read; a 4xx for the whole call is split (send_split) until the refused instances stand alone; a stop/start DCS
+backup records are read (one in progress holds it like a transitional state), and after a restart its data-loss
+mark is read; a 4xx for the whole call is split (send_split) until the refused instances stand alone; a stop/start DCS
 refused for an instance is remembered in the ledger, and later transitions skip it without a call.
 """
 
@@ -148,7 +148,7 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
             ready.append(it)
     if not ready:
         return
-    ready = _check_before_sending(gateway, ready, rt)  # backups in progress, data-loss marks, the budget again
+    ready = _check_before_sending(gateway, ready, rt)  # backups in progress, then the budget again
     if not ready:
         return
     claimed = _claim(ready, ledger, now, timedelta(seconds=settings.call_budget))
@@ -168,7 +168,7 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
         logs.error("ledger_record_failed", action=action, error=str(exc))
         outcomes = {iid: Outcome(iid, o.result, f"{o.reason} (outcome not recorded in the ledger: {exc})")
                     for iid, o in outcomes.items()}
-    remembered = _remember_refusals(claimed, outcomes, ledger)
+    remembered = _after_sending(gateway, claimed, outcomes, ledger, rt)  # refusals remembered, data-loss marks
     for it in claimed:
         outcome = outcomes[it.instance.instance_id]
         it.report(outcome.result, _entry_reason(it, outcome, it.key in remembered),
@@ -349,8 +349,8 @@ def data_loss_marks(gateway: DcsGateway, instances: list[Instance], rt: Runtime)
 
 def _check_before_sending(gateway: DcsGateway, ready: list[Intent], rt: Runtime) -> list[Intent]:
     """The reads a chunk needs before its call (issue 11): a backup in progress holds an instance like a
-    transitional state (pending: the next tick tries again within starting_deadline); a restart's data-loss
-    mark is read. Then the time budget is checked again: the reads may have used it up."""
+    transitional state (pending: the next tick tries again within starting_deadline). Then the time budget is
+    checked again: the reads may have used it up."""
     action = ready[0].action
     ids = list(dict.fromkeys(it.instance.instance_id for it in ready))
     kept = ready
@@ -367,10 +367,6 @@ def _check_before_sending(gateway: DcsGateway, ready: list[Intent], rt: Runtime)
             else:
                 it.note = why
                 kept.append(it)
-    if kept and action in dcs_rules.DATA_LOSS_ACTIONS:
-        marks = data_loss_marks(gateway, list({it.instance.instance_id: it.instance for it in kept}.values()), rt)
-        for it in kept:
-            it.data_loss = marks.get(it.instance.instance_id)
     if kept and rt.remaining() < rt.settings.call_budget:
         _defer(kept)
         return []
@@ -437,6 +433,20 @@ def _remembered(intents: list[Intent], ledger: Any) -> dict[str, dcs_rules.Remem
         if memory is not None:
             found[claim] = memory
     return found
+
+
+def _after_sending(gateway: DcsGateway, claimed: list[Intent], outcomes: dict[str, Outcome], ledger: Any,
+                   rt: Runtime) -> set[str]:
+    """After the call: stop/start refusals are remembered (the claim keys stored are returned), and restarts that
+    went out get their data-loss mark. The mark is read only now, for the instances restarted, so that it never
+    delays a restart; where the time left is short it says it was not read."""
+    restarted = {it.instance.instance_id: it.instance for it in claimed if it.action in dcs_rules.DATA_LOSS_ACTIONS
+                 and outcomes[it.instance.instance_id].result in APPLIED_OUTCOMES}
+    if restarted:
+        marks = data_loss_marks(gateway, list(restarted.values()), rt)
+        for it in claimed:
+            it.data_loss = marks.get(it.instance.instance_id)
+    return _remember_refusals(claimed, outcomes, ledger)
 
 
 def _remember_refusals(claimed: list[Intent], outcomes: dict[str, Outcome], ledger: Any) -> set[str]:
