@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, Optional
 from dcs_maintenance import clock, dcs_rules, logs
 from dcs_maintenance.guards import judge_claim
 from dcs_maintenance.ledger.base import LedgerError, WindowState
-from dcs_maintenance.model import Instance, Outcome
+from dcs_maintenance.model import Outcome
 from dcs_maintenance.planner import too_late
 from dcs_maintenance.tick import PENDING_HOLD, Intent, Runtime, TickRequest, Work
 
 if TYPE_CHECKING:
     from dcs_maintenance.gateway import DcsGateway
+    from dcs_maintenance.model import Instance
 
 # A window action counts as applied (what the schedule last did) when it succeeded or may have run (unknown): a
 # later transition must still act (start in the morning what a lost-answer stop did stop). A claim with no outcome
@@ -38,25 +39,17 @@ APPLIED_OUTCOMES = ("success", "unknown")
 
 def execute(works: list[Work], rt: Runtime, ledger: Any, request: TickRequest, marks: dict[str, datetime]) -> None:
     """Dry-run intents are reported; the rest go out in chunks, projects concurrently."""
+    _prepare(works, rt, ledger, request)  # remembered stop/start refusals; dry runs' data-loss marks (issue 11)
     live: dict[tuple[str, Optional[str], str], list[Intent]] = defaultdict(list)
-    dry: list[Intent] = []
     for work in works:
         for intent in work.intents:
             if work.dry_run or not request.writes:
-                dry.append(intent)
+                _report_dry(intent, ledger)
             else:
                 live[(work.project, work.region, intent.action)].append(intent)
-    memory = _remembered(dry + [it for intents in live.values() for it in intents], ledger)
-    if dry:
-        _mark_dry_data_loss(dry, rt)
-        for intent in dry:
-            _report_dry(intent, ledger, memory.get(intent.key))
-    for key in list(live):  # a stop/start DCS refused for this instance before: no call, no alert (issue 11)
-        for it in [it for it in live[key] if it.key in memory]:
-            it.report("skipped", dcs_rules.remembered_skip(it.action, memory[it.key]))
-        live[key] = [it for it in live[key] if it.key not in memory]
-        if not live[key]:
-            del live[key]
+    if not live:
+        return
+    live = _without_remembered(live)  # a stop/start DCS refused for this instance before: no call, no alert
     if not live:
         return
     if not _mark_first_sight(live, ledger, marks):
@@ -107,13 +100,13 @@ def _mark_first_sight(live: dict[Any, list[Intent]], ledger: Any, marks: dict[st
     return True
 
 
-def _report_dry(intent: Intent, ledger: Any, memory: Optional[dcs_rules.Remembered] = None) -> None:
+def _report_dry(intent: Intent, ledger: Any) -> None:
     existing = ledger.get_claims([intent.key], now=clock.now()).get(intent.key)
     if existing:
         intent.report("skipped", f"already handled by request {existing.holder} ({existing.outcome})",
                       handled_by=existing.holder)
-    elif memory is not None:
-        intent.report("skipped", f"dry run: {dcs_rules.remembered_skip(intent.action, memory)}")
+    elif intent.remembered:
+        intent.report("skipped", f"dry run: {intent.remembered}")
     else:
         what = f"dry run: would {intent.action} ({intent.instance.status})"
         if intent.action in dcs_rules.WINDOW_ACTIONS:
@@ -380,6 +373,31 @@ def _defer(intents: list[Intent]) -> None:
                              "timeout (APIG_TIMEOUT) or the function's own; nothing was claimed: run it again"
                   if it.work.manual else
                   "deferred: not enough time left in this invocation; the next tick picks it up", not_sent=True)
+
+
+def _prepare(works: list[Work], rt: Runtime, ledger: Any, request: TickRequest) -> None:
+    """Before anything is reported or sent: each stop/start DCS refused before for its instance gets the
+    remembered reason (Intent.remembered), and dry runs' restarts their data-loss mark."""
+    intents = [it for work in works for it in work.intents]
+    memories = _remembered(intents, ledger)
+    for it in intents:
+        if it.key in memories:
+            it.remembered = dcs_rules.remembered_skip(it.action, memories[it.key])
+    _mark_dry_data_loss([it for it in intents if it.work.dry_run or not request.writes], rt)
+
+
+def _without_remembered(live: dict[Any, list[Intent]]) -> dict[Any, list[Intent]]:
+    """Live intents minus those skipped for a remembered refusal (reported skipped, not pending: nothing to
+    retry before the memory ends)."""
+    kept: dict[Any, list[Intent]] = {}
+    for key, intents in live.items():
+        for it in intents:
+            if it.remembered:
+                it.report("skipped", it.remembered)
+        rest = [it for it in intents if not it.remembered]
+        if rest:
+            kept[key] = rest
+    return kept
 
 
 def _mark_dry_data_loss(dry: list[Intent], rt: Runtime) -> None:

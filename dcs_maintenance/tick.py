@@ -88,6 +88,7 @@ class Intent:
     occurrence: datetime
     data_loss: Optional[str] = None  # a restart that empties the instance says so (sending: dcs_rules marks)
     note: str = ""  # something the summary entry should add to DCS's answer (e.g. a check that could not run)
+    remembered: str = ""  # a stop/start DCS refused for this instance before: the reason it is not sent again
 
     def report(self, result: str, reason: str, **extra: Any) -> None:
         self.work.report.instance(self.instance.instance_id, self.instance.name, self.action, result, reason,
