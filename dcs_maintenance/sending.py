@@ -108,10 +108,9 @@ def _report_dry(intent: Intent, ledger: Any) -> None:
     elif intent.remembered:
         intent.report("skipped", f"dry run: {intent.remembered}")
     else:
-        what = f"dry run: would {intent.action} ({intent.instance.status})"
-        if intent.action in dcs_rules.WINDOW_ACTIONS:
-            what += f"; {dcs_rules.STOP_START_NOTE}"
-        intent.report("skipped", what, data_loss=intent.data_loss)
+        note = dcs_rules.STOP_START_NOTE if intent.action in dcs_rules.WINDOW_ACTIONS else None
+        intent.report("skipped", f"dry run: would {intent.action} ({intent.instance.status})",
+                      data_loss=intent.data_loss, note=note)
 
 
 def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: Any) -> None:

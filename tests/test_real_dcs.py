@@ -349,13 +349,13 @@ def test_plan_says_stop_start_depends_on_the_instance_type(emulator, write_sched
     write_schedules(WINDOW)
     dry = tick(STOP_1, user_event={"dry_run": True})
     entry = results_by_instance(dry)["i-new"]
-    assert "dry run: would stop" in entry["reason"] and "instance type" in entry["reason"]
+    assert entry["reason"] == "dry run: would stop (RUNNING)" and "instance type" in entry["note"]
     tick(STOP_1)  # refused, remembered
     tick(t("2026-12-02T07:00:00Z"))
     plan = json.loads(http("GET", "/plan", query={"at": "2026-12-02T20:00:00Z"})["body"])
     planned = results_by_instance(plan)
     assert "remembered" in planned["i-new"]["reason"] and "DCS refused stop" in planned["i-new"]["reason"]
-    assert "instance type" in planned["i-other"]["reason"]
+    assert "instance type" in planned["i-other"]["note"]
 
 
 # -- 4. backups in progress -------------------------------------------------------------------------------------
