@@ -94,7 +94,9 @@ def main(argv: list[str]) -> int:
     for label, out, log, n_projects, per in (("20 projects", multi, multi_log, projects, per_project),
                                              ("1 project", single, single_log, 1, total)):
         summary, requests = out["summaries"][0], count_requests(log)
-        want = {"list": n_projects * math.ceil(per / 1000), "status": n_projects * math.ceil(per / BATCH)}
+        want = {"list": n_projects * math.ceil(per / 1000), "status": n_projects * math.ceil(per / BATCH),
+                # issue 11: one ListBackupRecords before, and one ListConfigurations after, each restart
+                "backups": n_projects * per, "configs": n_projects * per}
         wall = out["ticks"][0]
         res.check(f"{label}: all {total:,} instances restarted", summary["ok"] and summary["counts"]["success"]
                   == total, str(summary["counts"]))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dcs_maintenance.model import Instance, Outcome
+from dcs_maintenance import dcs_rules
+from dcs_maintenance.model import Instance, Outcome, Refusal
 from dcs_maintenance.settings import Credentials, Settings
 
 LIST_PAGE = 1000  # the API's maximum page size
@@ -70,6 +72,16 @@ class CallStats:
     show_calls: int = 0
     status_calls: int = 0
     retries: int = 0
+    backup_calls: int = 0  # ListBackupRecords before a restart, soft restart or flush (issue 11)
+    config_calls: int = 0  # ListConfigurations for a restart's data-loss mark (issue 11)
+
+    def count(self, name: str) -> None:
+        """Reads may run in a few threads (sending.read_each): count under a lock."""
+        with _STATS_LOCK:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+_STATS_LOCK = threading.Lock()
 
 
 def describe_error(exc: BaseException) -> str:
@@ -118,8 +130,13 @@ def quiet_sdk_logger(client_class: type) -> None:
 
 
 def to_instance(info: Any) -> Instance:
-    """An SDK InstanceListInfo / ShowInstanceResponse as a model Instance."""
-    tags = tuple(sorted((t.key, t.value or "") for t in (getattr(info, "tags", None) or []) if t.key))
+    """An SDK InstanceListInfo / ShowInstanceResponse as a model Instance.
+
+    A list entry without a `tags` field (the SDK gives None, not []) has UNKNOWN tags, never "no tags": whether
+    ListInstances entries carry tags is not documented (the Terraform provider reads them per instance), and
+    reading None as untagged would restart a protected instance selected by name (dcs_rules.resolve_tags)."""
+    raw_tags = getattr(info, "tags", None)
+    tags = tuple(sorted((t.key, t.value or "") for t in (raw_tags or []) if t.key))
     return Instance(
         instance_id=info.instance_id,
         name=info.name or "",
@@ -129,6 +146,9 @@ def to_instance(info: Any) -> Instance:
         tags=tags,
         maintain_begin=getattr(info, "maintain_begin", None) or None,  # UTC HH:mm:ss (maintenance_windows.py)
         maintain_end=getattr(info, "maintain_end", None) or None,
+        spec_code=getattr(info, "spec_code", None) or "",
+        service_upgrade=getattr(info, "service_upgrade", None) is True,
+        tags_known=raw_tags is not None,
     )
 
 
@@ -203,24 +223,68 @@ class DcsGateway:
                 delay = min(BACKOFF_CAP, _retry_after(exc) or random.uniform(0, BACKOFF_BASE * 2 ** attempt))
                 if self._remaining() < delay + self.settings.call_budget:
                     raise GatewayError(f"{what}: {describe_error(exc)} (no time left to retry)") from exc
-                self.stats.retries += 1
+                self.stats.count("retries")
                 self._sleep(delay)
 
-    def list_instances(self) -> list[Instance]:
-        """Every instance of the project, paginated at the API's maximum page size."""
+    def list_instances(self, tag_filters: Iterable[dcs_rules.TagPairs] = ()) -> list[Instance]:
+        """Every instance of the project, paginated at the API's maximum page size.
+
+        Where list entries carry no `tags`, the project is listed once more per tag filter (`tag_filters`: the
+        selectors', excludes' and the protect tag's pairs, dcs_rules.tag_filters) with ListInstances' `tags`
+        query, which DCS evaluates on the instances' own tags: one call per distinct filter rather than one
+        ShowTags call per instance. Where such a call fails, those instances keep unknown tags (never touched)."""
+        found = self._list(None)
+        filters = sorted(set(tag_filters))
+        if all(inst.tags_known for inst in found) or not filters:
+            return found
+        matched: dict[dcs_rules.TagPairs, frozenset[str]] = {}
+        for pairs in filters:
+            try:
+                matched[pairs] = frozenset(inst.instance_id for inst in self._list(dcs_rules.filter_text(pairs)))
+            except GatewayError as exc:
+                return dcs_rules.resolve_tags(found, {}, f"listing by tag {dcs_rules.filter_text(pairs)} failed: "
+                                                         f"{exc}")
+        return dcs_rules.resolve_tags(found, matched)
+
+    def _list(self, tags: Optional[str]) -> list[Instance]:
         from huaweicloudsdkdcs.v2.model.list_instances_request import ListInstancesRequest
 
         client, found, offset = self._sdk(), [], 0
+        what = f"list instances of project {self.project_id}" + (f" with tags {tags}" if tags else "")
         while True:
-            request = ListInstancesRequest(offset=offset, limit=LIST_PAGE)
-            self.stats.list_calls += 1
-            page = self._read(f"list instances of project {self.project_id}",
-                              lambda req=request: _checked(client.list_instances(req), "instances", "instance_num"))
+            request = ListInstancesRequest(offset=offset, limit=LIST_PAGE, tags=tags)
+            self.stats.count("list_calls")
+            page = self._read(what, lambda req=request: _checked(client.list_instances(req), "instances",
+                                                                  "instance_num"))
             batch = page.instances or []
             found.extend(to_instance(info) for info in batch)
             offset += len(batch)
             if not batch or offset >= (page.instance_num or 0):
                 return found
+
+    def backup_records(self, instance_id: str) -> list[dcs_rules.BackupRecord]:
+        """One page of the instance's backup records (ListBackupRecords): enough to see one in progress."""
+        from huaweicloudsdkdcs.v2.model.list_backup_records_request import ListBackupRecordsRequest
+
+        client = self._sdk()
+        request = ListBackupRecordsRequest(instance_id=instance_id, offset=0, limit=dcs_rules.BACKUP_PAGE)
+        self.stats.count("backup_calls")
+        page = self._read(f"list backup records of instance {instance_id}",
+                          lambda: _checked(client.list_backup_records(request), "backup_record_response",
+                                           "total_num"))
+        return [dcs_rules.BackupRecord(r.backup_id or "", r.status or "", r.created_at or "")
+                for r in page.backup_record_response or []]
+
+    def redis_config(self, instance_id: str) -> dict[str, str]:
+        """The instance's configuration parameters (ListConfigurations' redis_config): name -> value."""
+        from huaweicloudsdkdcs.v2.model.list_configurations_request import ListConfigurationsRequest
+
+        client = self._sdk()
+        request = ListConfigurationsRequest(instance_id=instance_id)
+        self.stats.count("config_calls")
+        page = self._read(f"read the configuration of instance {instance_id}",
+                          lambda: _checked(client.list_configurations(request), "redis_config", "instance_id"))
+        return {c.param_name: str(c.param_value) for c in page.redis_config or [] if c.param_name}
 
     def show_instance(self, instance_id: str) -> Optional[Instance]:
         """One instance, or None where the API says it does not exist."""
@@ -228,7 +292,7 @@ class DcsGateway:
 
         client = self._sdk()
         request = ShowInstanceRequest(instance_id=instance_id)
-        self.stats.show_calls += 1
+        self.stats.count("show_calls")
         try:
             return to_instance(self._read(f"show instance {instance_id}",
                                           lambda: _checked(client.show_instance(request), "status")))
@@ -251,7 +315,7 @@ class DcsGateway:
             raise ValueError(f"unknown action {action!r}")
         request = RestartOrFlushInstancesRequest(body=ChangeInstanceStatusBody(instances=list(instance_ids),
                                                                                action=action))
-        self.stats.status_calls += 1
+        self.stats.count("status_calls")
         try:
             response = self._sdk().restart_or_flush_instances(request)
         except GatewayError:
@@ -267,8 +331,8 @@ class DcsGateway:
             result = results.get(iid)
             if result == "success":
                 outcomes.append(Outcome(iid, "success", f"{action} accepted"))
-            elif result == "failed":
-                outcomes.append(Outcome(iid, "failed", f"{action} refused by DCS (result: failed)"))
+            elif result == "failed":  # DCS gives no reason in the entry
+                outcomes.append(Outcome(iid, "failed", dcs_rules.entry_refusal_reason(action), refused=True))
             else:
                 outcomes.append(self._read_back(action, iid, f"no result entry for the instance ({result!r})"))
         return outcomes
@@ -287,8 +351,13 @@ class DcsGateway:
         if status == 429:
             return [self._read_back(action, iid, f"{text} (throttled)", unchanged_means_not_executed=True,
                                     retry_after=_retry_after(exc)) for iid in instance_ids]
-        if status is not None and status < 500:
+        if status in dcs_rules.AUTH_STATUSES:
             return [Outcome(iid, "failed", f"{text} (rejected, not executed)") for iid in instance_ids]
+        if status is not None and status < 500:
+            # Any other 4xx refuses the whole request: nothing executed (sending.send_split isolates the cause).
+            refusal = Refusal(status, getattr(exc, "error_code", None) or "", getattr(exc, "error_msg", None) or "")
+            return [Outcome(iid, "failed", f"{text} (the whole request was refused, not executed)", refusal=refusal)
+                    for iid in instance_ids]
         if status is None and _not_sent(exc):
             return [Outcome(iid, "failed", f"{text} (not sent: the connection was never made)", not_executed=True)
                     for iid in instance_ids]

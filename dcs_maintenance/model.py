@@ -197,6 +197,12 @@ class Instance:
     tags: tuple[tuple[str, str], ...] = ()
     maintain_begin: Optional[str] = None  # DCS's maintenance window, UTC time of day ("02:00:00"), as listed
     maintain_end: Optional[str] = None
+    spec_code: str = ""  # e.g. redis.single.xu1.large.2: single-node instances lose their data on restart
+    service_upgrade: bool = False  # DCS has an upgrade task for it (InstanceListInfo.service_upgrade)
+    # False: the list entry carried no `tags` (None, not []): the instance is never treated as untagged
+    # (dcs_rules.resolve_tags reads them through ListInstances' tag filter; where that fails it is not touched).
+    tags_known: bool = True
+    tags_note: str = ""  # where the tags came from, or why they could not be read
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -210,6 +216,16 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """DCS refused a whole status request with a 4xx other than auth (401/403) and throttling (429): the request
+    executed nothing, so its instances may be sent again in smaller requests under the same claims."""
+
+    status: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a status call did to one instance: success, failed or unknown, with a reason."""
 
@@ -218,10 +234,13 @@ class Outcome:
     reason: str = ""
     not_executed: bool = False  # evidence says DCS did not act (refused before sending; 429 and status unchanged)
     retry_after: Optional[float] = None  # seconds, where the answer said (a 429's Retry-After)
+    refusal: Optional[Refusal] = None  # the whole request was refused (result "failed"): sending.send_split splits
+    refused: bool = False  # DCS refused this very instance for good (a failed entry, or a request of it alone)
 
 
 __all__ = [
     "ALL_ACTIONS", "ONE_SHOT_ACTIONS", "WINDOW_ACTIONS", "STOPPED", "RUNNING",
-    "Selector", "Window", "Schedule", "Problem", "Instance", "Outcome", "Amount", "RolloutSpec", "Freeze", "ORDERS",
+    "Selector", "Window", "Schedule", "Problem", "Instance", "Outcome", "Refusal", "Amount", "RolloutSpec", "Freeze",
+    "ORDERS",
     "DEFAULT_WAVE_TIMEOUT",
 ]

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Optional
 from zoneinfo import ZoneInfo
 
+from dcs_maintenance import dcs_rules
 from dcs_maintenance.cronrules import CronRule
 from dcs_maintenance.model import RUNNING, STOPPED, Instance, Schedule, Selector
 
@@ -24,8 +25,9 @@ MAX_WINDOW_LOOKBACK = 64
 
 STABLE_OK = {"restart": ("RUNNING", "ERROR"), "soft_restart": ("RUNNING", "ERROR"), "flush": ("RUNNING",),
              "stop": ("RUNNING",), "start": ("CLOSED",)}
-TRANSITIONAL = frozenset({"CREATING", "RESTARTING", "STARTING", "CLOSING", "FLUSHING", "EXTENDING", "UPGRADING",
-                          "RESTORING", "ROLLBACKING", "IPEXCHANGING", "BACKING_UP", "MIGRATING"})
+# DCS's documented transitional statuses (dcs_rules: the API reference's status table, with FREEZING from the SDK's
+# StatusStatistic). There is no BACKING_UP status (a backup is a record: dcs_rules.backup_verdict) nor MIGRATING.
+TRANSITIONAL = dcs_rules.TRANSITIONAL
 ACTION_FOR_STATE = {STOPPED: "stop", RUNNING: "start"}
 STATUS_OF_STATE = {STOPPED: "CLOSED", RUNNING: "RUNNING"}
 
@@ -161,6 +163,11 @@ def window_step(desired: Desired, instance: Instance, last_applied: Optional[str
         return WindowStep(None, f"already {instance.status}", True, applied=True)
     if instance.status in TRANSITIONAL:
         return WindowStep(None, f"status {instance.status} is transitional: retried next tick", False)
+    problem = dcs_rules.status_problem(instance.status)
+    if problem:
+        return WindowStep(None, problem, True)
+    if instance.service_upgrade:
+        return WindowStep(None, dcs_rules.SERVICE_UPGRADE, True)
     if instance.status not in STABLE_OK[action]:
         return WindowStep(None, f"{action} needs status {' or '.join(STABLE_OK[action])}, is {instance.status}", True)
     return WindowStep(action, f"window wants {desired.state} since {iso(desired.occurrence)}", True)
@@ -191,7 +198,8 @@ def _name_matches(name: str, glob: str) -> bool:
 
 
 def is_protected(instance: Instance, protect_tag: tuple[str, str]) -> bool:
-    return instance.tag_map.get(protect_tag[0]) == protect_tag[1]
+    """Fail closed: an instance whose tags could not be read counts as protected."""
+    return not instance.tags_known or instance.tag_map.get(protect_tag[0]) == protect_tag[1]
 
 
 @dataclass(frozen=True)
@@ -199,13 +207,31 @@ class Selection:
     targets: tuple[Instance, ...] = ()
     skipped: tuple[tuple[str, str, str], ...] = ()  # (instance_id, name, reason)
     error: Optional[str] = None
+    retry: bool = False  # the error may pass (tags could not be read): look again next tick
+
+
+def _may_match(selector: Selector, instance: Instance) -> bool:
+    """`matches` without the tags: whether an instance whose tags are unknown could be selected."""
+    if selector.is_empty() or (selector.ids and instance.instance_id not in selector.ids):
+        return False
+    return not (selector.names and not any(_name_matches(instance.name, glob) for glob in selector.names))
 
 
 def select(schedule: Schedule, instances: list[Instance], protect_tag: tuple[str, str]) -> Selection:
-    """The schedule's instances minus exclude and protected; unknown ids reported; max_instances enforced."""
+    """The schedule's instances minus exclude and protected; unknown ids reported; max_instances enforced.
+
+    Fail closed: an instance whose tags could not be read is never treated as untagged (it might be protected or
+    excluded). If it might be a target, nothing is done for the schedule (error, retried next tick); where the
+    selector names ids or globs, each such instance is reported.
+    """
     targets: list[Instance] = []
     skipped: list[tuple[str, str, str]] = []
+    unknown: list[Instance] = []
     for inst in instances:
+        if not inst.tags_known:
+            if _may_match(schedule.instances, inst):
+                unknown.append(inst)
+            continue
         if not matches(schedule.instances, inst):
             continue
         if matches(schedule.exclude, inst):
@@ -218,6 +244,13 @@ def select(schedule: Schedule, instances: list[Instance], protect_tag: tuple[str
     for iid in schedule.instances.ids:
         if iid not in known:
             skipped.append((iid, "", "instance id not found in the project"))
+    if unknown:
+        if schedule.instances.ids or schedule.instances.names:
+            skipped.extend((inst.instance_id, inst.name, dcs_rules.unreadable(inst)) for inst in unknown)
+        note = unknown[0].tags_note or dcs_rules.TAGS_UNREAD
+        return Selection((), tuple(skipped), f"the tags of {len(unknown)} instance(s) this schedule may select "
+                                             f"could not be read ({note}): nothing done, retried next tick",
+                         retry=True)
     if len(targets) > schedule.max_instances:
         return Selection((), tuple(skipped), f"selector matched {len(targets)} instances, more than max_instances "
                                              f"{schedule.max_instances}: nothing done")
@@ -236,9 +269,16 @@ class Verdict:
 
 
 def eligibility(action: str, instance: Instance, allow_flush: bool = False) -> Verdict:
-    """SPEC 3 eligibility: restart on RUNNING/ERROR; flush on RUNNING Redis >= 4.0 with allow_flush."""
+    """SPEC 3 eligibility: restart on RUNNING/ERROR; flush on RUNNING Redis >= 4.0 with allow_flush. Only DCS's
+    documented statuses count: an unknown one is named and not eligible; an instance with an upgrade task of
+    DCS's own (`service_upgrade`) is left alone."""
     if instance.status in TRANSITIONAL:
         return Verdict(False, f"status {instance.status} is transitional: retried on a later tick", retry=True)
+    problem = dcs_rules.status_problem(instance.status)
+    if problem:
+        return Verdict(False, problem)
+    if instance.service_upgrade:
+        return Verdict(False, dcs_rules.SERVICE_UPGRADE)
     if instance.status not in STABLE_OK[action]:
         return Verdict(False, f"{action} needs status {' or '.join(STABLE_OK[action])}, is {instance.status}")
     if action == "flush":

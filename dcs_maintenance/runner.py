@@ -28,7 +28,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from dcs_maintenance import clock, fastpath, freezes, guards, logs, maintenance_windows, rollout_runner
+from dcs_maintenance import clock, dcs_rules, fastpath, freezes, guards, logs, maintenance_windows, rollout_runner
 from dcs_maintenance.ledger.base import LedgerError, WindowState, claim_key
 from dcs_maintenance.loader import Catalog
 from dcs_maintenance.model import RUNNING, Freeze, Instance, Schedule
@@ -318,10 +318,13 @@ def _manual_work(schedule: Schedule, rep: ScheduleReport, project: str, region: 
 def _list_projects(works: list[Work], rt: Runtime) -> dict[tuple[str, Optional[str]], Any]:
     """List each project's instances once, projects concurrently; an error is kept per project."""
     keys = sorted({(w.project, w.region) for w in works}, key=lambda k: (k[0], k[1] or ""))
+    # Where list entries carry no tags: the tag filters these schedules and the protect tag need (issue 11).
+    filters = {key: dcs_rules.tag_filters([w.schedule for w in works if (w.project, w.region) == key],
+                                          rt.settings.protect_tag) for key in keys}
 
     def list_one(key: tuple[str, Optional[str]]) -> Any:
         try:
-            return rt.gateway(*key).list_instances()
+            return rt.gateway(*key).list_instances(filters[key])
         except Exception as exc:  # GatewayError, settings or credential errors: reported per schedule
             return exc
 
@@ -380,6 +383,7 @@ def _targets(work: Work, listed: Any, rt: Runtime) -> Optional[tuple[Instance, .
     for iid, name, why in selection.skipped:
         rep.instance(iid, name, action_word, "skipped", why, work.occurrence)
     if selection.error:
+        work.pending |= selection.retry  # tags that could not be read: the next tick looks again
         rep.fail(selection.error)
         return None
     if not schedule.within_maintenance_window or schedule.is_window:

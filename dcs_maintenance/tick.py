@@ -99,6 +99,9 @@ class Intent:
     # False where the caller judged the deadline already: a rollout's later waves run under the rollout's own
     # deadline, not the occurrence's starting_deadline.
     late_check: bool = True
+    data_loss: Optional[str] = None  # a restart that empties the instance says so (sending: dcs_rules marks)
+    note: str = ""  # something the summary entry should add to DCS's answer (e.g. a check that could not run)
+    remembered: str = ""  # a stop/start DCS refused for this instance before: the reason it is not sent again
 
     def report(self, result: str, reason: str, **extra: Any) -> None:
         self.work.report.instance(self.instance.instance_id, self.instance.name, self.action, result, reason,

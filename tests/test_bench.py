@@ -230,7 +230,9 @@ schedules:
     assert idle["ok"] and _requests(emulator) == {}  # nothing due: no call at all
     due = tick(datetime(2026, 4, 15, 3, 0, tzinfo=UTC))
     assert due["ok"] and due["counts"]["success"] == n, due["counts"]
-    assert _requests(emulator) == {"list": 1, "status": math.ceil(n / batch)}
+    # Issue 11: before a restart, one ListBackupRecords per instance (a backup in progress holds it) and one
+    # ListConfigurations per instance whose list entry does not say whether a restart empties it.
+    assert _requests(emulator) == {"list": 1, "status": math.ceil(n / batch), "backups": n, "configs": n}
     assert due["api_calls"]["list_calls"] == 1 and due["api_calls"]["status_calls"] == math.ceil(n / batch)
 
 

@@ -207,7 +207,7 @@ def test_emulator_serves_until_terminated(tmp_path):
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
         info = _get(url + "/_emulator/instances?project_id=0f1e2d3c4b5a69788796a5b4c3d2e1f0")
-        assert len(info["instances"]) == 9
+        assert len(info["instances"]) == 10  # demo/seed.json (dev-search: DCS refuses to stop it, issue 11)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -245,7 +245,8 @@ def test_demo_json_and_exit_code(capsys, monkeypatch):
     code, out, err = main(capsys, "demo", "--from", "2026-12-06T18:45:00Z", "--hours", "1", "--no-redis", "--json")
     report = json.loads(out)
     assert code == 0 and report["ok"] and report["ticks"] == 12 and "\r" not in err
-    assert [c["action"] for c in report["status_calls"]] == ["stop", "restart"]
+    # The stop DCS refuses as a whole (dev-search cannot be stopped) is split: 3 calls (issue 11).
+    assert [c["action"] for c in report["status_calls"]] == ["stop", "stop", "stop", "restart"]
     assert "DCS_ENDPOINT" not in os.environ  # the demo puts the environment back
 
 

@@ -1,9 +1,10 @@
 """The README's demo: a short window around the interesting occurrences, and its claims about real Redis data.
 
 The window 2026-12-06 18:45Z + 11.5 h covers: dev-api stopped at the first tick (the weeknight window has
-been "stop" since Friday), the 03:00 Shanghai restart of staging-api (AOF) and staging-worker (no
-persistence) at 19:00Z, the 05:00 Shanghai flush of cache-sessions at 21:00Z, and dev-api's start on
-Monday 07:00 Berlin (06:00Z).
+been "stop" since Friday) while DCS refuses to stop dev-search (only old instances can be stopped: the seed's
+modes, issue 11; the whole request is refused, then split), the 03:00 Shanghai restart of staging-api (AOF) and
+staging-worker (no persistence) at 19:00Z, the 05:00 Shanghai flush of cache-sessions at 21:00Z, and dev-api's
+start on Monday 07:00 Berlin (06:00Z).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def test_the_real_redis_demo_checks_what_dcs_promises(capsys):
     report = json.loads(out)
     assert code == 0 and report["ok"] and report["redis"]
     actions = [c["action"] for c in report["status_calls"]]
-    assert actions == ["stop", "restart", "flush", "start"]
+    assert actions == ["stop", "stop", "stop", "restart", "flush", "start"]  # the refused stop, split in two
+    [refusal] = report["refusals"]
+    assert refusal["instance"] == "dev-search" and refusal["action"] == "stop"
+    assert refusal["reason"].startswith("DCS refused stop for this instance: DCS.4007")
     data = {c["instance"]: c for c in report["claims"] if c["kind"] == "data"}
     # the flushed instance is empty
     assert data["cache-sessions"]["expected"] == "emptied" and data["cache-sessions"]["keys_after"] == 0
@@ -48,8 +52,10 @@ def test_the_real_redis_demo_checks_what_dcs_promises(capsys):
     assert data["staging-api"]["keys_after"] == data["staging-api"]["keys_before"] == demo.KEYS_PER_INSTANCE + 1
     assert data["staging-worker"]["persistence"] == "none" and data["staging-worker"]["keys_after"] == 0
     # untouched instances (protected, excluded, too old to flush) keep their data
-    for name in ("prod-orders", "cache-legacy", "cache-catalog", "dev-ci-runner", "staging-session-store"):
+    for name in ("prod-orders", "cache-legacy", "cache-catalog", "dev-ci-runner", "staging-session-store",
+                 "dev-search"):
         assert data[name]["actions"] == [] and data[name]["keys_after"] == demo.KEYS_PER_INSTANCE + 1, name
+    assert "DCS refused its stop" in data["dev-search"]["why"]
     # the stopped instance refused connections while stopped, then answered again after its start
     [stopped] = [c for c in report["claims"] if c["kind"] == "stopped"]
     assert stopped["instance"] == "dev-api" and stopped["probe"]["refused"] and stopped["ok"]
@@ -66,7 +72,8 @@ def test_the_text_output_states_each_claim(capsys):
     assert "one redis-server each" in out
     assert "probe: dev-api is CLOSED" in out and "connection refused" in out
     assert "cache-sessions         none        flush" in out and "emptied   ok" in out
-    assert "10 of 10 claims hold" in out
+    assert "11 of 11 claims hold" in out
+    assert "refused by DCS" in out and "dev-search: DCS refused stop for this instance: DCS.4007" in out
 
 
 @needs_redis
@@ -82,14 +89,14 @@ def test_a_claim_that_does_not_hold_fails_the_demo(capsys, monkeypatch):
     monkeypatch.setattr(redis_backend.RedisBackend, "apply", no_flush)
     code, out = run(capsys, "demo", *WINDOW, "--redis")
     assert code == 1
-    assert "emptied   FAILED" in out and "9 of 10 claims hold: SEE FAILED LINES ABOVE" in out
+    assert "emptied   FAILED" in out and "10 of 11 claims hold: SEE FAILED LINES ABOVE" in out
 
 
 def test_the_demo_without_redis(capsys):
     code, out = run(capsys, "--json", "demo", *WINDOW, "--no-redis")
     report = json.loads(out)
     assert code == 0 and report["ok"] and report["redis"] is False and report["claims"] == []
-    assert [c["action"] for c in report["status_calls"]] == ["stop", "restart", "flush", "start"]
+    assert [c["action"] for c in report["status_calls"]] == ["stop", "stop", "stop", "restart", "flush", "start"]
     ticks = {s["tick"] for s in report["active"]}
     assert {"2026-12-06T18:45:00Z", "2026-12-06T19:00:00Z", "2026-12-06T21:00:00Z",
             "2026-12-07T06:00:00Z"} <= ticks
@@ -99,5 +106,5 @@ def test_the_full_default_night_runs(capsys):
     code, out = run(capsys, "--json", "demo", "--no-redis")
     report = json.loads(out)
     assert code == 0 and report["ticks"] == 456
-    assert [c["action"] for c in report["status_calls"]] == ["stop", "restart", "soft_restart", "restart", "flush",
-                                                             "start"]
+    assert [c["action"] for c in report["status_calls"]] == ["stop", "stop", "stop", "restart", "soft_restart",
+                                                             "restart", "flush", "start"]

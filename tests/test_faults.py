@@ -232,7 +232,7 @@ STATUS_FAULTS = [
     ("reset_after", {}, "success", True, "status read back RESTARTING"),  # executed, answer lost
     ("reset_before", {}, "unknown", True, "status read back RUNNING"),  # not executed, indistinguishable
     ("malformed", {}, "unknown", True, "status read back RUNNING"),
-    ("dcs_error", {}, "failed", False, "DCS.4026"),
+    # A 4xx for the whole request executed nothing: its halves are sent (issue 11), see the tests below.
     ("failed_entries", {}, "failed", False, "result: failed"),
 ]
 
@@ -293,17 +293,25 @@ def test_a_refused_connection_is_retried_by_the_next_tick(fleet, write_schedules
     assert len(puts(fleet)) == 1
 
 
-@pytest.mark.parametrize("status, code", [(400, "DCS.4026"), (400, "DCS.4049"), (404, "DCS.3022")])
-def test_dcs_error_codes_are_reported_as_failed_with_the_code(fleet, write_schedules, tick, status, code):
+@pytest.mark.parametrize("status, code, busy", [(400, "DCS.4026", True), (400, "DCS.4049", True),
+                                                (404, "DCS.3022", False), (400, "DCS.4007", False)])
+def test_dcs_error_codes_are_reported_with_the_code(fleet, write_schedules, tick, status, code, busy):
+    """Issue 11: DCS refuses every request (nothing executed): it is split until each instance stands alone
+    (1 + 2 + 4 calls); a busy code holds the instance like a transitional state (its claim given back for the
+    next tick), any other is failed with DCS's code and message. Never a read-back: nothing ran."""
     fleet.inject(Fault(endpoint="status", kind="dcs_error", status=status, error_code=code,
-                       error_msg="refused (injected)"))
+                       error_msg="refused (injected)", times=None))
     write_schedules(WEB_HOURLY)
     summary = tick(T0)
     for entry in results_by_instance(summary).values():
-        assert entry["result"] == "failed"
         assert code in entry["reason"] and f"HTTP {status}" in entry["reason"] and "not executed" in entry["reason"]
-    assert summary["counts"]["failed"] == 4 and not summary["ok"]
-    assert len(puts(fleet)) == 1 and requests_to(fleet, "show") == []
+        if busy:
+            assert entry["result"] == "skipped" and entry["not_sent"] and "claim released" in entry["reason"]
+        else:
+            assert entry["result"] == "failed"
+            assert entry["reason"].startswith(f"DCS refused restart for this instance: {code} refused (injected)")
+    assert summary["counts"]["failed"] == (0 if busy else 4) and summary["ok"] is busy
+    assert len(puts(fleet)) == 7 and requests_to(fleet, "show") == []
 
 
 def test_failed_entries_are_reported_one_by_one(fleet, write_schedules, tick):
@@ -364,10 +372,12 @@ def test_one_failing_project_does_not_stop_the_other(fleet, write_schedules, tic
     summary = tick(T0)
     in_a, in_b = results_by_instance(summary, "in-a"), results_by_instance(summary, "in-b")
     assert {r["result"] for r in in_b.values()} == {"success"} and len(in_b) == 4
-    # Every read-back fails here, so nothing proves a throttled call did not run: unknown, never re-sent.
-    assert {r["result"] for r in in_a.values()} <= {"failed", "unknown"}
+    # Every read-back fails here, so nothing proves a throttled call did not run: unknown, never re-sent. A
+    # whole-request refusal (dcs_error, DCS.4026: busy) executed nothing: split, and each held for the next tick.
+    assert {r["result"] for r in in_a.values()} <= ({"skipped"} if kind == "dcs_error" else {"failed", "unknown"})
     assert len(in_a) == 2
-    assert sorted(acted_ids(fleet)) == ["a-1", "a-2", "i-1", "i-2", "i-3", "i-4"]  # one PUT each project
+    refused_halves = ["a-1", "a-2"] if kind == "dcs_error" else []
+    assert sorted(acted_ids(fleet)) == sorted(["a-1", "a-2", "i-1", "i-2", "i-3", "i-4"] + refused_halves)
 
 
 def test_a_project_that_cannot_be_listed_does_not_stop_the_other(fleet, write_schedules, tick):
@@ -389,8 +399,10 @@ def test_one_failing_chunk_does_not_stop_the_next(emulator, write_schedules, tic
     emulator.inject(Fault(endpoint="status", kind=kind, times=None, instance_ids=["i-3", "i-4"], **params))
     write_schedules(WEB_HOURLY)
     summary = tick(T0)
-    assert [r["body"]["instances"] for r in puts(emulator)] == [["i-1", "i-2"], ["i-3", "i-4"], ["i-5", "i-6"]]
-    assert [r["fault"] for r in puts(emulator)] == [None, kind, None]
+    split = [["i-3"], ["i-4"]] if kind == "dcs_error" else []  # refused as a whole (busy): each half on its own
+    assert [r["body"]["instances"] for r in puts(emulator)] == [["i-1", "i-2"], ["i-3", "i-4"], *split,
+                                                                 ["i-5", "i-6"]]
+    assert [r["fault"] for r in puts(emulator)] == [None, kind, *[kind] * len(split), None]
     results = results_by_instance(summary)
     for iid in ("i-1", "i-2", "i-5", "i-6"):
         assert results[iid]["result"] == "success"
@@ -398,10 +410,11 @@ def test_one_failing_chunk_does_not_stop_the_next(emulator, write_schedules, tic
     for iid in ("i-3", "i-4"):
         assert results[iid]["result"] == ("success" if executed else results[iid]["result"])
         assert results[iid]["result"] in (("success",) if executed else ("failed", "unknown", "skipped"))
-        assert (results[iid]["result"] == "skipped") is (kind == "throttle")
+        assert (results[iid]["result"] == "skipped") is (kind in ("throttle", "dcs_error"))
     tick(T0 + timedelta(minutes=5))
-    # Only a throttled chunk is sent again (once per tick, within the deadline): it never reached DCS.
-    assert len(puts(emulator)) == (4 if kind == "throttle" else 3)
+    # Only a chunk that executed nothing is sent again (once per tick, within the deadline): a throttled one,
+    # or one DCS refused as busy (split again: three calls).
+    assert len(puts(emulator)) == {"throttle": 4, "dcs_error": 8}.get(kind, 3)
 
 
 def test_one_failing_schedule_does_not_stop_the_others(fleet, write_schedules, tick):
@@ -420,12 +433,13 @@ def test_one_failing_schedule_does_not_stop_the_others(fleet, write_schedules, t
 """, "good.yaml")
     write_schedules("schedules: [{name: broken, action: restart, cron: '61 * * * *', instances: {ids: [i-1]}}]",
                     "bad.yaml")
-    fleet.inject(Fault(endpoint="status", kind="dcs_error", times=None, instance_ids=["i-db"]))
+    fleet.inject(Fault(endpoint="status", kind="dcs_error", times=None, instance_ids=["i-db"],
+                       error_code="DCS.4007", error_msg="Instance type is not supported."))
     summary = tick(T0)
     by_name = {s["name"]: s for s in summary["schedules"]}
     assert by_name["too-many"]["decision"] == "error" and "max_instances" in by_name["too-many"]["reason"]
     refused = {i["instance_id"]: i for i in by_name["refused"]["instances"]}
-    assert refused["i-db"]["result"] == "failed" and "DCS.4026" in refused["i-db"]["reason"]
+    assert refused["i-db"]["result"] == "failed" and "DCS.4007" in refused["i-db"]["reason"]
     assert "not found" in refused["i-missing"]["reason"]
     assert any(p["schedule"] == "broken" for p in summary["problems"])
     assert {i["result"] for i in by_name["web"]["instances"]} == {"success"}
@@ -450,7 +464,8 @@ def test_faults_on_every_endpoint_at_once_never_duplicate_nor_lose(fleet, write_
         before = len(puts(fleet))
         summary = tick(when)
         occurrence = when.replace(minute=when.minute // 15 * 15)
-        sent += [(occurrence, iid) for r in puts(fleet)[before:] if r.get("status") != 429  # throttled: not executed
+        # Throttled (429) or refused as a whole (a 4xx: issue 11, its halves are sent): not executed.
+        sent += [(occurrence, iid) for r in puts(fleet)[before:] if not 400 <= (r.get("status") or 200) < 500
                  for iid in r["body"]["instances"]]
         for sched in summary["schedules"]:
             reported |= {(i["occurrence"], i["instance_id"]) for i in sched["instances"]

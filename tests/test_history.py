@@ -260,17 +260,19 @@ def read_history(**filters) -> list[dict]:
 @pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
 def test_a_tick_records_each_instance_with_its_dcs_error_code(fleet, ledger_url, write_schedules, tick):
     write_schedules(NIGHTLY)
-    fleet.inject(Fault(endpoint="status", kind="dcs_error", instance_ids=["i-stg-1"]))
+    # DCS refuses every request, for good (issue 11: a whole-request 4xx is split until each instance stands
+    # alone; a permanent code then fails it with DCS's code and message).
+    fleet.inject(Fault(endpoint="status", kind="dcs_error", times=None, error_code="DCS.4007"))
     summary = tick(T)
     assert summary["counts"]["failed"] == 2 and summary["history"] == {"recorded": 2}
     entries = read_history()
     assert {(e["instance_id"], e["instance_name"], e["result"], e["error_code"]) for e in entries} == {
-        ("i-stg-1", "staging-api", "failed", "DCS.4026"), ("i-stg-2", "staging-jobs", "failed", "DCS.4026")}
+        ("i-stg-1", "staging-api", "failed", "DCS.4007"), ("i-stg-2", "staging-jobs", "failed", "DCS.4007")}
     for e in entries:
         assert (e["trigger"], e["schedule"], e["action"], e["occurrence"], e["tick"]) == (
             "timer", "nightly", "restart", "2026-12-01T19:00:00Z", "2026-12-01T19:00:00Z")
         assert e["request_id"] == summary["request_id"] and e["at"].startswith("2026-12-01T19:00:0")
-        assert "HTTP 400 DCS.4026" in e["reason"]
+        assert "DCS.4007" in e["reason"] and "HTTP 400" in e["reason"]
     assert read_history(result="success") == []
 
 
@@ -381,7 +383,8 @@ def test_get_history_needs_the_bearer_token(function_env, http):
 
 def test_the_history_command_prints_a_table_and_json(fleet, function_env, write_schedules, tick):
     write_schedules(NIGHTLY)
-    fleet.inject(Fault(endpoint="status", kind="dcs_error"))  # DCS refuses the call: both fail with its code
+    # DCS refuses every call for good: both fail with its code (a whole-request 4xx is split first: issue 11).
+    fleet.inject(Fault(endpoint="status", kind="dcs_error", times=None, error_code="DCS.4007"))
     tick(T)
     env = {**os.environ, "HOME": os.environ["HOME"]}
 
@@ -395,9 +398,9 @@ def test_the_history_command_prints_a_table_and_json(fleet, function_env, write_
     assert lines[0].split() == ["TIME", "(UTC)", "TRIGGER", "SCHEDULE", "OCCURRENCE", "INSTANCE", "ACTION",
                                 "RESULT", "CODE", "REASON"]
     assert len(lines) == 3 and all("nightly" in line and "timer" in line for line in lines[1:])
-    assert all("failed" in line and "DCS.4026" in line for line in lines[1:])
+    assert all("failed" in line and "DCS.4007" in line for line in lines[1:])
     first = json.loads(sh("--json", "--result", "failed", "--limit", "1").stdout)
-    assert len(first["entries"]) == 1 and first["entries"][0]["error_code"] == "DCS.4026" and first["next_cursor"]
+    assert len(first["entries"]) == 1 and first["entries"][0]["error_code"] == "DCS.4007" and first["next_cursor"]
     second = json.loads(sh("--json", "--result", "failed", "--limit", "1", "--cursor", first["next_cursor"]).stdout)
     assert len(second["entries"]) == 1 and second["next_cursor"] is None
     assert {first["entries"][0]["instance_id"], second["entries"][0]["instance_id"]} == {"i-stg-1", "i-stg-2"}

@@ -135,8 +135,8 @@ def test_a_malformed_topic_is_a_settings_error(function_env):
 def test_secrets_never_reach_the_message(fleet, topic, write_schedules, tick, function_env):
     write_schedules(NIGHTLY)
     token = function_env["API_TOKEN"]
-    fleet.inject(Fault(endpoint="status", kind="dcs_error", status=400, error_code="DCS.4000",
-                       error_msg=f"bad request from {SK} with {token}"))
+    fleet.inject(Fault(endpoint="status", kind="dcs_error", status=400, error_code="DCS.4000", times=None,
+                       error_msg=f"bad request from {SK} with {token}"))  # every call: each instance fails
     summary = tick(T)
     assert summary["counts"]["failed"] == 2
     msg = fleet.smn_messages[0]

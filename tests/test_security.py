@@ -96,7 +96,8 @@ def test_no_secret_in_logs_or_results_across_failures_and_errors(fleet, write_sc
     quoted = "credentials " + " / ".join(secrets)
     accept_agency_keys(fleet, token)
     fleet.inject(Fault(endpoint="list", kind="http_error", error_msg=quoted))
-    fleet.inject(Fault(endpoint="status", kind="dcs_error", instance_ids=["i-1"], error_msg=quoted))
+    fleet.inject(Fault(endpoint="status", kind="dcs_error", instance_ids=["i-1"], error_msg=quoted, times=None,
+                       error_code="DCS.4007"))  # refused for good, also once split down to i-1 alone (issue 11)
     fleet.inject(Fault(endpoint="status", kind="http_error", status=503, instance_ids=["i-cache"], error_msg=quoted))
     fleet.inject(Fault(endpoint="show", kind="dcs_error", status=400, times=None, error_msg=quoted))
     write_schedules(WEB_HOURLY + """

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dcs_maintenance import clock, logs
+from dcs_maintenance import clock, dcs_rules, logs
 from dcs_maintenance.http_api import INVALID_PARAMETER, HttpError, Request, Response
 from dcs_maintenance.routes import common
 
@@ -51,8 +51,9 @@ def calendar_feed(request: Request) -> Response:
     targets = None
     if resolve in _TRUE:
         rt = common.runtime(settings, request)
+        tags = dcs_rules.tag_filters(catalog.schedules, settings.protect_tag)  # list entries without tags (issue 11)
         targets = resolve_targets(catalog.schedules, settings.project_id, settings.region, settings.protect_tag,
-                                  lambda project, region: rt.gateway(project, region).list_instances(), now)
+                                  lambda project, region: rt.gateway(project, region).list_instances(tags), now)
     events = build_events(catalog.schedules, now, days, targets, getattr(catalog, "freezes", ()))
     text = render(events, now, now, days).decode("utf-8")
     return TextResponse(200, text, {"Content-Disposition": 'inline; filename="dcs-maintenance.ics"',

@@ -20,6 +20,9 @@ In order:
    (APIG_TIMEOUT) and the function's own: otherwise it is reported "not sent" and nothing is claimed, so a
    retry with the same Idempotency-Key sends it. A call that certainly never reached DCS (throttled, refused
    before sending) gives its claims back for the same reason.
+4. issue 11: where list entries carry no tags, the protect tag is read with ListInstances' tag filter (an
+   instance whose tags cannot be read is refused); before a restart, soft restart or flush an instance being
+   backed up is not sent ("send it again"); a 4xx for the whole call is split as on a tick (sending.send_split).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dcs_maintenance import clock, history, logs
+from dcs_maintenance import clock, dcs_rules, history, logs
 from dcs_maintenance.gateway import DcsGateway, GatewayError
 from dcs_maintenance.http_api import (
     CONFIRMATION_REQUIRED,
@@ -46,6 +49,7 @@ from dcs_maintenance.model import ALL_ACTIONS, Instance, Outcome
 from dcs_maintenance.planner import eligibility, is_protected
 from dcs_maintenance.routes import common
 from dcs_maintenance.runner import Runtime
+from dcs_maintenance.sending import backup_checks, send_split
 from dcs_maintenance.settings import Settings, SettingsError
 
 MAX_IDS = 1000
@@ -83,8 +87,8 @@ def change_status(request: Request) -> Response:
         raise HttpError(500, MISCONFIGURED, "no project id: set DCS_PROJECT_ID or RUNTIME_PROJECT_ID")
     rt = common.runtime(settings, request)
     gateway = _gateway(rt, settings)
-    try:
-        listed = {inst.instance_id: inst for inst in gateway.list_instances()}
+    try:  # where list entries carry no tags, the protect tag is read through ListInstances' tag filter
+        listed = {inst.instance_id: inst for inst in gateway.list_instances([(settings.protect_tag,)])}
     except GatewayError as exc:
         raise HttpError(502, UPSTREAM, f"could not list the project's instances; nothing was sent: {exc}") from None
     entries = [Entry(iid) for iid in ids]
@@ -191,6 +195,9 @@ def _check(entries: list[Entry], listed: dict[str, Instance], action: str,
             entry.set("failed", f"not found in project {settings.project_id}")
             continue
         entry.name, entry.status = inst.name, inst.status
+        if not inst.tags_known:  # fail closed: it may be protected
+            entry.set("failed", dcs_rules.unreadable(inst))
+            continue
         if is_protected(inst, settings.protect_tag):
             entry.set("failed", f"protected by tag {key}={value}: never touched")
             continue
@@ -216,6 +223,13 @@ def _send(eligible: list[tuple[Entry, Instance]], action: str, all_keys: dict[st
             for entry, _ in chunk:
                 entry.set("failed", NO_TIME)
             continue
+        chunk = _without_backups_in_progress(chunk, action, rt, gateway)
+        if chunk and rt.remaining() < settings.call_budget:  # the reads may have used the time up
+            for entry, _ in chunk:
+                entry.set("failed", NO_TIME)
+            continue
+        if not chunk:
+            continue
         keys = {entry.instance: all_keys[entry.instance] for entry, _ in chunk}
         try:
             won = rt.ledger.claim_many(list(keys.values()), logs.request_id())
@@ -227,6 +241,25 @@ def _send(eligible: list[tuple[Entry, Instance]], action: str, all_keys: dict[st
         _report_replays([entry for (entry, _), ok in zip(chunk, won, strict=True) if not ok], keys, rt)
         if claimed:
             _call(claimed, action, keys, rt, gateway)
+
+
+def _without_backups_in_progress(chunk: list[tuple[Entry, Instance]], action: str, rt: Runtime,
+                                 gateway: DcsGateway) -> list[tuple[Entry, Instance]]:
+    """Before a restart, soft restart or flush: an instance being backed up is not sent (DCS would cancel the
+    backup or refuse); the caller sends it again later. Nothing is claimed for it."""
+    if action not in dcs_rules.BACKUP_ACTIONS:
+        return chunk
+    checks = backup_checks(gateway, [entry.instance for entry, _ in chunk], rt)
+    kept = []
+    for entry, inst in chunk:
+        kind, why = checks[entry.instance]
+        if kind == "hold":
+            entry.set("failed", f"not sent: {why}; send it again once the backup has ended")
+        elif kind == "no_time":
+            entry.set("failed", NO_TIME)
+        else:
+            kept.append((entry, inst))
+    return kept
 
 
 def _report_replays(lost: list[Entry], keys: dict[str, str], rt: Runtime) -> None:
@@ -250,10 +283,8 @@ def _report_claim(entry: Entry, rec: Optional[ClaimRecord]) -> None:
 
 def _call(claimed: list[Entry], action: str, keys: dict[str, str], rt: Runtime, gateway: DcsGateway) -> None:
     ids = [entry.instance for entry in claimed]
-    try:
-        outcomes = {o.instance_id: o for o in gateway.change_status(action, ids)}
-    except Exception as exc:  # an unexpected SDK error: the outcome is unknown, never re-sent
-        outcomes = {iid: Outcome(iid, "unknown", f"{type(exc).__name__}: {exc}") for iid in ids}
+    # ONE status call; a whole-request refusal is split as on a tick (sending.send_split), within the time left.
+    outcomes = send_split(gateway, action, ids, lambda: rt.remaining() >= rt.settings.call_budget)
     unsent = [iid for iid in ids if outcomes[iid].not_executed]
     if unsent:  # certainly never reached DCS: give the claims back, so that a retry (same key) may send them
         try:

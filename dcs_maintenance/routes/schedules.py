@@ -9,7 +9,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from typing import Any, Optional
 
-from dcs_maintenance import clock, invocation, rollout_runner
+from dcs_maintenance import clock, dcs_rules, invocation, rollout_runner
 from dcs_maintenance.http_api import (
     CONFLICT,
     INVALID_PARAMETER,
@@ -25,10 +25,11 @@ from dcs_maintenance.http_api import (
 from dcs_maintenance.ledger.base import LedgerError
 from dcs_maintenance.loader import Catalog, ValidationContext, check_document
 from dcs_maintenance.model import RUNNING, Problem, Schedule
-from dcs_maintenance.planner import ACTION_FOR_STATE, iso, window_desired
+from dcs_maintenance.planner import ACTION_FOR_STATE, iso, select, window_desired
 from dcs_maintenance.routes import common
 from dcs_maintenance.runner import TickRequest
 from dcs_maintenance.schedule_info import describe_schedule, freezes_info, upcoming
+from dcs_maintenance.sending import data_loss_marks
 from dcs_maintenance.settings import SettingsError, load_settings
 
 NEXT_COUNT = 5
@@ -50,6 +51,7 @@ def list_schedules(request: Request) -> Response:
     """
     limit = _limit(request.query.get("limit"))
     after = _cursor(request.query.get("cursor"))
+    resolve = _resolve(request.query.get("resolve"))
     settings = common.settings()
     catalog = common.catalog(settings)
     now = clock.now()
@@ -75,6 +77,8 @@ def list_schedules(request: Request) -> Response:
             entries.append({"name": name, "file": file, "valid": False,
                             "problems": [p.to_dict() for p in by_name[(file, name)]]})
     _attach_progress(entries, [s for s in map(by_key, (name for name, _ in page)) if s is not None], settings, now)
+    if resolve:
+        _add_targets(entries, catalog, settings, request)
     files = [{"file": f, "valid": not by_file.get(f), "problems": [p.to_dict() for p in by_file.get(f, [])]}
              for f in catalog.files]
     files += [{"file": f, "valid": False, "problems": [p.to_dict() for p in ps]}
@@ -165,6 +169,7 @@ def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
     if schedule.window is not None:
         entry["window"] = {"stop": schedule.window.stop, "start": schedule.window.start}
         entry["enforce"] = schedule.enforce
+        entry["note"] = dcs_rules.STOP_START_NOTE
     else:
         entry["action"], entry["cron"] = schedule.action, schedule.cron
         if schedule.rollout is not None:
@@ -172,6 +177,65 @@ def _valid_entry(schedule: Schedule, now: Any) -> dict[str, Any]:
         if schedule.within_maintenance_window:
             entry["within_maintenance_window"] = True
     return entry
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _resolve(text: Any) -> bool:
+    value = (text or "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise HttpError(400, INVALID_PARAMETER, "resolve: true or false")
+    return value in _TRUE
+
+
+def _add_targets(entries: list[dict[str, Any]], catalog: Catalog, settings: Any, request: Request) -> None:
+    """`?resolve=true`: each enabled schedule of the page gets `targets` (instance id, name, status and, for a
+    restart or soft restart that empties the instance, `data_loss`) and `left_alone` (excluded, protected,
+    unknown ids, with the reason), or `targets_error`. Each project is listed once (plus its tag filters where
+    list entries carry no tags); ListConfigurations is read only for restart targets whose list entry does not
+    tell (dcs_rules.data_loss), within the request's time budget."""
+    chosen = [(entry, catalog.by_name(entry["name"])) for entry in entries if entry.get("valid") and
+              entry.get("enabled")]
+    chosen = [(entry, schedule) for entry, schedule in chosen if schedule is not None]
+    if not chosen:
+        return
+    rt = common.runtime(settings, request, read_only=True)
+    scope = {schedule.name: (schedule.project_id or settings.project_id or "", schedule.region or settings.region)
+             for _, schedule in chosen}
+    listed: dict[tuple[str, Optional[str]], Any] = {}
+    for key in sorted(set(scope.values()), key=lambda k: (k[0], k[1] or "")):
+        needs = dcs_rules.tag_filters([s for _, s in chosen if scope[s.name] == key], settings.protect_tag)
+        try:
+            listed[key] = rt.gateway(*key).list_instances(needs)
+        except Exception as exc:  # GatewayError, no credentials or region: shown per schedule
+            listed[key] = exc
+    restart_targets: dict[tuple[str, Optional[str]], dict[str, Any]] = defaultdict(dict)
+    picked = {}
+    for entry, schedule in chosen:
+        got = listed[scope[schedule.name]]
+        if isinstance(got, BaseException):
+            entry["targets_error"] = f"could not list the instances of project {scope[schedule.name][0]}: {got}"
+            continue
+        selection = select(schedule, got, settings.protect_tag)
+        picked[schedule.name] = selection
+        if schedule.action in dcs_rules.DATA_LOSS_ACTIONS:
+            restart_targets[scope[schedule.name]].update((i.instance_id, i) for i in selection.targets)
+    marks: dict[str, Optional[str]] = {}
+    for key, instances in restart_targets.items():
+        marks.update(data_loss_marks(rt.gateway(*key), list(instances.values()), rt))
+    for entry, schedule in chosen:
+        selection = picked.get(schedule.name)
+        if selection is None:
+            continue
+        restarts = schedule.action in dcs_rules.DATA_LOSS_ACTIONS
+        entry["targets"] = [{"instance_id": i.instance_id, "name": i.name, "status": i.status,
+                             **({"data_loss": marks[i.instance_id]} if restarts and marks.get(i.instance_id)
+                                else {})} for i in selection.targets]
+        entry["left_alone"] = [{"instance_id": iid, "name": name, "reason": why}
+                               for iid, name, why in selection.skipped]
+        if selection.error:
+            entry["targets_error"] = selection.error
 
 
 # -- POST /schedules/validate -----------------------------------------------------------------------

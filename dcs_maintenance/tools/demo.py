@@ -147,9 +147,11 @@ class RedisData:
             found.append(probe)
         return found
 
-    def check(self) -> list[dict[str, Any]]:
-        """One claim per instance about its data, and one per stopped instance about the probe."""
+    def check(self, refused: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+        """One claim per instance about its data, and one per stopped instance about the probe. `refused`:
+        instance id -> the action DCS refused for it (it must have kept running, and its data)."""
         claims = []
+        refused = refused or {}
         for inst in self.emu.instances(self.project):
             iid, counters = inst["instance_id"], inst["counters"]
             actions = [ACTIONS.get(k, k) + (f" x{v}" if v > 1 else "") for k, v in counters.items() if v]
@@ -172,6 +174,9 @@ class RedisData:
             elif restarted:
                 what = "a restarted" if counters["restarts"] + counters["soft_restarts"] else "a stopped and started"
                 expected, why, ok = "lost", f"no persistence: {what} Redis starts empty", after == 0
+            elif iid in refused:
+                expected, why, ok = "kept", f"DCS refused its {refused[iid]} (only old instances can be stopped): it " \
+                                            "kept running", after == before and canary
             else:
                 expected, why, ok = "kept", "not touched by any schedule", after == before and canary
             claims.append({"kind": "data", "instance": inst["name"], "instance_id": iid,
@@ -392,12 +397,21 @@ def _run(args: argparse.Namespace) -> int:
             say(f"\n{len(puts)} status call(s) sent:")
             for r in puts:
                 say(f"  {r['body']['action']:<12} {', '.join(r['body']['instances'])}")
+            report["refusals"] = [{"instance": e["name"], "instance_id": e["instance_id"], "action": e["action"],
+                                   "tick": summary["tick"], "reason": e["reason"]}
+                                  for summary in report["active"] for sched in summary["schedules"]
+                                  for e in sched["instances"]
+                                  if e["result"] == "failed" and e["reason"].startswith("DCS refused")]
+            if report["refusals"]:
+                say("\nrefused by DCS (reported once, remembered: later transitions skip them without a call):")
+                for r in report["refusals"]:
+                    say(f"  {r['action']:<12} {r['instance']}: {r['reason']}")
             report["final"] = {inst["name"]: inst["status"] for inst in emu.instances(DEMO_PROJECT)}
             say("\nfinal instance states:")
             for name, status in report["final"].items():
                 say(f"  {name:<24} {status}")
             if data is not None:
-                report["claims"] = data.check()
+                report["claims"] = data.check({r["instance_id"]: r["action"] for r in report["refusals"]})
                 say(_claims_text(report["claims"]))
                 ok &= all(c["ok"] for c in report["claims"])
             rollout = Rollout(emu, folder).check(report["active"])

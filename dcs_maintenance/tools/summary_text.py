@@ -13,8 +13,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         for occ in sched.get("occurrences", []):
             lines.append(f"      occurrence {occ['occurrence']}: {occ['result']} ({occ['reason']})")
         for inst in sched.get("instances", []):
+            marks = [m for m in (inst.get("data_loss"), inst.get("note")) if m and m not in inst["reason"]]
             lines.append(f"      {inst['result']:<8} {inst.get('action') or '-':<12} {inst['instance_id']} "
-                         f"{inst.get('name') or ''}: {inst['reason']}")
+                         f"{inst.get('name') or ''}: {inst['reason']}" + "".join(f" [{m}]" for m in marks))
     lines += [f"  INVALID {p['file']} {p['path']}: {p['message']}" for p in summary.get("problems", [])]
     lines += [f"  ERROR {e}" for e in summary.get("errors", [])]
     return "\n".join(lines)

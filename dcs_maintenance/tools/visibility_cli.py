@@ -107,14 +107,16 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     after = args.after or clock.now()
     targets = None
     if args.resolve:
+        from dcs_maintenance import dcs_rules
         from dcs_maintenance.invocation import runtime
         from dcs_maintenance.settings import load_settings
 
         settings = load_settings()
         rt = runtime(settings)
+        tags = dcs_rules.tag_filters(catalog.schedules, settings.protect_tag)  # list entries without tags
         with contextlib.redirect_stdout(sys.stderr):  # the function's JSON log lines: not into the feed
             targets = resolve_targets(catalog.schedules, settings.project_id, settings.region, settings.protect_tag,
-                                      lambda project, region: rt.gateway(project, region).list_instances(),
+                                      lambda project, region: rt.gateway(project, region).list_instances(tags),
                                       clock.now())
     events = build_events(catalog.schedules, after, args.days, targets, getattr(catalog, "freezes", ()))
     if getattr(args, "json", False):

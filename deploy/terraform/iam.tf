@@ -5,6 +5,10 @@ locals {
     "dcs:instance:list",         # GET  /v2/{project_id}/instances            (list_instances)
     "dcs:instance:get",          # GET  /v2/{project_id}/instances/{id}       (show_instance, read-back)
     "dcs:instance:modifyStatus", # PUT  /v2/{project_id}/instances/status     (restart, soft_restart, flush, stop, start)
+    # GET /v2/{project_id}/instances/{id}/backups (list_backup_records: a backup in progress holds a restart or flush)
+    "dcs:instance:getDataBackupLog",
+    # GET /v2/{project_id}/instances/{id}/configs (list_configurations: appendonly, a restart's data-loss mark)
+    "dcs:instance:getConfiguration",
   ]
   smn_actions = [
     "smn:topic:publish", # POST /v2/{project_id}/notifications/topics/{urn}/publish (NOTIFY_SMN_TOPIC_URN)
@@ -36,7 +40,7 @@ locals {
 
 resource "huaweicloud_identity_role" "dcs_maintenance" {
   name        = "${var.function_name}-policy"
-  description = "dcs-maintenance: list DCS instances and change their status; publish to its SMN topic"
+  description = "dcs-maintenance: list DCS instances, read their backups and parameters, change their status; publish to its SMN topic"
   type        = "XA" # project-level service
   policy = jsonencode({
     Version   = "1.1"
