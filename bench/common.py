@@ -157,7 +157,9 @@ class EmulatorProcess:
         env = base_env(workdir)
         self.proc = subprocess.Popen(
             [PY, "-m", "dcs_emulator", "--port", "0", "--seed", str(seed), "--ak", AK, "--sk", SK,
-             "--transition-delay", str(transition_delay)],
+             "--transition-delay", str(transition_delay),
+             # No status sampler: a snapshot of 10,000 instances on every request would measure the emulator.
+             "--status-sample-limit", "0"],
             cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()

@@ -456,9 +456,9 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
 
 def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str, WindowState], ledger: Any) -> None:
     """The transition before the one in force, where it never happened on an instance (every attempt given back,
-    or never eligible) and no claim says it was sent: reported `missed` now, once, rather than dropped without a
-    word when the next transition takes over (found by issue 10's race harness). A transition the window settled
-    on (done everywhere, or frozen) was reported then and is not looked at again."""
+    or never eligible) and no claim or remembered refusal says why: reported `missed` now, rather than dropped
+    without a word when the next transition takes over (found by issue 10's race harness). A transition the window
+    settled on (done everywhere, or frozen) was reported then and is not looked at again."""
     schedule, desired = work.schedule, work.desired
     if work.manual or desired is None:
         return
@@ -473,8 +473,10 @@ def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str
     action, now_action = ACTION_FOR_STATE[previous.state], ACTION_FOR_STATE[desired.state]
     keys = {iid: claim_key(schedule.name, iso(previous.occurrence), iid, action) for iid in candidates}
     claimed = ledger.get_claims(list(keys.values()))
+    # A refusal DCS gave (remembered: the transition was skipped with its reason then) is not a silent loss either.
+    refused = ledger.get_metas([dcs_rules.refusal_key(schedule.name, iid, action) for iid in candidates])
     for iid, (inst, prior) in candidates.items():
-        if keys[iid] not in claimed:
+        if keys[iid] not in claimed and not refused.get(dcs_rules.refusal_key(schedule.name, iid, action)):
             work.report.instance(iid, inst.name, action, "missed",
                                  f"the {action} for {iso(previous.occurrence)} never happened on this instance (last "
                                  f"applied: {prior.state} for {iso(prior.occurrence)}, nothing sent since); "
