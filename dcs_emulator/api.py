@@ -147,6 +147,8 @@ class DcsApi:
             reply.corrupt = True
         if fault is not None and fault.kind == "throttle_after":
             reply = _fault_reply(fault)
+        if fault is not None and fault.kind == "refuse_after":
+            reply.refuse = True
         if hold is not None:  # processed: only the answer waits
             hold.block()
         entry["status"] = None if reply.drop or reply.corrupt else reply.status
@@ -192,7 +194,10 @@ class DcsApi:
     # -- endpoints ---------------------------------------------------------------------------------------------
     def _dispatch(self, route: Route, body: Any, query: dict[str, Any], fault: Fault | None, entry: dict) -> Reply:
         if route.endpoint == "list":
-            return Reply.json(200, self.state.list_page(route.project_id, query))
+            page = self.state.list_page(route.project_id, query)
+            if fault is not None and fault.kind == "overcount":  # the page is right, the total is not
+                page["instance_num"] += int(fault.params["extra"])
+            return Reply.json(200, page)
         if route.endpoint == "show":
             return Reply.json(200, self.state.show(route.project_id, route.target or ""))
         if route.endpoint == "status":

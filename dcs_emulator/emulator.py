@@ -82,6 +82,7 @@ class Emulator:
             return self
         context = self._tls.context if self._tls is not None else None
         self._server = EmulatorHTTPServer((self.host, self.port), self._dispatch, context)
+        self._server.on_refuse = self._refuse_from_handler
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="dcs-emulator", daemon=True
@@ -137,6 +138,19 @@ class Emulator:
             server.close()
             if self._thread is not None:
                 self._thread.join(timeout=5)
+
+    def _refuse_from_handler(self, keep: Any) -> None:
+        """A refuse_after fault, in the thread of the request it answers: stop listening and end every other
+        connection; that request's own answer is still written (then its connection is closed)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._refusing = True
+        server.shutdown()  # serve_forever runs in self._thread, not here
+        server.server_close()
+        server.drop_connections(keep=keep)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def accept_connections(self) -> None:
         """Listen again, on the same port, after `refuse_connections()`."""

@@ -13,7 +13,7 @@ from typing import Any
 
 ENDPOINTS = ("status", "list", "show", "smn", "any")
 KINDS = ("http_error", "throttle", "slow", "reset_before", "reset_after", "malformed", "failed_entries", "dcs_error",
-         "throttle_after", "corrupt_after")
+         "throttle_after", "corrupt_after", "overcount", "refuse_after")
 # Kinds answered instead of the request: the request is not processed and nothing changes.
 ANSWER_INSTEAD = frozenset({"http_error", "throttle", "reset_before", "malformed", "dcs_error"})
 # The read endpoints added for DCS fidelity: ShowTags, ListBackupRecords, ListConfigurations and
@@ -45,7 +45,16 @@ _PARAMS: dict[str, dict[str, Any]] = {
     # client's SSL layer fails while READING (the SDK calls that an SslHandShakeException); over plain HTTP the
     # status line is garbage.
     "corrupt_after": {},
+    # A list answer whose `instance_num` says more instances than exist (the page itself is right): a client that
+    # trusts the count must still stop at the first empty page.
+    "overcount": {"extra": 1000},
+    # Processed and answered (with `Connection: close`), then the emulator stops listening until
+    # `accept_connections()`: the client's NEXT request finds the connection refused, not a byte of it written.
+    # Put on the last read before a status call, it refuses that PUT while every read before it worked.
+    "refuse_after": {},
 }
+# Kinds that only make sense on one endpoint.
+ONLY_ON = {"failed_entries": "status", "overcount": "list"}
 
 
 class Fault:
@@ -57,7 +66,9 @@ class Fault:
     ``error_msg``; throttle ``retry_after`` (seconds or None: no header); slow ``delay`` (seconds, the request is
     processed first, then the answer waits); malformed ``status``, ``body``, ``content_type``; dcs_error
     ``status``, ``error_code``, ``error_msg``; throttle_after (processed, then 429) ``retry_after``;
-    corrupt_after (processed, then the answer is garbage on the wire: an SSL error over TLS).
+    corrupt_after (processed, then the answer is garbage on the wire: an SSL error over TLS); overcount (list only:
+    the answer's ``instance_num`` is ``extra`` too high); refuse_after (processed and answered, then every new
+    connection is refused until ``Emulator.accept_connections()``).
     """
 
     def __init__(
@@ -73,8 +84,8 @@ class Fault:
             raise ValueError(f"endpoint must be one of {ENDPOINTS}, not {endpoint!r}")
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        if kind == "failed_entries" and endpoint not in ("status", "any"):
-            raise ValueError("failed_entries applies to the status endpoint only")
+        if kind in ONLY_ON and endpoint not in (ONLY_ON[kind], "any"):
+            raise ValueError(f"{kind} applies to the {ONLY_ON[kind]} endpoint only")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1, or None for always")
         if not 0.0 <= probability <= 1.0:
@@ -94,7 +105,7 @@ class Fault:
     def matches(self, endpoint: str, instance_ids: Iterable[str]) -> bool:
         if self.endpoint not in ("any", endpoint):
             return False
-        if self.kind == "failed_entries" and endpoint != "status":
+        if self.kind in ONLY_ON and endpoint != ONLY_ON[self.kind]:
             return False
         return self.instance_ids is None or bool(self.instance_ids & set(instance_ids))
 

@@ -43,6 +43,7 @@ class Reply:
     drop: bool = False  # close the connection (with a reset) instead of answering
     corrupt: bool = False  # write bytes that are no answer (not even a TLS record), then close
     delay: float = 0.0  # wait this long before answering
+    refuse: bool = False  # stop listening before this answer is written (sent with Connection: close)
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # sent as X-Request-Id
 
     @classmethod
@@ -63,6 +64,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.dispatch = dispatch
         self.ssl_context = ssl_context
+        # Called (by a handler thread) to stop listening, sparing the connection given: a refuse_after fault.
+        self.on_refuse: Callable[[socket.socket], None] | None = None
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
@@ -77,10 +80,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             conn = self.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, address
 
-    def drop_connections(self) -> None:
-        """End every open connection (idle keep-alive ones included)."""
+    def drop_connections(self, keep: socket.socket | None = None) -> None:
+        """End every open connection (idle keep-alive ones included), but `keep`."""
         with self._conn_lock:
-            conns = list(self._connections)
+            conns = [conn for conn in self._connections if conn is not keep]
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -152,6 +155,12 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay > 0 and self.server.stopping.wait(reply.delay):
             self.close_connection = True
             return
+        if reply.refuse:
+            # Not listening any more BEFORE the client has its answer: its next request is certainly refused.
+            if self.server.on_refuse is not None:
+                self.server.on_refuse(self.connection)
+            reply.headers["Connection"] = "close"  # and not sent on this (pooled) connection either
+            self.close_connection = True
         self._write(reply)
 
     def _write(self, reply: Reply) -> None:

@@ -103,3 +103,41 @@ def test_refused_connections_fail_before_sending_and_come_back(emu, monkeypatch)
     emu.accept_connections()
     assert [r.result for r in restart(dcs, "i-a").results] == ["success"]
     assert emu.get_instance(PROJECT, "i-a")["counters"]["restarts"] == 2
+
+
+def list_page(dcs, offset: int, limit: int = 1000):
+    from huaweicloudsdkdcs.v2 import ListInstancesRequest
+
+    return dcs.list_instances(ListInstancesRequest(offset=offset, limit=limit))
+
+
+def test_overcount_inflates_the_total_only_and_only_on_lists(emu, monkeypatch):
+    """kills: api.py's overcount branch dropped (instance_num stays 1), or `+=` -> `=` (it would be 5)."""
+    dcs = client(emu, monkeypatch)
+    emu.inject(Fault(endpoint="list", kind="overcount", extra=5, times=2))
+    first = list_page(dcs, 0)
+    assert (first.instance_num, [i.instance_id for i in first.instances]) == (6, ["i-a"])
+    empty = list_page(dcs, 1)  # past the real end: an empty page, still over-counted
+    assert (empty.instance_num, empty.instances) == (6, [])
+    assert list_page(dcs, 0).instance_num == 1  # used up
+    with pytest.raises(ValueError, match="list endpoint only"):
+        Fault(endpoint="status", kind="overcount")
+
+
+def test_refuse_after_answers_then_refuses_the_next_request_until_accepting_again(emu, monkeypatch):
+    """The answer it rides on arrives; the next request (here the status PUT) is refused before a byte of it was
+    written, so nothing happened; after accept_connections() the same client works again.
+    kills: server.py `if reply.refuse:` branch dropped (the PUT would go through: 200, restarts == 1)."""
+    from huaweicloudsdkcore.exceptions.exceptions import ConnectionException
+
+    dcs = client(emu, monkeypatch)
+    emu.inject(Fault(endpoint="list", kind="refuse_after"))
+    assert [i.instance_id for i in list_page(dcs, 0).instances] == ["i-a"]  # answered
+    with pytest.raises(ConnectionException) as caught:
+        restart(dcs, "i-a")
+    assert "Connection refused" in str(caught.value) or "Failed to establish" in str(caught.value)
+    assert emu.get_instance(PROJECT, "i-a")["counters"]["restarts"] == 0
+    assert [r["method"] for r in emu.requests] == ["GET"]  # the PUT never reached the emulator
+    emu.accept_connections()
+    assert [r.result for r in restart(dcs, "i-a").results] == ["success"]
+    assert emu.get_instance(PROJECT, "i-a")["counters"]["restarts"] == 1
