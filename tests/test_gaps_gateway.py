@@ -1,0 +1,171 @@
+"""Issue 16, gateway gaps: each test kills a named mutant of gateway.py or sending.py (see its docstring).
+
+Real SDK over real HTTP to the emulator, as everywhere: the read retries are counted in the emulator's request
+log against literal numbers (never the module's own constants, which a mutant would change too), the backoff
+sleeps are recorded, and the list's pagination and the refused status PUT use the emulator's `overcount` and
+`refuse_after` faults.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import AK, PROJECT, SK, WEB_HOURLY, add_web, results_by_instance, status_calls
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
+
+from dcs_emulator import Fault
+from dcs_maintenance import gateway
+from dcs_maintenance.ledger import open_ledger
+from dcs_maintenance.ledger.base import claim_key
+
+UTC = timezone.utc
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # "0 * * * *" fires here
+
+
+def make_gateway(remaining=lambda: float("inf"), slept: list[float] | None = None) -> gateway.DcsGateway:
+    """A gateway on the function's settings (function_env), with a recording sleep."""
+    from dcs_maintenance.settings import Credentials, load_settings
+
+    record = slept.append if slept is not None else (lambda seconds: None)
+    return gateway.DcsGateway(load_settings(), Credentials(AK, SK), PROJECT, remaining=remaining, sleep=record)
+
+
+def lists(emu) -> list[dict]:
+    return [r for r in emu.requests if r.get("endpoint") == "list"]
+
+
+# -- read retries, against literal numbers ----------------------------------------------------------------------
+def test_a_read_failing_for_good_is_tried_exactly_four_times(emulator, function_env, fast_backoff):
+    """Four attempts in all (three retries, three sleeps), counted by the emulator.
+    kills: gateway.py `READ_ATTEMPTS = 4` -> 5 (or 3); `attempt >= READ_ATTEMPTS` -> `attempt > READ_ATTEMPTS`."""
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=503, times=None))
+    slept: list[float] = []
+    gw = make_gateway(slept=slept)
+    with pytest.raises(gateway.GatewayError, match="HTTP 503"):
+        gw.list_instances()
+    assert len(lists(emulator)) == 4
+    assert len(slept) == 3 and gw.stats.retries == 3
+
+
+def test_a_read_that_fails_three_times_succeeds_on_the_fourth_attempt(emulator, function_env, fast_backoff):
+    """kills: gateway.py `READ_ATTEMPTS = 4` -> 3 (the fourth attempt never made)."""
+    emulator.add_instance(PROJECT, instance_id="i-1", name="web-1")
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=502, times=3))
+    gw = make_gateway()
+    assert [i.instance_id for i in gw.list_instances()] == ["i-1"]
+    assert [r["status"] for r in lists(emulator)] == [502, 502, 502, 200]
+
+
+# -- a retry never sleeps past the time budget ------------------------------------------------------------------
+def test_a_retry_never_sleeps_into_the_last_call_budget(emulator, function_env):
+    """With exactly one call budget left, the first attempt is made (it fits), but a retry would need its backoff
+    delay on top: it is not slept, and the read fails at once naming why.
+    kills: gateway.py `self._remaining() < delay + self.settings.call_budget` -> `< self.settings.call_budget`
+    (it sleeps the delay and retries into the time it does not have)."""
+    from dcs_maintenance.settings import load_settings
+
+    budget = load_settings().call_budget
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=503, times=None))
+    slept: list[float] = []
+    with pytest.raises(gateway.GatewayError, match="no time left to retry"):
+        make_gateway(remaining=lambda: budget, slept=slept).list_instances()
+    assert slept == [] and len(lists(emulator)) == 1
+
+
+def test_backoff_sleeps_stay_within_the_time_left(emulator, function_env, monkeypatch):
+    """The time left shrinks by what is slept; every sleep leaves at least one call budget, and the read gives up
+    rather than sleep further. Backoff delays are made certain (random.uniform's upper end) so the mutant fails
+    every time. kills: the same mutant as above (`delay +` dropped): it sleeps 8 s with 1.5 s left."""
+    from dcs_maintenance.settings import load_settings
+
+    monkeypatch.setattr(gateway.random, "uniform", lambda low, high: high)  # 1 s, then 2 s, ... (capped at 8)
+    budget = load_settings().call_budget
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=500, times=None))
+    slept: list[float] = []
+    start = budget + 1.5
+    with pytest.raises(gateway.GatewayError, match="no time left to retry"):
+        make_gateway(remaining=lambda: start - sum(slept), slept=slept).list_instances()
+    assert slept == [1.0]  # 2 s more would eat into the last call budget: not slept
+    assert len(lists(emulator)) == 2
+
+
+# -- pagination --------------------------------------------------------------------------------------------------
+def test_pagination_ends_on_an_empty_page_even_when_instance_num_says_more(emulator, function_env):
+    """DCS's total is a hint: an empty page ends the listing, whatever `instance_num` says (here 1,000 too many,
+    on every page). The time budget bounds the mutant's endless loop so the test fails instead of hanging.
+    kills: gateway.py `if not batch or offset >= ...` -> `if offset >= ...`."""
+    add_web(emulator, 3)
+    emulator.inject(Fault(endpoint="list", kind="overcount", times=None))
+    asked = []
+
+    def remaining() -> float:
+        asked.append(1)
+        return float("inf") if len(asked) < 20 else 0.0
+
+    found = make_gateway(remaining=remaining).list_instances()
+    assert sorted(i.instance_id for i in found) == ["i-1", "i-2", "i-3"]
+    assert [r["query"]["offset"] for r in lists(emulator)] == ["0", "3"]
+    assert all(r["fault"] == "overcount" for r in lists(emulator))
+
+
+def test_a_second_page_of_instances_is_read(emulator, function_env):
+    """1,003 instances: two pages of the API's maximum size (1,000), the second holding the last three.
+    kills: gateway.py `offset >= (page.instance_num or 0)` -> `offset >= LIST_PAGE` (stops after the first
+    page), `LIST_PAGE = 1000` -> 500 (three calls) or -> 1001 (the API refuses it), `>=` -> `>` (a third call)."""
+    for n in range(1, 1004):
+        emulator.add_instance(PROJECT, instance_id=f"i-{n:04d}", name=f"web-{n}")
+    found = make_gateway().list_instances()
+    assert len(found) == 1003 and len({i.instance_id for i in found}) == 1003
+    assert {"i-1001", "i-1002", "i-1003"} <= {i.instance_id for i in found}
+    assert [(r["query"]["offset"], r["query"]["limit"]) for r in lists(emulator)] == [("0", "1000"), ("1000", "1000")]
+
+
+# -- the status PUT refused before sending --------------------------------------------------------------------
+@pytest.mark.parametrize("ledger_url", ["sqlite", "redis"], indirect=True)
+def test_a_status_put_refused_before_sending_releases_its_claim_and_the_next_tick_sends_it(
+        emulator, write_schedules, tick, ledger_url):
+    """The reads before the restart (the list, the instance's backup records) work; the PUT's connection is
+    refused (`refuse_after` on the last read before it): not a byte written, so the claim is given back, no
+    status is read back, and the next tick sends it, once.
+    kills: gateway.py `_not_sent` returning False (read back: unknown, claim kept, never sent); sending.py
+    `if retry: _release(...)` dropped (claim kept: the next tick sends nothing)."""
+    add_web(emulator, 1)
+    write_schedules(WEB_HOURLY)
+    emulator.inject(Fault(endpoint="backups", kind="refuse_after"))
+    first = tick(T0)
+    entry = results_by_instance(first)["i-1"]
+    assert entry["result"] == "skipped" and entry["not_sent"] is True, entry
+    assert "not sent: the connection was never made" in entry["reason"] and "claim released" in entry["reason"]
+    assert [r["endpoint"] for r in emulator.requests] == ["list", "backups"]  # no PUT, no read-back
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.get_claims([claim_key("web", T0, "i-1", "restart")]) == {}
+    emulator.accept_connections()
+    second = tick(T0 + timedelta(minutes=5))
+    assert results_by_instance(second)["i-1"]["result"] == "success"
+    tick(T0 + timedelta(minutes=10))
+    assert status_calls(emulator) == [{"instances": ["i-1"], "action": "restart"}]
+    assert emulator.get_instance(PROJECT, "i-1")["counters"]["restarts"] == 1
+
+
+# -- a window stop whose reply is lost ----------------------------------------------------------------------------
+NIGHTS = """
+schedules:
+  - name: nights
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {ids: [i-a]}
+"""
+
+
+def test_a_window_stop_whose_reply_is_lost_and_reads_back_closed_is_a_success(emulator, write_schedules, tick):
+    """The stop took effect and the instance is already CLOSED when its status is read back (no CLOSING seen).
+    kills: gateway.py `ACTION_STATUSES["stop"] = ("CLOSING", "CLOSED")` -> `("CLOSING",)` (reported unknown)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(NIGHTS)
+    emulator.inject(Fault(endpoint="status", kind="reset_after"))  # processed; the answer is lost
+    summary = tick(datetime(2026, 6, 1, 20, 0, tzinfo=UTC))
+    entry = results_by_instance(summary)["i-a"]
+    assert emulator.get_instance(PROJECT, "i-a")["status"] == "CLOSED"
+    assert entry["result"] == "success", entry
+    assert "status read back CLOSED" in entry["reason"]
+    assert [r["endpoint"] for r in emulator.requests] == ["list", "status", "show"]
