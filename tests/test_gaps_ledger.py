@@ -1,0 +1,159 @@
+"""Issue 16, ledger gaps: each test kills a named mutant of ledger/sqlite.py, ledger/redis.py or the runner's use of
+them (see its docstring). Behaviour tests run on SQLite and on the session's real redis-server.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import PROJECT
+from redis_server import RedisServer, redis_server, redis_server_factory  # noqa: F401  (fixtures)
+
+from dcs_maintenance.ledger import CLAIMED, LedgerError, open_ledger
+from dcs_maintenance.ledger.sqlite import SqliteLedger
+
+UTC = timezone.utc
+T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.sqlite3"
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return f"{server.url}?prefix=t-{uuid.uuid4().hex[:12]}:"  # a fresh namespace per test
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    return _url(request.param, request, tmp_path)
+
+
+def old_sqlite_limit(ledger) -> None:
+    """Give an SQLite ledger's connection the variable limit of SQLite before 3.32 (999), the limit `_CHUNK`
+    stays under: today's libraries allow 32,766, so without this a missing chunking would go unnoticed."""
+    conn = getattr(ledger, "_conn", None)
+    if isinstance(ledger, SqliteLedger) and conn is not None and hasattr(conn, "setlimit"):  # Python 3.11+
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+
+# -- get_claims / get_metas over more keys than one statement takes -------------------------------------------
+def test_get_claims_and_get_metas_over_more_than_500_keys(backend_url):
+    """1,201 keys (three chunks of at most 500 on SQLite, one MGET on Redis), read back in full, on a connection
+    limited to 999 variables.
+    kills: sqlite.py `_CHUNK = 500` -> 1000 ("too many SQL variables": 1,001 with the expiry), `for chunk in
+    _chunks(...)` reading the first chunk only, `range(0, len(items), _CHUNK)` -> `range(0, len(items) - _CHUNK,
+    _CHUNK)` (the last chunk dropped), `items[i : i + _CHUNK]` -> `items[i : i + _CHUNK - 1]`."""
+    keys = [f"s|2026-06-01T10:00:00Z|i-{n:04d}|restart" for n in range(1201)]
+    with open_ledger(backend_url) as ledger:
+        old_sqlite_limit(ledger)
+        assert ledger.claim_many(keys, "req-1", now=T0) == [True] * 1201
+        ledger.record_many({keys[0]: ("success", "first"), keys[-1]: ("failed", "last")})
+        found = ledger.get_claims(keys + keys[:3])  # repeated keys are read once
+        assert sorted(found) == sorted(keys)
+        assert (found[keys[0]].outcome, found[keys[-1]].outcome, found[keys[700]].outcome) == (
+            "success", "failed", CLAIMED)
+        assert all(record.holder == "req-1" for record in found.values())
+        exact = keys[:1000]  # an exact multiple of the chunk size: nothing more, nothing less
+        assert sorted(ledger.get_claims(exact)) == sorted(exact)
+        for n in range(0, 1201, 2):
+            ledger.set_meta(f"m{n}", str(n))
+        metas = ledger.get_metas([f"m{n}" for n in range(1201)])
+        assert len(metas) == 1201
+        assert all(metas[f"m{n}"] == (str(n) if n % 2 == 0 else None) for n in range(1201))
+
+
+# -- SQLite's error paths: a failing write rolls back and the ledger stays usable --------------------------------
+def test_a_write_failing_midway_rolls_back_and_the_ledger_stays_usable(tmp_path):
+    """The second UPDATE of one record_many transaction breaks a NOT NULL constraint after the first succeeded: a
+    LedgerError, nothing of the transaction kept, and the next writes work.
+    kills: sqlite.py `_transaction`'s `conn.execute("ROLLBACK")` on an exception dropped (the open transaction
+    makes the next BEGIN fail, and keeps the first UPDATE), its `isinstance(exc, sqlite3.Error)` wrapping
+    dropped (a bare sqlite3.IntegrityError escapes)."""
+    path = str(tmp_path / "ledger.sqlite3")
+    with SqliteLedger(path) as ledger:
+        assert ledger.claim_many(["k1", "k2"], "req-1", now=T0) == [True, True]
+        with pytest.raises(LedgerError, match="NOT NULL"):
+            ledger.record_many({"k1": ("success", "done"), "k2": (None, "no outcome")})  # type: ignore[dict-item]
+        assert {k: r.outcome for k, r in ledger.get_claims(["k1", "k2"]).items()} == {"k1": CLAIMED, "k2": CLAIMED}
+        ledger.record_many({"k1": ("success", "done")})
+        assert ledger.claim_many(["k3"], "req-2", now=T0) == [True]
+        ledger.set_meta("m", "v")
+    with SqliteLedger(path) as again:  # and what was committed is what another connection reads
+        claims = again.get_claims(["k1", "k2", "k3"])
+        assert {k: r.outcome for k, r in claims.items()} == {"k1": "success", "k2": CLAIMED, "k3": CLAIMED}
+        assert again.get_meta("m") == "v"
+
+
+def test_a_write_that_cannot_begin_is_a_ledger_error_and_the_ledger_recovers(tmp_path):
+    """Another connection holds the write lock past the busy timeout: BEGIN IMMEDIATE fails, as a LedgerError
+    (never a bare sqlite3 error), and once the lock is gone the same ledger object writes again.
+    kills: sqlite.py `_transaction`'s try/except around `conn.execute(begin)` dropped (sqlite3.OperationalError
+    escapes)."""
+    path = str(tmp_path / "ledger.sqlite3")
+    with SqliteLedger(path, timeout=0.05) as ledger:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(LedgerError, match="locked"):
+                ledger.claim_many(["k1"], "req-1", now=T0)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert ledger.claim_many(["k1"], "req-1", now=T0) == [True]
+        assert ledger.get_claims(["k1"])["k1"].holder == "req-1"
+
+
+# -- settled-window markers through a real tick, on both backends -------------------------------------------------
+NIGHTS = """
+schedules:
+  - name: nights
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {ids: [i-a]}
+"""
+
+
+@pytest.mark.parametrize("ledger_url", ["sqlite", "redis"], indirect=True)
+def test_a_settled_window_marker_round_trips_and_keeps_the_next_ticks_quiet(emulator, write_schedules, tick,
+                                                                            ledger_url):
+    """The stop done everywhere stores `settled:nights` = the occurrence; the next ticks read it back (get_metas)
+    and make no DCS call until the next transition.
+    kills: runner.py `_write_bookkeeping`'s `ledger.set_meta(f"settled:{name}", occurrence)` dropped (on Redis no
+    window test ran before); redis.py `get_metas` -> `dict.fromkeys(keys)` (the marker never read back)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(NIGHTS)
+    stop = datetime(2026, 6, 1, 20, 0, tzinfo=UTC)
+    tick(stop)
+    assert emulator.get_instance(PROJECT, "i-a")["status"] == "CLOSED"
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.get_meta("settled:nights") == "2026-06-01T20:00:00Z"
+        assert ledger.get_metas(["settled:nights"]) == {"settled:nights": "2026-06-01T20:00:00Z"}
+    emulator.clear_log()
+    for minutes in (5, 10, 15):
+        summary = tick(stop + timedelta(minutes=minutes))
+        assert summary["api_calls"].get("list_calls", 0) == 0 and summary["schedules"] == [], summary
+    assert emulator.requests == []
+    tick(datetime(2026, 6, 2, 7, 0, tzinfo=UTC))
+    assert emulator.calls() == [{"instances": ["i-a"], "action": "start"}]  # the next transition acts (log cleared)
+
+
+# -- the Redis client's own retries are off ---------------------------------------------------------------------
+def test_the_redis_clients_own_retries_are_off(redis_server):  # noqa: F811
+    """redis-py 6+ retries a failed command (ten times in 8.x) by default: a write whose reply was lost would be
+    sent again. The ledger's client, and every connection it makes, retries nothing, on no error.
+    kills: redis.py `retry=Retry(NoBackoff(), 0)` -> `Retry(NoBackoff(), 3)`, or the `retry=` argument dropped."""
+    with open_ledger(f"{redis_server.url}?prefix=t-{uuid.uuid4().hex[:12]}:") as ledger:
+        ledger.set_meta("m", "v")  # a connection is made and used
+        client = ledger._client
+        retry = client.get_retry()
+        assert retry is not None and retry._retries == 0
+        kwargs = client.connection_pool.connection_kwargs
+        assert kwargs["retry"]._retries == 0
+        assert not kwargs.get("retry_on_timeout") and not kwargs.get("retry_on_error")
+        connection = client.connection_pool.get_connection()
+        try:
+            assert connection.retry._retries == 0
+        finally:
+            client.connection_pool.release(connection)
