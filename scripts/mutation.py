@@ -1,0 +1,185 @@
+"""Mutation testing of the core modules with mutmut: one command, figures per module.
+
+    .venv/bin/python scripts/mutation.py                 # every core module (about 30-40 minutes on 2 cores)
+    .venv/bin/python scripts/mutation.py planner gateway # some of them
+    .venv/bin/python scripts/mutation.py --list          # the modules and the tests that judge each
+
+Each module runs in its own copy of the project under `.mutation/<module>/` (mutmut rewrites the code it mutates
+and keeps its state there, so the working tree is never touched), scoped to the test files that exercise that
+module: mutmut then runs, for each mutant, only the tests of that scope that reach the mutated function. Results
+are judged against `scripts/mutation_equivalents/<module>.txt`, the mutants that cannot change behaviour (each
+with why), and the script prints, per module, the mutants killed out of those that are not equivalent; it exits 1 when a
+module is below the target (90%), listing the survivors with their diffs in `.mutation/<module>/survivors.txt`.
+Not part of CI's run (too slow); `requirements-mutation.txt` pins the tool and is installed on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents"
+TARGET = 0.90
+
+# The function's core and the tests that judge each module. Slow simulations (race, month, fuzz) are left out:
+# they add minutes per mutant and kill nothing the focused tests do not.
+_TICK_TESTS = ["test_tick.py", "test_exactly_once.py", "test_bad_days.py", "test_windows_week.py"]
+MODULES: dict[str, tuple[str, list[str]]] = {
+    "planner": ("dcs_maintenance/planner.py", [
+        "test_planner.py", *_TICK_TESTS, "test_security.py", "test_dcs_rules.py", "test_maintenance_windows.py",
+        "test_freezes_runner.py", "test_previews.py", "test_gaps_planner.py", "test_gaps_runner.py"]),
+    "runner": ("dcs_maintenance/runner.py", [
+        *_TICK_TESTS, "test_faults.py", "test_time_budget.py", "test_security.py", "test_race_findings.py",
+        "test_freezes_runner.py", "test_previews.py", "test_http.py", "test_real_dcs.py", "test_gaps_runner.py"]),
+    "cronrules": ("dcs_maintenance/cronrules.py", [
+        "test_cronrules.py", "test_cron_edges.py", "test_cron_expansion.py", "test_cron_suites.py",
+        "test_dst_ticks.py", "test_planner.py"]),
+    "fastpath": ("dcs_maintenance/fastpath.py", [
+        *_TICK_TESTS, "test_ledger_cache.py", "test_bench.py", "test_dst_ticks.py", "test_gaps_runner.py"]),
+    "gateway": ("dcs_maintenance/gateway.py", [
+        "test_faults.py", "test_time_budget.py", "test_emulator_faults.py", "test_schedules_paging.py",
+        "test_tick.py", "test_bad_days.py", "test_real_dcs.py", "test_emulator_dcs.py", "test_gaps_gateway.py"]),
+    "http_api": ("dcs_maintenance/http_api.py", [
+        "test_http.py", "test_http_edges.py", "test_security.py", "test_serve.py", "test_gaps_http.py"]),
+    "ledger_sqlite": ("dcs_maintenance/ledger/sqlite.py", [
+        "test_ledger.py", "test_ledger_cache.py", "test_exactly_once.py", "test_history.py", "test_gaps_ledger.py"]),
+    "ledger_redis": ("dcs_maintenance/ledger/redis.py", [
+        "test_ledger.py", "test_ledger_cache.py", "test_exactly_once.py", "test_history.py", "test_gaps_ledger.py"]),
+}
+
+_RESULT = re.compile(r"^\s*(?P<name>[\w.]+__mutmut_\d+): (?P<status>.+?)\s*$")
+
+
+@dataclass
+class Figures:
+    module: str
+    statuses: dict[str, str] = field(default_factory=dict)
+    equivalent: set[str] = field(default_factory=set)
+
+    def count(self, *wanted: str) -> int:
+        return sum(1 for name, s in self.statuses.items() if s in wanted and name not in self.equivalent)
+
+    @property
+    def judged(self) -> int:
+        return len(self.statuses) - len(self.equivalent & self.statuses.keys())
+
+    @property
+    def killed(self) -> int:
+        # A mutant that hangs a test until mutmut's timeout, or crashes it, is caught by the suite too.
+        return self.count("killed", "timeout", "segfault")
+
+    @property
+    def score(self) -> float:
+        return self.killed / self.judged if self.judged else 1.0
+
+
+def ensure_tool() -> Path:
+    """mutmut from requirements-mutation.txt, in the project's venv."""
+    mutmut = Path(sys.executable).parent / "mutmut"
+    if not mutmut.exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "-r", str(ROOT / "requirements-mutation.txt")], check=True)
+    return mutmut
+
+
+def prepare(module: str) -> Path:
+    """A fresh copy of the tracked files (plus any untracked new tests) with the module's mutmut settings."""
+    path, tests = MODULES[module]
+    work = WORK / module
+    shutil.rmtree(work, ignore_errors=True)
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           check=True, capture_output=True, text=True).stdout.split()
+    for name in files:
+        source = ROOT / name
+        if source.is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, work / name)
+    present = [f"tests/{t}" for t in tests if (work / "tests" / t).exists()]
+    extra = ["handler.py", "dcs_emulator", "schedules", "demo", "bench", "deploy", "serverless.yml",
+             "requirements.txt", "scripts"]
+    with open(work / "pyproject.toml", "a") as config:
+        config.write(f"""
+[tool.mutmut]
+source_paths = ["dcs_maintenance"]
+only_mutate = ["{path}"]
+also_copy = {extra!r}
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow"]
+pytest_add_cli_args_test_selection = {present!r}
+""".replace("'", '"'))
+    return work
+
+
+def equivalents(module: str) -> dict[str, str]:
+    """`mutant name  # why` lines of scripts/mutation_equivalents/<module>.txt."""
+    found: dict[str, str] = {}
+    listing = EQUIVALENTS / f"{module}.txt"
+    if listing.exists():
+        for line in listing.read_text().splitlines():
+            name, _, why = line.partition("#")
+            if name.strip():
+                found[name.strip()] = why.strip()
+    return found
+
+
+def run(module: str, mutmut: Path, children: int) -> Figures:
+    work = prepare(module)
+    print(f"{module}: mutating {MODULES[module][0]} (work in {work.relative_to(ROOT)})", flush=True)
+    env = {**os.environ, "TERM": "dumb"}
+    with open(work / "mutmut.log", "w") as log:
+        subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=False)
+    listing = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=work, env=env, capture_output=True,
+                             text=True, check=False).stdout
+    figures = Figures(module)
+    for line in listing.splitlines():
+        match = _RESULT.match(line)
+        if match:
+            figures.statuses[match["name"]] = match["status"]
+    figures.equivalent = set(equivalents(module)) & figures.statuses.keys()
+    survivors = [n for n, s in figures.statuses.items() if s not in ("killed", "timeout", "segfault")
+                 and n not in figures.equivalent]
+    with open(work / "survivors.txt", "w") as out:
+        for name in survivors:
+            shown = subprocess.run([str(mutmut), "show", name], cwd=work, env=env, capture_output=True, text=True,
+                                   check=False).stdout
+            out.write(f"{shown}\n")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"modules to mutate (default: all of {', '.join(MODULES)})")
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2,
+                        help="mutants tested in parallel (default: the number of CPUs)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (path, tests) in MODULES.items():
+            print(f"{name:14} {path}: {' '.join(tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {', '.join(unknown)}: choose from {', '.join(MODULES)}")
+    mutmut = ensure_tool()
+    results = [run(m, mutmut, args.max_children) for m in (args.modules or list(MODULES))]
+    print(f"\n{'module':14} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'no test':>7} {'score':>6}")
+    for f in results:
+        print(f"{f.module:14} {len(f.statuses):7} {len(f.equivalent):6} {f.killed:6} {f.count('survived'):8} "
+              f"{f.count('no tests'):7} {f.score:6.1%}")
+    low = [f.module for f in results if f.score < TARGET]
+    if low:
+        print(f"below {TARGET:.0%}: {', '.join(low)} (survivors in .mutation/<module>/survivors.txt)")
+    return 1 if low else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
