@@ -37,8 +37,10 @@ calls = {"next_after": 0}  # how often a next fire was computed (tests count it;
 
 
 def clear() -> None:
+    """Forget everything remembered (tests: each starts as a cold instance; `calls` is a counter, kept)."""
     _next_fire.clear()
     _windows.clear()
+    _tick[:] = [None] * len(_tick)
 
 
 def quiet_one_shot(schedule: Schedule, tick: datetime, watermark: Optional[datetime], tick_period: timedelta) -> bool:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from simulation import ledger_url_for  # noqa: E402
 
 import handler as function_handler  # noqa: E402
-from dcs_maintenance import clock, fastpath, gateway, invocation, loader  # noqa: E402
+from dcs_maintenance import clock, fastpath, gateway, invocation, loader, logs, rollout_runner, runner  # noqa: E402
 from dcs_maintenance.tools.local import LocalContext, apig_event, timer_event  # noqa: E402
 
 AK, SK = "TESTAK0123456789", "TESTSK-secret-value-0123456789"
@@ -56,19 +56,42 @@ def t(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@pytest.fixture(autouse=True)
-def fresh_process_state():
-    """Every test starts as a cold function instance would: no cached schedule files, next-fire times or window
-    states, the system clock. No test passes because of what an earlier one left behind."""
+def reset_process_state() -> None:
+    """Put back every piece of process-wide state the package keeps between invocations, as a cold function
+    instance has it (issue 16: no test passes because of what an earlier one left behind):
+
+    - caches that warm invocations reuse: fastpath's next fires, window states and last tick; the loader's files
+      and catalogs; the per-catalog memos of runner (`_windows_of`), rollout_runner (`_keys_of`) and
+      routes/schedules (`_order`, only once the routes are loaded); the ledger connections (invocation);
+    - the test levers: clock, as-of and sleep;
+    - logs: the bound request id and secrets (context variables, which a test's thread keeps), the level and
+      stream (a LOG_LEVEL=DEBUG test would leave DEBUG on for tests that log without an invocation).
+
+    Left alone on purpose: `functools` caches of pure functions (cron texts, zone names, the schema file,
+    instants: the same input always gives the same answer), cronrules' zone transitions (pure too),
+    `fastpath.calls` (a counter tests read as a difference) and gc_policy's cold-start flag (resetting it would
+    freeze every test's garbage for the rest of the session)."""
     fastpath.clear()
     loader.clear_cache()
+    runner._windows_of[:] = [None, ()]
+    rollout_runner._keys_of[:] = [None, {}]
+    schedules_route = sys.modules.get("dcs_maintenance.routes.schedules")
+    if schedules_route is not None:
+        schedules_route._order[:] = [None, None, ()]
+    invocation.close_ledgers()
     clock.set_clock(None)
     clock.set_as_of(None)
     clock.set_sleep(None)
+    logs.bind("")
+    logs.configure("INFO")
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state():
+    """Every test starts as a cold function instance would (see reset_process_state), and leaves nothing behind."""
+    reset_process_state()
     yield
-    clock.set_clock(None)
-    clock.set_as_of(None)
-    clock.set_sleep(None)
+    reset_process_state()
 
 
 @pytest.fixture

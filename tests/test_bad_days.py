@@ -339,7 +339,8 @@ def test_a_throttled_manual_run_answers_429_and_leaves_nothing_claimed(fleet, wr
     fleet.inject(Fault(endpoint="status", kind="throttle", retry_after=7))
     response = http("POST", "/schedules/hourly/run")
     body = json.loads(response["body"])
-    assert response["statusCode"] in (429, 503) and "not sent" in body["error_msg"]
+    assert response["statusCode"] == 429 and body["error_code"] == "DCSM.4290"  # throttled; 503 DCSM.5033 is refused
+    assert "not sent" in body["error_msg"]
     assert "retry" in body["error_msg"].lower() and "next tick" not in json.dumps(body)
     if "Retry-After" in response["headers"]:
         assert response["headers"]["Retry-After"].isdigit()

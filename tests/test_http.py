@@ -97,7 +97,7 @@ def test_unknown_route_is_404_and_wrong_method_is_405_with_allow(http, fleet):
 
 def test_unknown_routes_need_the_token_too(http):
     response = http("GET", "/nope", headers={})
-    assert response["statusCode"] == 401
+    assert response["statusCode"] == 401 and error_code(response) == "DCSM.4010"
 
 
 @pytest.mark.parametrize("method, path, payload, query", PROTECTED)
@@ -234,7 +234,7 @@ def test_oversized_body_is_413(http, fleet, encoded):
     response = http("POST", "/schedules/validate", big, base64_body=encoded)
     assert response["statusCode"] == 413 and error_code(response) == "DCSM.4130"
     response = http("PUT", "/instances/status", big, base64_body=encoded)
-    assert response["statusCode"] == 413
+    assert response["statusCode"] == 413 and error_code(response) == "DCSM.4130"
     assert dcs_requests(fleet) == []
 
 
@@ -301,7 +301,8 @@ def test_validate_json_documents_and_formats(http):
     assert data["valid"] is False and "JSON syntax error" in data["problems"][0]["message"]
     assert data["problems"][0]["file"] == "nightly.yaml"
     response = http("POST", "/schedules/validate", NIGHTLY, query={"format": "toml"})
-    assert response["statusCode"] == 400 and "format" in body(response)["error_msg"]
+    assert response["statusCode"] == 400 and error_code(response) == "DCSM.4004"
+    assert "format" in body(response)["error_msg"]
 
 
 def test_validate_refuses_flush_without_allow_flush_and_empty_documents(http):
@@ -410,10 +411,11 @@ def test_run_unknown_invalid_disabled_and_bad_bodies(http, fleet, write_schedule
     assert response["statusCode"] == 422 and error_code(response) == "DCSM.4220"
     assert body(response)["problems"][0]["path"] == "$.schedules[0].cron"
     response = http("POST", "/schedules/paused/run")
-    assert response["statusCode"] == 409
+    assert response["statusCode"] == 409 and error_code(response) == "DCSM.4090"
     for payload, field in [({"dry_run": "yes"}, "dry_run"), ({"dryrun": True}, "dryrun"), ([], "object")]:
         response = http("POST", "/schedules/nightly/run", payload)
-        assert response["statusCode"] == 400 and field in body(response)["error_msg"], payload
+        assert response["statusCode"] == 400 and error_code(response) == "DCSM.4002", payload
+        assert field in body(response)["error_msg"], payload
     response = http("POST", "/schedules/nightly/run", "{not json")
     assert response["statusCode"] == 400 and error_code(response) == "DCSM.4001"
     assert status_calls(fleet) == []
@@ -514,7 +516,8 @@ def test_status_idempotency_key_spans_requests(http, fleet):
     assert len(status_calls(fleet)) == 1
     response = http("PUT", "/instances/status", {"instances": ["i-prod-1"], "action": "restart"},
                     headers={**AUTH, "Idempotency-Key": "bad key|"})
-    assert response["statusCode"] == 400 and "Idempotency-Key" in body(response)["error_msg"]
+    assert response["statusCode"] == 400 and error_code(response) == "DCSM.4004"
+    assert "Idempotency-Key" in body(response)["error_msg"]
 
 
 def test_status_dry_run_sends_nothing(http, fleet, monkeypatch):

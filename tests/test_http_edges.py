@@ -49,7 +49,8 @@ def test_a_huge_number_in_a_run_body_is_a_400(http, fleet, write_schedules):
     write_schedules("schedules:\n  - name: nightly\n    action: restart\n    cron: '0 3 * * *'\n"
                     "    instances: {ids: [i-stg-1]}\n")
     response = http("POST", "/schedules/nightly/run", '{"dry_run": ' + HUGE + "}")
-    assert response["statusCode"] == 400 and "number" in body(response)["error_msg"]
+    assert response["statusCode"] == 400 and body(response)["error_code"] == "DCSM.4001"
+    assert "number" in body(response)["error_msg"]
     assert status_calls(fleet) == []
 
 
@@ -92,13 +93,14 @@ def test_an_api_token_blank_after_stripping_counts_as_unset(http, fleet, monkeyp
     response = http("GET", "/schedules", headers={"Authorization": "Bearer x"})
     assert response["statusCode"] == 503 and body(response)["error_code"] == "DCSM.5030"
     response = http("GET", "/schedules", headers={"Authorization": "Bearer"})
-    assert response["statusCode"] == 503
+    assert response["statusCode"] == 503 and body(response)["error_code"] == "DCSM.5030"
 
 
 def test_the_configured_token_is_stripped_like_the_offered_one(http, fleet, monkeypatch):
     monkeypatch.setenv("API_TOKEN", f"  {API_TOKEN}\n")
     assert http("GET", "/schedules", headers={"Authorization": f"Bearer {API_TOKEN} "})["statusCode"] == 200
-    assert http("GET", "/schedules", headers={"Authorization": "Bearer other-token-0123456789"})["statusCode"] == 401
+    response = http("GET", "/schedules", headers={"Authorization": "Bearer other-token-0123456789"})
+    assert response["statusCode"] == 401 and body(response)["error_code"] == "DCSM.4010"
 
 
 def test_a_token_that_is_not_utf8_is_a_503_with_a_clear_log_line(http, fleet, monkeypatch, capsys):
@@ -167,7 +169,8 @@ def tight(monkeypatch, function_env, emulator):
 def test_an_apig_timeout_shorter_than_one_call_sends_nothing(http, fleet, monkeypatch, tight):
     monkeypatch.setenv("APIG_TIMEOUT", "7")
     response = http("PUT", "/instances/status", {"instances": ["i-stg-1"], "action": "restart"})
-    assert response["statusCode"] == 502 and "not enough time" in body(response)["error_msg"]
+    assert response["statusCode"] == 502 and body(response)["error_code"] == "DCSM.5020"
+    assert "not enough time" in body(response)["error_msg"]
     assert "nothing was sent" in body(response)["error_msg"]
     assert status_calls(fleet) == []
 
@@ -204,7 +207,8 @@ def test_a_manual_run_out_of_apig_time_says_not_sent(http, fleet, write_schedule
 def test_a_bad_apig_timeout_is_a_settings_error(http, fleet, monkeypatch, value):
     monkeypatch.setenv("APIG_TIMEOUT", value)
     response = http("PUT", "/instances/status", {"instances": ["i-stg-1"], "action": "restart"})
-    assert response["statusCode"] == 500 and "APIG_TIMEOUT" in body(response)["error_msg"]
+    assert response["statusCode"] == 500 and body(response)["error_code"] == "DCSM.5001"
+    assert "APIG_TIMEOUT" in body(response)["error_msg"]
     assert status_calls(fleet) == []
 
 
@@ -279,18 +283,20 @@ def test_serve_answers_head_like_get_without_a_body(served):
     assert headers["Content-Type"] == "application/json"
     status, headers, data = request(served, "HEAD", "/schedules")
     assert status == 200 and data == b"" and int(headers["Content-Length"]) > 0
-    status, _, _ = request(served, "HEAD", "/instances/status")
-    assert status == 405
+    status, headers, _ = request(served, "HEAD", "/instances/status")
+    assert status == 405 and headers["Allow"] == "PUT"
 
 
 def test_serve_refuses_two_authorization_headers(served, fleet):
     twice = [("Authorization", f"Bearer {API_TOKEN}"), ("Authorization", "Bearer another-token-0123456789")]
     status, _, data = request(served, "PUT", "/instances/status",
                               json.dumps({"instances": ["i-stg-1"], "action": "restart"}).encode(), headers=twice)
-    assert status in (400, 401) and "more than once" in json.loads(data)["error_msg"]
-    same = [("Authorization", f"Bearer {API_TOKEN}")] * 2
-    status, _, _ = request(served, "GET", "/schedules", headers=same)
-    assert status in (400, 401)
+    assert status == 400 and json.loads(data)["error_code"] == "DCSM.4000"  # README: two Authorization headers: 400
+    assert "more than once" in json.loads(data)["error_msg"]
+    same = [("Authorization", f"Bearer {API_TOKEN}")] * 2  # even twice the right token: one credential only
+    status, _, data = request(served, "GET", "/schedules", headers=same)
+    assert status == 400 and json.loads(data)["error_code"] == "DCSM.4000"
+    assert "more than once" in json.loads(data)["error_msg"]
     assert status_calls(fleet) == []
 
 
