@@ -79,8 +79,9 @@ def test_a_stale_copy_of_an_earlier_tick_never_starts_an_instance_first_seen_aft
     window's state in force is the morning's start. i-new has no window state yet (first sight), so only the
     watermark can tell this tick is stale: it must act on nothing, and the next real tick keeps i-new stopped.
 
-    kills: runner.py _due_work `if mark is not None and tick < mark and not request.preview:` -> `if False:` (the
-    stale copy starts i-new; i-a is spared only by its window state).
+    kills: runner.py _due_work `tick < mark` -> `tick + settings.tick_period < mark` (a copy one period old counted
+    as current: it starts i-new; i-a is spared only by its window state), which every existing test lets live.
+    Deleting the check outright is also killed here (and by test_windows_week.py::test_a_week_of_windows).
     """
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
     write_schedules(NIGHTS)
