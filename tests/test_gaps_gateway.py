@@ -2,22 +2,19 @@
 
 Real SDK over real HTTP to the emulator, as everywhere: the read retries are counted in the emulator's request
 log against literal numbers (never the module's own constants, which a mutant would change too), the backoff
-sleeps are recorded, and the list's pagination and the refused status PUT use the emulator's `overcount` and
-`refuse_after` faults.
+sleeps are recorded, and the list's pagination uses the emulator's `overcount` fault. (The status PUT refused
+before sending, with the `refuse_after` fault, is in test_faults.py, next to the other status PUT faults.)
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
-from conftest import AK, PROJECT, SK, WEB_HOURLY, add_web, results_by_instance, status_calls
-from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from conftest import AK, PROJECT, SK, add_web, results_by_instance
 
 from dcs_emulator import Fault
 from dcs_maintenance import gateway
-from dcs_maintenance.ledger import open_ledger
-from dcs_maintenance.ledger.base import claim_key
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # "0 * * * *" fires here
@@ -119,33 +116,6 @@ def test_a_second_page_of_instances_is_read(emulator, function_env):
     assert len(found) == 1003 and len({i.instance_id for i in found}) == 1003
     assert {"i-1001", "i-1002", "i-1003"} <= {i.instance_id for i in found}
     assert [(r["query"]["offset"], r["query"]["limit"]) for r in lists(emulator)] == [("0", "1000"), ("1000", "1000")]
-
-
-# -- the status PUT refused before sending --------------------------------------------------------------------
-@pytest.mark.parametrize("ledger_url", ["sqlite", "redis"], indirect=True)
-def test_a_status_put_refused_before_sending_releases_its_claim_and_the_next_tick_sends_it(
-        emulator, write_schedules, tick, ledger_url):
-    """The reads before the restart (the list, the instance's backup records) work; the PUT's connection is
-    refused (`refuse_after` on the last read before it): not a byte written, so the claim is given back, no
-    status is read back, and the next tick sends it, once.
-    kills: gateway.py `_not_sent` returning False (read back: unknown, claim kept, never sent); sending.py
-    `if retry: _release(...)` dropped (claim kept: the next tick sends nothing)."""
-    add_web(emulator, 1)
-    write_schedules(WEB_HOURLY)
-    emulator.inject(Fault(endpoint="backups", kind="refuse_after"))
-    first = tick(T0)
-    entry = results_by_instance(first)["i-1"]
-    assert entry["result"] == "skipped" and entry["not_sent"] is True, entry
-    assert "not sent: the connection was never made" in entry["reason"] and "claim released" in entry["reason"]
-    assert [r["endpoint"] for r in emulator.requests] == ["list", "backups"]  # no PUT, no read-back
-    with open_ledger(ledger_url) as ledger:
-        assert ledger.get_claims([claim_key("web", T0, "i-1", "restart")]) == {}
-    emulator.accept_connections()
-    second = tick(T0 + timedelta(minutes=5))
-    assert results_by_instance(second)["i-1"]["result"] == "success"
-    tick(T0 + timedelta(minutes=10))
-    assert status_calls(emulator) == [{"instances": ["i-1"], "action": "restart"}]
-    assert emulator.get_instance(PROJECT, "i-1")["counters"]["restarts"] == 1
 
 
 # -- a window stop whose reply is lost ----------------------------------------------------------------------------
