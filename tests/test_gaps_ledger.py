@@ -5,6 +5,7 @@ them (see its docstring). Behaviour tests run on SQLite and on the session's rea
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -157,3 +158,30 @@ def test_the_redis_clients_own_retries_are_off(redis_server):  # noqa: F811
             assert connection.retry._retries == 0
         finally:
             client.connection_pool.release(connection)
+
+
+# -- claims_by_prefix: what the runner reads for an occurrence -------------------------------------------------
+def test_claims_by_prefix_returns_exactly_the_live_claims_under_the_prefix(backend_url):
+    """Every live claim whose key starts with the prefix, in full (outcome, detail, holder, at), and nothing else:
+    not a key that only shares its first characters, not one beyond the prefix in key order, not an expired one;
+    '%', '_' and '*' in a prefix are plain characters.
+    kills: sqlite.py `prefix + "\\U0010ffff"` -> `prefix + "XX\\U0010ffffXX"` (the upper bound drops `s|z…`), the
+    record built with `detail` -> None or with an argument dropped, the expiry filter dropped; redis.py's glob
+    escaping dropped (`*` matches anything)."""
+    with open_ledger(backend_url) as ledger:
+        inside = ["s|2026|i-1|restart", "s|z", "s|\u00e9t\u00e9", "s|"]
+        outside = ["s", "s}", "t|2026", "s-|x", "r|2026", "s%|x", "s_|x"]
+        assert ledger.claim_many(inside + outside, "req-1", now=T0) == [True] * 11
+        assert ledger.claim_many(["s|short"], "req-2", ttl=timedelta(milliseconds=50), now=T0) == [True]
+        ledger.record_many({"s|z": ("success", "restart accepted")})
+        time.sleep(0.15)  # s|short has expired: not a live claim
+        found = ledger.claims_by_prefix("s|")
+        assert sorted(found) == sorted(inside)
+        assert (found["s|z"].outcome, found["s|z"].detail, found["s|z"].holder, found["s|z"].at) == (
+            "success", "restart accepted", "req-1", T0)
+        assert (found["s|"].outcome, found["s|"].detail, found["s|"].key) == (CLAIMED, "", "s|")
+        assert set(ledger.claims_by_prefix("s%|")) == {"s%|x"}
+        assert set(ledger.claims_by_prefix("s_|")) == {"s_|x"}
+        assert ledger.claim_many(["a*b|1", "axb|1"], "req-1", now=T0) == [True, True]
+        assert set(ledger.claims_by_prefix("a*b|")) == {"a*b|1"}
+        assert ledger.claims_by_prefix("nothing|") == {}
