@@ -14,6 +14,8 @@ from conftest import PROJECT
 from redis_server import RedisServer, redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_maintenance.ledger import CLAIMED, LedgerError, open_ledger
+from dcs_maintenance.ledger.base import WindowState
+from dcs_maintenance.ledger.history_records import HistoryEntry, HistoryQuery
 from dcs_maintenance.ledger.sqlite import SqliteLedger
 
 UTC = timezone.utc
@@ -185,3 +187,59 @@ def test_claims_by_prefix_returns_exactly_the_live_claims_under_the_prefix(backe
         assert ledger.claim_many(["a*b|1", "axb|1"], "req-1", now=T0) == [True, True]
         assert set(ledger.claims_by_prefix("a*b|")) == {"a*b|1"}
         assert ledger.claims_by_prefix("nothing|") == {}
+
+
+# -- a Redis ledger that cannot be reached names what failed --------------------------------------------------------
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+REDIS_OPERATIONS = [
+    ("reading watermarks", lambda led: led.watermarks()),
+    ("advancing watermarks", lambda led: led.advance_watermarks({"s": T0})),
+    ("claiming", lambda led: led.claim_many(["k"], "req-1", now=T0)),
+    ("recording outcomes", lambda led: led.record_many({"k": ("success", "")})),
+    ("releasing claims", lambda led: led.release_many(["k"], "req-1")),
+    ("scanning claims", lambda led: led.claims_by_prefix("s|")),
+    ("reading claims", lambda led: led.get_claims(["k"])),
+    ("reading window states", lambda led: led.window_states("nights")),
+    ("writing window states", lambda led: led.set_window_states("nights", {"i-a": WindowState("stopped", T0)})),
+    ("reading meta", lambda led: led.get_meta("m")),
+    ("reading meta", lambda led: led.get_metas(["m", "n"])),
+    ("writing meta", lambda led: led.set_meta("m", "v")),
+    ("updating rollout:web", lambda led: led.update_meta("rollout:web", lambda old: "v")),
+    ("appending history", lambda led: led.append_history([HistoryEntry(T0, "timer", "req-1", "success")],
+                                                         timedelta(days=1), now=T0)),
+    ("reading history", lambda led: led.history(HistoryQuery())),
+]
+
+
+@pytest.mark.parametrize("what, operation", REDIS_OPERATIONS, ids=[f"{w}-{n}" for n, (w, _) in
+                                                                    enumerate(REDIS_OPERATIONS)])
+def test_an_unreachable_redis_ledger_error_names_the_operation(what, operation):
+    """The LedgerError a tick reports (in its summary and log) says which ledger operation failed, and how.
+    kills: redis.py each `self._run("<what>", ...)` label mutated (`None`, `"XX<what>XX"`, upper case)."""
+    port = _closed_port()
+    with open_ledger(f"redis://127.0.0.1:{port}/0") as ledger, pytest.raises(LedgerError) as err:
+        operation(ledger)
+    assert str(err.value).startswith(f"Redis ledger redis://127.0.0.1:{port}/0: {what} failed: ConnectionError: ")
+
+
+# -- a history entry whose text holds the member separator ------------------------------------------------------
+def test_history_entries_holding_the_member_separator_round_trip(backend_url):
+    """A reason, a name, a schedule with `|` in them (the Redis member's separator) are read back whole.
+    kills: redis.py `_history_entry`'s `member.split("|", 2)` -> `split("|")`, `rsplit("|", 2)` or `split("|", 3)`
+    (such an entry read back as not ours and skipped)."""
+    entry = HistoryEntry(T0, "timer", "req-1", "failed", reason="HTTP 400 DCS.4026: a|b", schedule="web|1",
+                         occurrence="2026-06-01T10:00:00Z", instance_id="i-1", instance_name="web|one",
+                         action="restart", error_code="DCS.4026", tick="2026-06-01T10:00:00Z")
+    plain = HistoryEntry(T0 + timedelta(minutes=1), "timer", "req-2", "success", instance_id="i-2")
+    with open_ledger(backend_url) as ledger:
+        assert ledger.append_history([entry, plain], timedelta(days=30), now=T0) == 2
+        page = ledger.history(HistoryQuery())
+    assert page.entries == [plain, entry] and page.next_cursor is None
+    assert page.entries[1].reason == "HTTP 400 DCS.4026: a|b" and page.entries[1].instance_name == "web|one"
