@@ -14,7 +14,7 @@ from conftest import PROJECT
 from redis_server import RedisServer, redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_maintenance.ledger import CLAIMED, LedgerError, open_ledger
-from dcs_maintenance.ledger.base import WindowState
+from dcs_maintenance.ledger.base import WindowState, format_utc
 from dcs_maintenance.ledger.history_records import HistoryEntry, HistoryQuery
 from dcs_maintenance.ledger.sqlite import SqliteLedger
 
@@ -243,3 +243,84 @@ def test_history_entries_holding_the_member_separator_round_trip(backend_url):
         page = ledger.history(HistoryQuery())
     assert page.entries == [plain, entry] and page.next_cursor is None
     assert page.entries[1].reason == "HTTP 400 DCS.4026: a|b" and page.entries[1].instance_name == "web|one"
+
+
+# -- history paging: a cursor with `until`, forged cursors, the per-request scan bound -------------------------
+def _minutes(n: int) -> list[HistoryEntry]:
+    """n entries a minute apart from T0, their reasons holding the Redis member separator."""
+    return [HistoryEntry(T0 + timedelta(minutes=m), "timer", f"req-{m}", "success", reason=f"restart|{m}",
+                         instance_id=f"i-{m}") for m in range(n)]
+
+
+def test_a_cursor_followed_under_an_earlier_until_stays_before_it(backend_url):
+    """A cursor from an unbounded query, followed with an `until` before its position: `until` still bounds the
+    page (the earlier of the two wins), both backends alike.
+    kills: redis.py `position if high == "+" else min(high, position)` -> `... or True ...` or `high != "+"` (the
+    cursor's position replaces `until`)."""
+    with open_ledger(backend_url) as ledger:
+        ledger.append_history(_minutes(5), timedelta(days=30), now=T0)
+        first = ledger.history(HistoryQuery(limit=2))
+        assert [e.instance_id for e in first.entries] == ["i-4", "i-3"] and first.next_cursor
+        later = ledger.history(HistoryQuery(limit=5, until=T0 + timedelta(minutes=2), cursor=first.next_cursor))
+        assert [e.instance_id for e in later.entries] == ["i-1", "i-0"] and later.next_cursor is None
+
+
+@pytest.mark.parametrize("backend, key", [("redis", "a|b"), ("redis", 7), ("sqlite", "a")])
+def test_a_forged_cursor_is_refused_with_the_message_the_api_shows(backend, key, request, tmp_path):
+    """A cursor whose id is not the kind the backend makes (Redis: a string without '|'; SQLite: an integer) is a
+    ValueError with the text GET /history shows as its 400.
+    kills: redis.py `"|" in entry_id` -> `"XX|XX" in entry_id`, the message mutated."""
+    from dcs_maintenance.ledger.history_records import encode_cursor
+
+    with open_ledger(_url(backend, request, tmp_path)) as ledger:
+        ledger.append_history(_minutes(2), timedelta(days=30), now=T0)
+        with pytest.raises(ValueError) as err:
+            ledger.history(HistoryQuery(cursor=encode_cursor(T0, key)))
+    assert str(err.value) == "cursor: not a cursor from a previous page"
+
+
+@pytest.mark.parametrize("scan", [3, 4])
+def test_redis_history_hands_back_its_position_after_examining_the_scan_bound(redis_server, monkeypatch,  # noqa: F811
+                                                                              scan):
+    """With a filter matching only the oldest entry, each request examines whole batches until it has examined
+    at least HISTORY_SCAN members, then hands back the position reached; following the cursors finds the entry.
+    Batches of 2 and bounds of 3 and 4 make the edges visible (a bound of 20,000 would need 20,000 entries).
+    kills: redis.py `examined, last = 0, None` -> `1, None` (the bound of 3 reached after one batch),
+    `examined >= HISTORY_SCAN` -> `>` (the bound of 4 passed: a third batch), the position's `split("|", 2)` ->
+    `split("|")` / `rsplit("|", 2)` (reasons hold '|')."""
+    from dcs_maintenance.ledger import redis as redis_ledger
+
+    monkeypatch.setattr(redis_ledger, "_HISTORY_BATCH", 2)
+    monkeypatch.setattr(redis_ledger, "HISTORY_SCAN", scan)
+    with open_ledger(f"{redis_server.url}?prefix=t-{uuid.uuid4().hex[:12]}:") as ledger:
+        ledger.append_history(_minutes(10), timedelta(days=30), now=T0)
+        examined, cursor, found = [], None, []
+        for _ in range(10):
+            before = {e.id for e in found}
+            page = ledger.history(HistoryQuery(instance="i-0", cursor=cursor))
+            found += [e for e in page.entries if e.id not in before]
+            examined.append(page.next_cursor)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert [e.instance_id for e in found] == ["i-0"] and found[0].reason == "restart|0"
+    assert len(examined) == 3 and examined[-1] is None
+    from dcs_maintenance.ledger.history_records import decode_cursor
+
+    positions = [decode_cursor(c)[0] for c in examined if c is not None]
+    assert positions == [format_utc(T0 + timedelta(minutes=m)) for m in (6, 2)]
+
+
+def test_redis_history_reads_one_more_batch_to_know_whether_there_is_a_next_page(redis_server, monkeypatch):  # noqa: F811
+    """Exactly `limit` entries found in a full batch: the next batch is read to see whether there is more, so the
+    page carries a cursor when there is.
+    kills: redis.py `len(found) > query.limit or ...` -> `>=` (stops with no cursor: the third entry is lost)."""
+    from dcs_maintenance.ledger import redis as redis_ledger
+
+    monkeypatch.setattr(redis_ledger, "_HISTORY_BATCH", 2)
+    with open_ledger(f"{redis_server.url}?prefix=t-{uuid.uuid4().hex[:12]}:") as ledger:
+        ledger.append_history(_minutes(3), timedelta(days=30), now=T0)
+        first = ledger.history(HistoryQuery(limit=2))
+        assert [e.instance_id for e in first.entries] == ["i-2", "i-1"] and first.next_cursor is not None
+        second = ledger.history(HistoryQuery(limit=2, cursor=first.next_cursor))
+        assert [e.instance_id for e in second.entries] == ["i-0"] and second.next_cursor is None
