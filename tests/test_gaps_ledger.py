@@ -256,13 +256,15 @@ def test_a_cursor_followed_under_an_earlier_until_stays_before_it(backend_url):
     """A cursor from an unbounded query, followed with an `until` before its position: `until` still bounds the
     page (the earlier of the two wins), both backends alike.
     kills: redis.py `position if high == "+" else min(high, position)` -> `... or True ...` or `high != "+"` (the
-    cursor's position replaces `until`)."""
+    cursor's position replaces `until`); sqlite.py `more = len(rows) > query.limit` -> `>=` (a cursor to nothing)."""
     with open_ledger(backend_url) as ledger:
         ledger.append_history(_minutes(5), timedelta(days=30), now=T0)
         first = ledger.history(HistoryQuery(limit=2))
         assert [e.instance_id for e in first.entries] == ["i-4", "i-3"] and first.next_cursor
         later = ledger.history(HistoryQuery(limit=5, until=T0 + timedelta(minutes=2), cursor=first.next_cursor))
         assert [e.instance_id for e in later.entries] == ["i-1", "i-0"] and later.next_cursor is None
+        exact = ledger.history(HistoryQuery(limit=5))  # exactly `limit` entries: no next page
+        assert len(exact.entries) == 5 and exact.next_cursor is None
 
 
 @pytest.mark.parametrize("backend, key", [("redis", "a|b"), ("redis", 7), ("sqlite", "a")])
