@@ -139,3 +139,122 @@ def test_a_window_stop_whose_reply_is_lost_and_reads_back_closed_is_a_success(em
     assert entry["result"] == "success", entry
     assert "status read back CLOSED" in entry["reason"]
     assert [r["endpoint"] for r in emulator.requests] == ["list", "status", "show"]
+
+
+# -- the pure helpers, as tables over the SDK's own exception and model classes ------------------------------------
+def _client_error(status: int, code: str = "DCS.4026", msg: str = "Operation not allowed.",
+                  request_id: str | None = "r-1"):
+    from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, SdkError, ServerResponseException
+
+    cls = ClientRequestException if status < 500 else ServerResponseException
+    return cls(status, SdkError(request_id=request_id, error_code=code, error_msg=msg))
+
+
+def _sdk(name: str, msg: str):
+    from huaweicloudsdkcore.exceptions import exceptions
+
+    return getattr(exceptions, name)(msg)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: _client_error(400), "HTTP 400 DCS.4026: Operation not allowed. (request r-1)"),
+    (lambda: _client_error(503, "DCS.5000", "busy", None), "HTTP 503 DCS.5000: busy"),
+    (lambda: _client_error(404, "", "", None), "HTTP 404 :"),
+    (lambda: _sdk("ConnectionException", "Connection refused"), "ConnectionException: Connection refused"),
+    (lambda: _sdk("RequestTimeoutException", ""), "RequestTimeoutException: RequestTimeoutException - "),
+    (lambda: ValueError("bad"), "ValueError: bad"),
+    (lambda: ValueError(), "ValueError: ValueError"),
+    (lambda: _sdk("ConnectionException", "x" * 600), "ConnectionException: " + "x" * 479),
+], ids=["client", "server-no-request-id", "no-code", "connection", "empty-sdk-message", "other", "empty-other",
+        "long"])
+def test_describe_error_says_status_code_message_and_request(make, expected):
+    """The text every failed read or call carries into the summary: exact, so each part is pinned.
+    kills: gateway.py describe_error's parts mutated (status, code, message, request id, the fallbacks for an
+    exception without them, the 500-character cut)."""
+    assert gateway.describe_error(make()) == expected
+
+
+@pytest.mark.parametrize("make, retriable", [
+    (lambda: _client_error(429, "APIGW.0308"), True), (lambda: _client_error(500), True),
+    (lambda: _client_error(499), False), (lambda: _client_error(400), False), (lambda: _client_error(404), False),
+    (lambda: _sdk("ConnectionException", "reset"), True), (lambda: gateway.MalformedResponse("html"), True),
+])
+def test_which_read_failures_are_retried(make, retriable):
+    """kills: gateway.py `_retriable`'s `status == 429 or status >= 500` mutated (`!=`, `> 500`, `and`, 501),
+    its `return True` for an exception without a status."""
+    assert gateway._retriable(make()) is retriable
+
+
+class _WithRetryAfter(Exception):
+    def __init__(self, retry_after=None, headers=None):
+        super().__init__("429")
+        self.retry_after, self.headers = retry_after, headers
+
+
+@pytest.mark.parametrize("exc, seconds", [
+    (_WithRetryAfter(retry_after=3), 3.0), (_WithRetryAfter(retry_after=1.5), 1.5),
+    (_WithRetryAfter(headers={"Retry-After": "7"}), 7.0), (_WithRetryAfter(headers={"Retry-After": "soon"}), None),
+    (_WithRetryAfter(headers={}), None), (_WithRetryAfter(retry_after="4"), None), (ValueError("x"), None),
+    (_WithRetryAfter(retry_after=2, headers={"Retry-After": "9"}), 2.0),
+])
+def test_retry_after_is_read_where_it_was_kept(exc, seconds):
+    """kills: gateway.py `_retry_after`'s attribute names, `isinstance` checks, header name and `float` mutated."""
+    assert gateway._retry_after(exc) == seconds
+
+
+@pytest.mark.parametrize("make, not_sent", [
+    (lambda: _sdk("HostUnreachableException", "no route"), True),
+    (lambda: _sdk("ConnectionException", "NewConnectionError: [Errno 111] Connection refused"), True),
+    (lambda: _sdk("ConnectionException", "Failed to establish a new connection"), True),
+    (lambda: _sdk("RequestTimeoutException", "ConnectTimeout(...)"), True),
+    (lambda: _sdk("SslHandShakeException", "CERTIFICATE_VERIFY_FAILED"), True),
+    (lambda: ConnectionRefusedError("Connection refused"), True),  # no error_msg attribute at all
+    (lambda: _sdk("RequestTimeoutException", "Read timed out"), False),
+    (lambda: _sdk("ConnectionException", "Max retries exceeded with url: Connection reset by peer"), False),
+    (lambda: _sdk("SslHandShakeException", "EOF occurred in violation of protocol"), False),
+    (lambda: _client_error(500), False),
+])
+def test_only_a_connection_never_made_counts_as_not_sent(make, not_sent):
+    """kills: gateway.py `_not_sent`'s class-name test mutated or dropped (the SDK's HostUnreachableException),
+    `getattr(exc, 'error_msg', '')` without its default (an exception without error_msg raises), the markers."""
+    assert gateway._not_sent(make()) is not_sent
+
+
+def test_a_malformed_answer_names_the_fields_it_lacks():
+    """kills: gateway.py `_checked`'s message mutated (fields, the raw body's first 80 bytes)."""
+    from huaweicloudsdkdcs.v2.model.list_instances_response import ListInstancesResponse
+
+    response = ListInstancesResponse()
+    response.raw_content = b"<html>" + b"x" * 100
+    with pytest.raises(gateway.MalformedResponse) as err:
+        gateway._checked(response, "instances", "instance_num")
+    assert str(err.value) == ("malformed response body (none of instances, instance_num): "
+                              + repr(b"<html>" + b"x" * 74))
+    response.instance_num = 0
+    assert gateway._checked(response, "instances", "instance_num") is response
+
+
+def test_to_instance_reads_every_field_and_unknown_tags():
+    """kills: gateway.py `to_instance`'s fields mutated: tags sorted and `None` values as "", tags without a key
+    dropped, `tags_known` False only where the entry has no tags field, service_upgrade only when True, the
+    maintenance window and spec code passed on."""
+    from huaweicloudsdkdcs.v2.model.instance_list_info import InstanceListInfo
+    from huaweicloudsdkdcs.v2.model.resource_tag import ResourceTag
+
+    info = InstanceListInfo(instance_id="i-1", name="web-1", engine="Redis", engine_version="5.0", status="RUNNING",
+                            tags=[ResourceTag("team", "web"), ResourceTag("env", None), ResourceTag("", "x")],
+                            maintain_begin="18:00:00", maintain_end="19:00:00", spec_code="redis.single.xu1.tiny.1",
+                            service_upgrade=True)
+    inst = gateway.to_instance(info)
+    assert (inst.instance_id, inst.name, inst.engine, inst.engine_version, inst.status) == (
+        "i-1", "web-1", "Redis", "5.0", "RUNNING")
+    assert inst.tags == (("env", ""), ("team", "web")) and inst.tags_known is True
+    assert (inst.maintain_begin, inst.maintain_end, inst.spec_code, inst.service_upgrade) == (
+        "18:00:00", "19:00:00", "redis.single.xu1.tiny.1", True)
+    bare = gateway.to_instance(InstanceListInfo(instance_id="i-2", engine_version=None, service_upgrade=False))
+    assert (bare.name, bare.engine, bare.engine_version, bare.status, bare.tags, bare.tags_known) == (
+        "", "", "", "", (), False)
+    assert (bare.maintain_begin, bare.maintain_end, bare.spec_code, bare.service_upgrade) == (None, None, "", False)
+    untagged = gateway.to_instance(InstanceListInfo(instance_id="i-3", tags=[], engine_version=4))
+    assert untagged.tags_known is True and untagged.service_upgrade is False  # None: not an upgrade
+    assert gateway.to_instance(InstanceListInfo(instance_id="i-3", engine_version=4)).engine_version == "4"
