@@ -258,3 +258,103 @@ def test_to_instance_reads_every_field_and_unknown_tags():
     untagged = gateway.to_instance(InstanceListInfo(instance_id="i-3", tags=[], engine_version=4))
     assert untagged.tags_known is True and untagged.service_upgrade is False  # None: not an upgrade
     assert gateway.to_instance(InstanceListInfo(instance_id="i-3", engine_version=4)).engine_version == "4"
+
+
+# -- change_status: every kind of answer, as the outcomes it gives ----------------------------------------------
+def _outcomes(gw, action="restart", ids=("i-1", "i-2")) -> list[tuple]:
+    """(instance, result, reason without request ids, not_executed, retry_after, refusal, refused) per outcome."""
+    import re
+
+    def plain(reason: str) -> str:
+        return re.sub(r"port=\d+", "port=N", re.sub(r" \(request [^)]*\)", "", reason))
+
+    return [(o.instance_id, o.result, plain(o.reason), o.not_executed, o.retry_after,
+             o.refusal and (o.refusal.status, o.refusal.code, o.refusal.message), o.refused)
+            for o in gw.change_status(action, list(ids))]
+
+
+READ_BACK_503 = "status read-back failed: show instance i-1: HTTP 503 DCS.5000: Internal service error (injected)."
+STATUS_ANSWERS = [
+    ("accepted", [], [("i-1", "success", "restart accepted", False, None, None, False),
+                      ("i-2", "success", "restart accepted", False, None, None, False)]),
+    ("one-entry-failed", [Fault(endpoint="status", kind="failed_entries", instance_ids=["i-2"])],
+     [("i-1", "success", "restart accepted", False, None, None, False),
+      ("i-2", "failed", "restart refused by DCS (result: failed)", False, None, None, True)]),
+    ("throttled", [Fault(endpoint="status", kind="throttle")],
+     [(iid, "failed", "HTTP 429 429: HTTPConnectionPool(host='127.0.0.1', port=N): Max retries exceeded with url: "
+       "/v2/0123456789abcdef0123456789abcdef/instances/status (Caused by ResponseError('too many 429 error "
+       "responses')) (throttled); status read back RUNNING: not executed", True, None, None, False)
+      for iid in ("i-1", "i-2")]),
+    ("throttled-answer", [Fault(endpoint="status", kind="throttle_after")],
+     [(iid, "success", "HTTP 429 429: HTTPConnectionPool(host='127.0.0.1', port=N): Max retries exceeded with url: "
+       "/v2/0123456789abcdef0123456789abcdef/instances/status (Caused by ResponseError('too many 429 error "
+       "responses')) (throttled); status read back RESTARTING: the restart was accepted", False, None, None, False)
+      for iid in ("i-1", "i-2")]),
+    ("unauthorized", [Fault(endpoint="status", kind="dcs_error", status=401, error_code="APIGW.0301",
+                            error_msg="Incorrect IAM authentication information.")],
+     [(iid, "failed", "HTTP 401 APIGW.0301: Incorrect IAM authentication information. (rejected, not executed)",
+       False, None, None, False) for iid in ("i-1", "i-2")]),
+    ("forbidden", [Fault(endpoint="status", kind="dcs_error", status=403, error_code="DCS.0403", error_msg="no")],
+     [(iid, "failed", "HTTP 403 DCS.0403: no (rejected, not executed)", False, None, None, False)
+      for iid in ("i-1", "i-2")]),
+    ("refused-request", [Fault(endpoint="status", kind="dcs_error", status=400)],
+     [(iid, "failed", "HTTP 400 DCS.4026: Operation not allowed (injected). (the whole request was refused, not "
+       "executed)", False, None, (400, "DCS.4026", "Operation not allowed (injected)."), False)
+      for iid in ("i-1", "i-2")]),
+    ("server-error-not-run", [Fault(endpoint="status", kind="http_error", status=500)],
+     [(iid, "unknown", "HTTP 500 DCS.5000: Internal service error (injected).; status read back RUNNING: outcome "
+       "unknown, not re-sent", False, None, None, False) for iid in ("i-1", "i-2")]),
+    ("answer-lost-read-back-fails", [Fault(endpoint="status", kind="reset_after"),
+                                     Fault(endpoint="show", kind="http_error", status=503, times=None)],
+     [("i-1", "unknown", None, False, None, None, False)]),
+    ("answer-lost-gone", [Fault(endpoint="status", kind="reset_after"),
+                          Fault(endpoint="show", kind="dcs_error", status=404, error_code="DCS.4010",
+                                error_msg="instance not found", times=None)],
+     [("i-1", "unknown", None, False, None, None, False)]),
+]
+
+
+@pytest.mark.parametrize("faults, expected", [c[1:] for c in STATUS_ANSWERS], ids=[c[0] for c in STATUS_ANSWERS])
+def test_change_status_outcomes_for_each_kind_of_answer(emulator, function_env, fast_backoff, faults, expected):
+    """Exact outcomes (result, reason, evidence flags, refusal) for each answer a status PUT can get.
+    kills: gateway.py `_after_error`'s branches mutated (429, the auth statuses, `status < 500`, the refusal's
+    fields, the not-sent test), `change_status`'s result-entry parsing, `_read_back`'s reasons and flags."""
+    add_web(emulator, 2)
+    emulator.transition_delay = 60.0  # an accepted restart is still RESTARTING when read back
+    for fault in faults:
+        emulator.inject(fault)
+    ids = [e[0] for e in expected]
+    got = _outcomes(make_gateway(), ids=ids)
+    for have, want in zip(got, expected, strict=True):
+        if want[2] is None:  # reasons checked below
+            have = (*have[:2], None, *have[3:])
+        assert have == want
+    if [f.kind for f in faults] == ["reset_after", "http_error"]:
+        assert got[0][2].endswith("; " + READ_BACK_503) and got[0][2].startswith("ConnectionException: ")
+    if [f.kind for f in faults] == ["reset_after", "dcs_error"]:
+        assert got[0][2].endswith("; status not read back")
+        assert len([r for r in emulator.requests if r["endpoint"] == "show"]) == 1  # a 404 is not retried
+
+
+def test_no_read_back_without_the_time_for_one(emulator, function_env):
+    """An answer lost with less than one call budget left: nothing is read (a read there would overrun the
+    invocation); the outcome says the status was not read back.
+    kills: gateway.py `_read_back`'s `if self._remaining() >= self.settings.call_budget` -> `... or True` (it
+    tries the read, which refuses to start: "read-back failed")."""
+    from dcs_maintenance.settings import load_settings
+
+    budget = load_settings().call_budget
+    add_web(emulator, 1)
+    emulator.inject(Fault(endpoint="status", kind="reset_after"))
+    [outcome] = make_gateway(remaining=lambda: budget - 0.1).change_status("restart", ["i-1"])
+    assert outcome.result == "unknown" and outcome.reason.endswith("; status not read back"), outcome
+    assert [r["endpoint"] for r in emulator.requests] == ["status"]
+
+
+def test_a_gateway_error_carries_the_status_and_code(emulator, function_env):
+    """kills: gateway.py `GatewayError.__init__`'s `self.status = status` / `self.code = code` -> None."""
+    emulator.inject(Fault(endpoint="list", kind="dcs_error", status=400, error_code="DCS.4026"))
+    with pytest.raises(gateway.GatewayError) as err:
+        make_gateway().list_instances()
+    assert (err.value.status, err.value.code) == (400, "DCS.4026")
+    assert str(err.value).startswith(f"list instances of project {PROJECT}: HTTP 400 DCS.4026: ")
