@@ -326,3 +326,25 @@ def test_redis_history_reads_one_more_batch_to_know_whether_there_is_a_next_page
         assert [e.instance_id for e in first.entries] == ["i-2", "i-1"] and first.next_cursor is not None
         second = ledger.history(HistoryQuery(limit=2, cursor=first.next_cursor))
         assert [e.instance_id for e in second.entries] == ["i-0"] and second.next_cursor is None
+
+
+def test_sqlite_expiry_is_judged_in_utc_whatever_the_machines_zone(tmp_path, monkeypatch):
+    """On a machine fourteen hours ahead of UTC, a claim with an hour to live is live for get_claims and
+    claims_by_prefix, and still blocks claim_many: the expiry is stored and compared as UTC, never local time.
+    kills: sqlite.py `datetime.now(timezone.utc)` -> `datetime.now(None)` (local wall time, read as UTC) in
+    claims_by_prefix, get_claims and claim_many (its expiry then lies fourteen hours ahead)."""
+    monkeypatch.setenv("TZ", "Etc/GMT-14")  # POSIX sign: UTC+14
+    time.tzset()
+    try:
+        with SqliteLedger(str(tmp_path / "ledger.sqlite3")) as ledger:
+            assert ledger.claim_many(["s|1"], "req-1", ttl=timedelta(hours=1), now=T0) == [True]
+            assert set(ledger.get_claims(["s|1"])) == {"s|1"}
+            assert set(ledger.claims_by_prefix("s|")) == {"s|1"}
+            assert ledger.claim_many(["s|1"], "req-2", now=T0) == [False]
+            assert ledger.claim_many(["s|short"], "req-1", ttl=timedelta(milliseconds=50), now=T0) == [True]
+            time.sleep(0.1)  # and a claim expires when its time is up, not fourteen hours later
+            assert ledger.get_claims(["s|short"]) == {}
+            assert ledger.claim_many(["s|short"], "req-2", now=T0) == [True]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
