@@ -348,3 +348,82 @@ def test_sqlite_expiry_is_judged_in_utc_whatever_the_machines_zone(tmp_path, mon
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+# -- record_many's only_claimed, history's trimming clock, Redis's unreadable records and defaults ----------------
+def test_record_many_only_claimed_never_overwrites_a_recorded_outcome(backend_url):
+    """kills: redis.py `condition = (CLAIMED,) if only_claimed else ()` -> always `()` (a late read-back overwrites
+    the outcome) or always `(CLAIMED,)` (a correction never lands), the condition dropped from the script call."""
+    with open_ledger(backend_url) as ledger:
+        ledger.claim_many(["a", "b"], "req-1", now=T0)
+        ledger.record_many({"a": ("success", "restart accepted")})
+        ledger.record_many({"a": ("unknown", "late"), "b": ("failed", "refused")}, only_claimed=True)
+        claims = ledger.get_claims(["a", "b"])
+        assert [(claims[k].outcome, claims[k].detail) for k in "ab"] == [
+            ("success", "restart accepted"), ("failed", "refused")]
+        ledger.record_many({"a": ("failed", "corrected")})  # not only_claimed: overwrites
+        assert ledger.get_claims(["a"])["a"].detail == "corrected"
+
+
+def test_history_trimming_follows_the_now_given(backend_url):
+    """Entries older than `now - retention` go at the next append, judged on the `now` passed (a simulated tick's),
+    not on the wall clock; an empty append writes nothing and says 0.
+    kills: redis.py `now = now or clock.now()` -> `now and clock.now()` (today's wall clock trims June's entries),
+    `if not entries: return 0` -> `return 1`."""
+    old = HistoryEntry(T0, "timer", "req-1", "success", instance_id="i-old")
+    new = HistoryEntry(T0 + timedelta(days=2), "timer", "req-2", "success", instance_id="i-new")
+    with open_ledger(backend_url) as ledger:
+        assert ledger.append_history([], timedelta(days=30), now=T0) == 0
+        ledger.append_history([old], timedelta(days=30), now=T0)
+        ledger.append_history([new], timedelta(days=30), now=T0 + timedelta(days=2))
+        assert [e.instance_id for e in ledger.history(HistoryQuery()).entries] == ["i-new", "i-old"]
+        ledger.append_history([], timedelta(days=1), now=T0 + timedelta(days=2))  # nothing to trim with
+        ledger.append_history([new], timedelta(days=1), now=T0 + timedelta(days=2))
+        assert [e.instance_id for e in ledger.history(HistoryQuery()).entries] == ["i-new", "i-new"]
+
+
+def test_redis_history_key_lives_a_day_past_its_retention(redis_server):  # noqa: F811
+    """kills: redis.py `expire_ms = int(... * 1000)` -> `/ 1000` (the history gone within seconds)."""
+    import redis as redis_py
+
+    prefix = f"t-{uuid.uuid4().hex[:12]}:"
+    with open_ledger(f"{redis_server.url}?prefix={prefix}") as ledger:
+        ledger.append_history([HistoryEntry(T0, "timer", "req-1", "success")], timedelta(days=30), now=T0)
+    client = redis_py.Redis.from_url(redis_server.url)
+    try:
+        assert 31 * 86_400_000 - 60_000 < client.pttl(f"{prefix}history") <= 31 * 86_400_000
+    finally:
+        client.close()
+
+
+def test_redis_reads_unreadable_or_partial_claim_records_as_claims(redis_server):  # noqa: F811
+    """A claim key whose value is not ours still blocks re-claiming and reads as an unknown claim; a record missing
+    fields reads with their defaults (claimed, no detail, no holder).
+    kills: redis.py get_claims' defaults (`rec.get("outcome", CLAIMED)`, `"detail", ""`, `"holder", ""`) and the
+    unreadable record's fields mutated."""
+    import redis as redis_py
+
+    prefix = f"t-{uuid.uuid4().hex[:12]}:"
+    client = redis_py.Redis.from_url(redis_server.url)
+    try:
+        client.set(f"{prefix}claim:bad", "not json")
+        client.set(f"{prefix}claim:partial", '{"at":"2026-06-01T10:00:00.000000Z"}')
+    finally:
+        client.close()
+    with open_ledger(f"{redis_server.url}?prefix={prefix}") as ledger:
+        found = ledger.get_claims(["bad", "partial"])
+        bad, partial = found["bad"], found["partial"]
+        assert (bad.key, bad.outcome, bad.detail, bad.holder) == ("bad", CLAIMED, "unreadable claim record", "")
+        assert isinstance(bad.at, datetime) and bad.at.tzinfo is not None
+        assert (partial.key, partial.outcome, partial.detail, partial.holder, partial.at) == (
+            "partial", CLAIMED, "", "", T0)
+        assert ledger.claim_many(["bad", "partial"], "req-1", now=T0) == [False, False]
+
+
+def test_a_redis_ledger_made_directly_names_its_server():
+    """open_ledger passes every connection option; a RedisLedger made directly (no connection until used) shows
+    its defaults. kills: redis.py `__init__`'s defaults and the display URL's scheme mutated."""
+    from dcs_maintenance.ledger.redis import RedisLedger
+
+    assert repr(RedisLedger()) == "RedisLedger('redis://127.0.0.1:6379/0', prefix='dcsm:')"
+    assert RedisLedger(host="cache.internal", port=6380, db=2, ssl=True).display_url == "rediss://cache.internal:6380/2"
