@@ -358,3 +358,57 @@ def test_a_gateway_error_carries_the_status_and_code(emulator, function_env):
         make_gateway().list_instances()
     assert (err.value.status, err.value.code) == (400, "DCS.4026")
     assert str(err.value).startswith(f"list instances of project {PROJECT}: HTTP 400 DCS.4026: ")
+
+
+# -- the gateway's own checks and counts ----------------------------------------------------------------------
+def test_a_gateway_refuses_a_missing_project_or_region_naming_the_setting(function_env, monkeypatch):
+    """kills: gateway.py `__init__`'s checks (`not project_id or "{" in project_id`, endpoint-or-region) and their
+    messages mutated; `_sdk`'s unknown-region message."""
+    from dcs_maintenance.settings import Credentials, load_settings
+
+    creds = Credentials(AK, SK)
+    for bad in ("", "{project_id}"):
+        with pytest.raises(gateway.GatewayError) as err:
+            gateway.DcsGateway(load_settings(), creds, bad)
+        assert str(err.value) == f"no valid project id ({bad!r}): set DCS_PROJECT_ID or RUNTIME_PROJECT_ID"
+    monkeypatch.delenv("DCS_ENDPOINT")
+    monkeypatch.delenv("DCS_REGION")
+    with pytest.raises(gateway.GatewayError) as err:
+        gateway.DcsGateway(load_settings(), creds, PROJECT)
+    assert str(err.value) == "no region: set DCS_REGION or the schedule's region, or DCS_ENDPOINT"
+    gw = gateway.DcsGateway(load_settings(), creds, PROJECT, region="xx-nowhere-1")  # a region given: accepted
+    assert gw.region == "xx-nowhere-1"
+    with pytest.raises(gateway.GatewayError) as err:
+        gw.list_instances()
+    assert str(err.value) == "unknown DCS region 'xx-nowhere-1'"
+
+
+def test_a_read_without_the_time_for_one_call_is_not_started(emulator, function_env):
+    """kills: gateway.py `_read`'s `self._remaining() < self.settings.call_budget` -> `<=` or dropped, and its
+    message mutated."""
+    from dcs_maintenance.settings import load_settings
+
+    budget = load_settings().call_budget
+    with pytest.raises(gateway.GatewayError) as err:
+        make_gateway(remaining=lambda: budget - 0.01).list_instances()
+    assert str(err.value) == (f"list instances of project {PROJECT}: not started, not enough time left in this "
+                              "invocation (connect + read timeout + SAFETY_MARGIN); the next tick picks it up")
+    assert lists(emulator) == []
+    add_web(emulator, 1)
+    assert len(make_gateway(remaining=lambda: budget).list_instances()) == 1  # exactly one call's time: it starts
+
+
+def test_call_stats_count_each_kind_of_call(emulator, function_env, fast_backoff):
+    """The summary's api_calls: one count per request sent, retries apart.
+    kills: gateway.py `CallStats.count`'s `getattr(...) + 1` mutated, each call counting the wrong name."""
+    add_web(emulator, 2)
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=503))
+    gw = make_gateway()
+    gw.list_instances()
+    gw.backup_records("i-1")
+    gw.redis_config("i-1")
+    gw.redis_config("i-2")
+    gw.show_instance("i-1")
+    gw.change_status("restart", ["i-1", "i-2"])
+    assert gw.stats == gateway.CallStats(list_calls=1, show_calls=1, status_calls=1, retries=1, backup_calls=1,
+                                         config_calls=2)
