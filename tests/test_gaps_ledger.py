@@ -427,3 +427,27 @@ def test_a_redis_ledger_made_directly_names_its_server():
 
     assert repr(RedisLedger()) == "RedisLedger('redis://127.0.0.1:6379/0', prefix='dcsm:')"
     assert RedisLedger(host="cache.internal", port=6380, db=2, ssl=True).display_url == "rediss://cache.internal:6380/2"
+
+
+def test_redis_update_meta_gives_up_when_the_key_keeps_changing(redis_server):  # noqa: F811
+    """Another client writes the key between every read and write: after UPDATE_ATTEMPTS (50) tries, a
+    LedgerError saying so. kills: redis.py update_meta's final `LedgerError(...)` message -> None."""
+    import redis as redis_py
+
+    prefix = f"t-{uuid.uuid4().hex[:12]}:"
+    other = redis_py.Redis.from_url(redis_server.url)
+    tries = []
+
+    def change(old):
+        tries.append(old)
+        other.set(f"{prefix}meta:rollout:web", f"theirs-{len(tries)}")
+        return "ours"
+
+    try:
+        with open_ledger(f"{redis_server.url}?prefix={prefix}") as ledger, pytest.raises(LedgerError) as err:
+            ledger.update_meta("rollout:web", change)
+    finally:
+        other.close()
+    assert str(err.value) == (f"Redis ledger {redis_server.url}?prefix={prefix}: rollout:web kept changing under 50 "
+                              "attempts to update it")
+    assert len(tries) == 50
