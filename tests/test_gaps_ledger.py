@@ -451,3 +451,33 @@ def test_redis_update_meta_gives_up_when_the_key_keeps_changing(redis_server):  
     assert str(err.value) == (f"Redis ledger {redis_server.url}?prefix={prefix}: rollout:web kept changing under 50 "
                               "attempts to update it")
     assert len(tries) == 50
+
+
+def test_sqlite_history_trimming_without_a_now_is_judged_in_utc(tmp_path, monkeypatch):
+    """With no `now` given, the trimming cutoff is the UTC wall clock, also on a machine fourteen hours ahead.
+    kills: sqlite.py append_history's `datetime.now(timezone.utc)` -> `datetime.now(None)` (a cutoff 14 h late
+    trims a 20-hour-old entry under a one-day retention)."""
+    monkeypatch.setenv("TZ", "Etc/GMT-14")
+    time.tzset()
+    try:
+        recent = datetime.now(UTC) - timedelta(hours=20)
+        with SqliteLedger(str(tmp_path / "ledger.sqlite3")) as ledger:
+            ledger.append_history([HistoryEntry(recent, "timer", "req-1", "success", instance_id="i-1")],
+                                  timedelta(days=1))
+            ledger.append_history([], timedelta(days=1))
+            assert [e.instance_id for e in ledger.history(HistoryQuery()).entries] == ["i-1"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_redis_ledger_without_the_redis_package_says_so(monkeypatch):
+    """kills: redis.py `__init__`'s ImportError message mutated."""
+    import sys
+
+    from dcs_maintenance.ledger.redis import RedisLedger
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` raises ImportError
+    with pytest.raises(LedgerError) as err:
+        RedisLedger()
+    assert str(err.value) == "LEDGER_URL names a Redis ledger but the 'redis' package is not installed"

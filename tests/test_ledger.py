@@ -257,11 +257,13 @@ def test_sqlite_without_json_each_or_upsert(tmp_path, monkeypatch, upsert):
     DO UPDATE (insert, then update): each path keeps max semantics, read back by another connection. (Before issue
     16 this test disabled the upsert only: json_each's path ran instead, and the fallbacks never did.)
     kills: sqlite.py the executemany paths' `rows` -> None, `format_utc(mark)` -> `format_utc(None)`, the upsert
-    statement -> None."""
+    statement -> None, `self._remember_marks(marks)` -> `(None)`."""
     monkeypatch.setattr(SqliteLedger, "_has_json", False)
     monkeypatch.setattr(SqliteLedger, "_has_upsert", upsert)
     with open_ledger(f"sqlite:///{tmp_path}/old.sqlite3") as led:
+        assert led.watermarks() == {}  # read (and cached) first: each advance then updates the cached copy
         led.advance_watermarks({"a": T0 + timedelta(hours=1), "b": T0})
+        assert led.watermarks() == {"a": T0 + timedelta(hours=1), "b": T0}
         led.advance_watermarks({"a": T0, "b": T0 + timedelta(hours=1), "c": T0})
         assert led.watermarks() == {"a": T0 + timedelta(hours=1), "b": T0 + timedelta(hours=1), "c": T0}
     with open_ledger(f"sqlite:///{tmp_path}/old.sqlite3") as again:
