@@ -481,3 +481,17 @@ def test_a_redis_ledger_without_the_redis_package_says_so(monkeypatch):
     with pytest.raises(LedgerError) as err:
         RedisLedger()
     assert str(err.value) == "LEDGER_URL names a Redis ledger but the 'redis' package is not installed"
+
+
+def test_a_redis_ledgers_connection_options_reach_its_client():
+    """The URL's TLS and timeout options are what the client connects with. No connection is made here.
+    kills: redis.py `if ssl_ca_certs is not None` -> `is None`, `kwargs["ssl_ca_certs"]` mutated, the
+    `socket_connect_timeout=` argument dropped."""
+    url = "rediss://cache.internal:6380/0?ssl_ca_certs=/etc/ca.pem&ssl_cert_reqs=required&socket_connect_timeout=2.5"
+    with open_ledger(url) as ledger:
+        options = ledger._client.connection_pool.connection_kwargs
+        assert (options["ssl_ca_certs"], options["ssl_cert_reqs"], options["socket_connect_timeout"]) == (
+            "/etc/ca.pem", "required", 2.5)
+    with open_ledger("rediss://cache.internal:6380/0") as plain:
+        assert "ssl_ca_certs" not in plain._client.connection_pool.connection_kwargs or \
+            plain._client.connection_pool.connection_kwargs["ssl_ca_certs"] is None
