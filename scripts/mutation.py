@@ -52,9 +52,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "http_api": ("dcs_maintenance/http_api.py", [
         "test_http.py", "test_http_edges.py", "test_security.py", "test_serve.py", "test_gaps_http.py"]),
     "ledger_sqlite": ("dcs_maintenance/ledger/sqlite.py", [
-        "test_ledger.py", "test_ledger_cache.py", "test_exactly_once.py", "test_history.py", "test_gaps_ledger.py"]),
+        "test_ledger.py", "test_ledger_cache.py", "test_exactly_once.py", "test_history.py", "test_gaps_ledger.py",
+        "test_rollout_ledger.py"]),
     "ledger_redis": ("dcs_maintenance/ledger/redis.py", [
-        "test_ledger.py", "test_ledger_cache.py", "test_exactly_once.py", "test_history.py", "test_gaps_ledger.py"]),
+        "test_ledger.py", "test_ledger_cache.py", "test_exactly_once.py", "test_history.py", "test_gaps_ledger.py",
+        "test_rollout_ledger.py"]),
 }
 
 _RESULT = re.compile(r"^\s*(?P<name>[\w.]+__mutmut_\d+): (?P<status>.+?)\s*$")

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 from conftest import AK, OTHER_PROJECT, PROJECT, SK, WEB_HOURLY, acted_ids, add_web, results_by_instance, status_calls
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_emulator import Fault
 from dcs_maintenance import gateway
+from dcs_maintenance.ledger import open_ledger
+from dcs_maintenance.ledger.base import claim_key
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # "0 * * * *" fires here
@@ -281,16 +284,31 @@ def test_a_throttled_status_put_is_released_and_sent_once_by_the_next_tick(fleet
     assert all(fleet.get_instance(PROJECT, f"i-{n}")["counters"]["restarts"] == 1 for n in range(1, 5))
 
 
-def test_a_refused_connection_is_retried_by_the_next_tick(fleet, write_schedules, tick, monkeypatch):
-    """Connection refused: certainly not sent; the next tick (within the deadline) sends it once."""
+@pytest.mark.parametrize("ledger_url", ["sqlite", "redis"], indirect=True)
+def test_a_status_put_refused_before_sending_releases_its_claim_and_the_next_tick_sends_it(
+        emulator, write_schedules, tick, ledger_url):
+    """The reads before the restart (the list, the instance's backup records) work; the PUT's connection is
+    refused (`refuse_after` on the last read before it): not a byte written, so the claim is given back, no
+    status is read back, and the next tick sends it, once.
+    kills: gateway.py `_not_sent` returning False (read back: unknown, claim kept, never sent); sending.py
+    `if retry: _release(...)` dropped (claim kept: the next tick sends nothing)."""
+    add_web(emulator, 1)
     write_schedules(WEB_HOURLY)
-    monkeypatch.setenv("DCS_ENDPOINT", "http://127.0.0.1:1")  # nothing listens there
+    emulator.inject(Fault(endpoint="backups", kind="refuse_after"))
     first = tick(T0)
-    assert first["schedules"][0]["decision"] == "error" and puts(fleet) == []
-    monkeypatch.setenv("DCS_ENDPOINT", fleet.url)
-    tick(T0 + timedelta(minutes=5))
+    entry = results_by_instance(first)["i-1"]
+    assert entry["result"] == "skipped" and entry["not_sent"] is True, entry
+    assert "not sent: the connection was never made" in entry["reason"] and "claim released" in entry["reason"]
+    # The PUT was tried (its reason is change_status's) but never reached the emulator; nothing read back.
+    assert [r["endpoint"] for r in emulator.requests] == ["list", "backups"]
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.get_claims([claim_key("web", T0, "i-1", "restart")]) == {}
+    emulator.accept_connections()
+    second = tick(T0 + timedelta(minutes=5))
+    assert results_by_instance(second)["i-1"]["result"] == "success"
     tick(T0 + timedelta(minutes=10))
-    assert len(puts(fleet)) == 1
+    assert status_calls(emulator) == [{"instances": ["i-1"], "action": "restart"}]
+    assert emulator.get_instance(PROJECT, "i-1")["counters"]["restarts"] == 1
 
 
 @pytest.mark.parametrize("status, code, busy", [(400, "DCS.4026", True), (400, "DCS.4049", True),

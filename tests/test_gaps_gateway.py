@@ -2,22 +2,19 @@
 
 Real SDK over real HTTP to the emulator, as everywhere: the read retries are counted in the emulator's request
 log against literal numbers (never the module's own constants, which a mutant would change too), the backoff
-sleeps are recorded, and the list's pagination and the refused status PUT use the emulator's `overcount` and
-`refuse_after` faults.
+sleeps are recorded, and the list's pagination uses the emulator's `overcount` fault. (The status PUT refused
+before sending, with the `refuse_after` fault, is in test_faults.py, next to the other status PUT faults.)
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
-from conftest import AK, PROJECT, SK, WEB_HOURLY, add_web, results_by_instance, status_calls
-from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from conftest import AK, PROJECT, SK, add_web, results_by_instance
 
 from dcs_emulator import Fault
 from dcs_maintenance import gateway
-from dcs_maintenance.ledger import open_ledger
-from dcs_maintenance.ledger.base import claim_key
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # "0 * * * *" fires here
@@ -121,33 +118,6 @@ def test_a_second_page_of_instances_is_read(emulator, function_env):
     assert [(r["query"]["offset"], r["query"]["limit"]) for r in lists(emulator)] == [("0", "1000"), ("1000", "1000")]
 
 
-# -- the status PUT refused before sending --------------------------------------------------------------------
-@pytest.mark.parametrize("ledger_url", ["sqlite", "redis"], indirect=True)
-def test_a_status_put_refused_before_sending_releases_its_claim_and_the_next_tick_sends_it(
-        emulator, write_schedules, tick, ledger_url):
-    """The reads before the restart (the list, the instance's backup records) work; the PUT's connection is
-    refused (`refuse_after` on the last read before it): not a byte written, so the claim is given back, no
-    status is read back, and the next tick sends it, once.
-    kills: gateway.py `_not_sent` returning False (read back: unknown, claim kept, never sent); sending.py
-    `if retry: _release(...)` dropped (claim kept: the next tick sends nothing)."""
-    add_web(emulator, 1)
-    write_schedules(WEB_HOURLY)
-    emulator.inject(Fault(endpoint="backups", kind="refuse_after"))
-    first = tick(T0)
-    entry = results_by_instance(first)["i-1"]
-    assert entry["result"] == "skipped" and entry["not_sent"] is True, entry
-    assert "not sent: the connection was never made" in entry["reason"] and "claim released" in entry["reason"]
-    assert [r["endpoint"] for r in emulator.requests] == ["list", "backups"]  # no PUT, no read-back
-    with open_ledger(ledger_url) as ledger:
-        assert ledger.get_claims([claim_key("web", T0, "i-1", "restart")]) == {}
-    emulator.accept_connections()
-    second = tick(T0 + timedelta(minutes=5))
-    assert results_by_instance(second)["i-1"]["result"] == "success"
-    tick(T0 + timedelta(minutes=10))
-    assert status_calls(emulator) == [{"instances": ["i-1"], "action": "restart"}]
-    assert emulator.get_instance(PROJECT, "i-1")["counters"]["restarts"] == 1
-
-
 # -- a window stop whose reply is lost ----------------------------------------------------------------------------
 NIGHTS = """
 schedules:
@@ -169,3 +139,276 @@ def test_a_window_stop_whose_reply_is_lost_and_reads_back_closed_is_a_success(em
     assert entry["result"] == "success", entry
     assert "status read back CLOSED" in entry["reason"]
     assert [r["endpoint"] for r in emulator.requests] == ["list", "status", "show"]
+
+
+# -- the pure helpers, as tables over the SDK's own exception and model classes ------------------------------------
+def _client_error(status: int, code: str = "DCS.4026", msg: str = "Operation not allowed.",
+                  request_id: str | None = "r-1"):
+    from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, SdkError, ServerResponseException
+
+    cls = ClientRequestException if status < 500 else ServerResponseException
+    return cls(status, SdkError(request_id=request_id, error_code=code, error_msg=msg))
+
+
+def _sdk(name: str, msg: str):
+    from huaweicloudsdkcore.exceptions import exceptions
+
+    return getattr(exceptions, name)(msg)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: _client_error(400), "HTTP 400 DCS.4026: Operation not allowed. (request r-1)"),
+    (lambda: _client_error(503, "DCS.5000", "busy", None), "HTTP 503 DCS.5000: busy"),
+    (lambda: _client_error(404, "", "", None), "HTTP 404 :"),
+    (lambda: _sdk("ConnectionException", "Connection refused"), "ConnectionException: Connection refused"),
+    (lambda: _sdk("RequestTimeoutException", ""), "RequestTimeoutException: RequestTimeoutException - "),
+    (lambda: ValueError("bad"), "ValueError: bad"),
+    (lambda: ValueError(), "ValueError: ValueError"),
+    (lambda: _sdk("ConnectionException", "x" * 600), "ConnectionException: " + "x" * 479),
+], ids=["client", "server-no-request-id", "no-code", "connection", "empty-sdk-message", "other", "empty-other",
+        "long"])
+def test_describe_error_says_status_code_message_and_request(make, expected):
+    """The text every failed read or call carries into the summary: exact, so each part is pinned.
+    kills: gateway.py describe_error's parts mutated (status, code, message, request id, the fallbacks for an
+    exception without them, the 500-character cut)."""
+    assert gateway.describe_error(make()) == expected
+
+
+@pytest.mark.parametrize("make, retriable", [
+    (lambda: _client_error(429, "APIGW.0308"), True), (lambda: _client_error(500), True),
+    (lambda: _client_error(499), False), (lambda: _client_error(400), False), (lambda: _client_error(404), False),
+    (lambda: _sdk("ConnectionException", "reset"), True), (lambda: gateway.MalformedResponse("html"), True),
+])
+def test_which_read_failures_are_retried(make, retriable):
+    """kills: gateway.py `_retriable`'s `status == 429 or status >= 500` mutated (`!=`, `> 500`, `and`, 501),
+    its `return True` for an exception without a status."""
+    assert gateway._retriable(make()) is retriable
+
+
+class _WithRetryAfter(Exception):
+    def __init__(self, retry_after=None, headers=None):
+        super().__init__("429")
+        self.retry_after, self.headers = retry_after, headers
+
+
+@pytest.mark.parametrize("exc, seconds", [
+    (_WithRetryAfter(retry_after=3), 3.0), (_WithRetryAfter(retry_after=1.5), 1.5),
+    (_WithRetryAfter(headers={"Retry-After": "7"}), 7.0), (_WithRetryAfter(headers={"Retry-After": "soon"}), None),
+    (_WithRetryAfter(headers={}), None), (_WithRetryAfter(retry_after="4"), None), (ValueError("x"), None),
+    (_WithRetryAfter(retry_after=2, headers={"Retry-After": "9"}), 2.0),
+])
+def test_retry_after_is_read_where_it_was_kept(exc, seconds):
+    """kills: gateway.py `_retry_after`'s attribute names, `isinstance` checks, header name and `float` mutated."""
+    assert gateway._retry_after(exc) == seconds
+
+
+@pytest.mark.parametrize("make, not_sent", [
+    (lambda: _sdk("HostUnreachableException", "no route"), True),
+    (lambda: _sdk("ConnectionException", "NewConnectionError: [Errno 111] Connection refused"), True),
+    (lambda: _sdk("ConnectionException", "Failed to establish a new connection"), True),
+    (lambda: _sdk("RequestTimeoutException", "ConnectTimeout(...)"), True),
+    (lambda: _sdk("SslHandShakeException", "CERTIFICATE_VERIFY_FAILED"), True),
+    (lambda: ConnectionRefusedError("Connection refused"), True),  # no error_msg attribute at all
+    (lambda: _sdk("RequestTimeoutException", "Read timed out"), False),
+    (lambda: _sdk("ConnectionException", "Max retries exceeded with url: Connection reset by peer"), False),
+    (lambda: _sdk("SslHandShakeException", "EOF occurred in violation of protocol"), False),
+    (lambda: _client_error(500), False),
+])
+def test_only_a_connection_never_made_counts_as_not_sent(make, not_sent):
+    """kills: gateway.py `_not_sent`'s class-name test mutated or dropped (the SDK's HostUnreachableException),
+    `getattr(exc, 'error_msg', '')` without its default (an exception without error_msg raises), the markers."""
+    assert gateway._not_sent(make()) is not_sent
+
+
+def test_a_malformed_answer_names_the_fields_it_lacks():
+    """kills: gateway.py `_checked`'s message mutated (fields, the raw body's first 80 bytes)."""
+    from huaweicloudsdkdcs.v2.model.list_instances_response import ListInstancesResponse
+
+    response = ListInstancesResponse()
+    response.raw_content = b"<html>" + b"x" * 100
+    with pytest.raises(gateway.MalformedResponse) as err:
+        gateway._checked(response, "instances", "instance_num")
+    assert str(err.value) == ("malformed response body (none of instances, instance_num): "
+                              + repr(b"<html>" + b"x" * 74))
+    response.instance_num = 0
+    assert gateway._checked(response, "instances", "instance_num") is response
+
+
+def test_to_instance_reads_every_field_and_unknown_tags():
+    """kills: gateway.py `to_instance`'s fields mutated: tags sorted and `None` values as "", tags without a key
+    dropped, `tags_known` False only where the entry has no tags field, service_upgrade only when True, the
+    maintenance window and spec code passed on."""
+    from huaweicloudsdkdcs.v2.model.instance_list_info import InstanceListInfo
+    from huaweicloudsdkdcs.v2.model.resource_tag import ResourceTag
+
+    info = InstanceListInfo(instance_id="i-1", name="web-1", engine="Redis", engine_version="5.0", status="RUNNING",
+                            tags=[ResourceTag("team", "web"), ResourceTag("env", None), ResourceTag("", "x")],
+                            maintain_begin="18:00:00", maintain_end="19:00:00", spec_code="redis.single.xu1.tiny.1",
+                            service_upgrade=True)
+    inst = gateway.to_instance(info)
+    assert (inst.instance_id, inst.name, inst.engine, inst.engine_version, inst.status) == (
+        "i-1", "web-1", "Redis", "5.0", "RUNNING")
+    assert inst.tags == (("env", ""), ("team", "web")) and inst.tags_known is True
+    assert (inst.maintain_begin, inst.maintain_end, inst.spec_code, inst.service_upgrade) == (
+        "18:00:00", "19:00:00", "redis.single.xu1.tiny.1", True)
+    bare = gateway.to_instance(InstanceListInfo(instance_id="i-2", engine_version=None, service_upgrade=False))
+    assert (bare.name, bare.engine, bare.engine_version, bare.status, bare.tags, bare.tags_known) == (
+        "", "", "", "", (), False)
+    assert (bare.maintain_begin, bare.maintain_end, bare.spec_code, bare.service_upgrade) == (None, None, "", False)
+    untagged = gateway.to_instance(InstanceListInfo(instance_id="i-3", tags=[], engine_version=4))
+    assert untagged.tags_known is True and untagged.service_upgrade is False  # None: not an upgrade
+    assert gateway.to_instance(InstanceListInfo(instance_id="i-3", engine_version=4)).engine_version == "4"
+
+
+# -- change_status: every kind of answer, as the outcomes it gives ----------------------------------------------
+def _outcomes(gw, action="restart", ids=("i-1", "i-2")) -> list[tuple]:
+    """(instance, result, reason without request ids, not_executed, retry_after, refusal, refused) per outcome."""
+    import re
+
+    def plain(reason: str) -> str:
+        return re.sub(r"port=\d+", "port=N", re.sub(r" \(request [^)]*\)", "", reason))
+
+    return [(o.instance_id, o.result, plain(o.reason), o.not_executed, o.retry_after,
+             o.refusal and (o.refusal.status, o.refusal.code, o.refusal.message), o.refused)
+            for o in gw.change_status(action, list(ids))]
+
+
+READ_BACK_503 = "status read-back failed: show instance i-1: HTTP 503 DCS.5000: Internal service error (injected)."
+STATUS_ANSWERS = [
+    ("accepted", [], [("i-1", "success", "restart accepted", False, None, None, False),
+                      ("i-2", "success", "restart accepted", False, None, None, False)]),
+    ("one-entry-failed", [Fault(endpoint="status", kind="failed_entries", instance_ids=["i-2"])],
+     [("i-1", "success", "restart accepted", False, None, None, False),
+      ("i-2", "failed", "restart refused by DCS (result: failed)", False, None, None, True)]),
+    ("throttled", [Fault(endpoint="status", kind="throttle")],
+     [(iid, "failed", "HTTP 429 429: HTTPConnectionPool(host='127.0.0.1', port=N): Max retries exceeded with url: "
+       "/v2/0123456789abcdef0123456789abcdef/instances/status (Caused by ResponseError('too many 429 error "
+       "responses')) (throttled); status read back RUNNING: not executed", True, None, None, False)
+      for iid in ("i-1", "i-2")]),
+    ("throttled-answer", [Fault(endpoint="status", kind="throttle_after")],
+     [(iid, "success", "HTTP 429 429: HTTPConnectionPool(host='127.0.0.1', port=N): Max retries exceeded with url: "
+       "/v2/0123456789abcdef0123456789abcdef/instances/status (Caused by ResponseError('too many 429 error "
+       "responses')) (throttled); status read back RESTARTING: the restart was accepted", False, None, None, False)
+      for iid in ("i-1", "i-2")]),
+    ("unauthorized", [Fault(endpoint="status", kind="dcs_error", status=401, error_code="APIGW.0301",
+                            error_msg="Incorrect IAM authentication information.")],
+     [(iid, "failed", "HTTP 401 APIGW.0301: Incorrect IAM authentication information. (rejected, not executed)",
+       False, None, None, False) for iid in ("i-1", "i-2")]),
+    ("forbidden", [Fault(endpoint="status", kind="dcs_error", status=403, error_code="DCS.0403", error_msg="no")],
+     [(iid, "failed", "HTTP 403 DCS.0403: no (rejected, not executed)", False, None, None, False)
+      for iid in ("i-1", "i-2")]),
+    ("refused-request", [Fault(endpoint="status", kind="dcs_error", status=400)],
+     [(iid, "failed", "HTTP 400 DCS.4026: Operation not allowed (injected). (the whole request was refused, not "
+       "executed)", False, None, (400, "DCS.4026", "Operation not allowed (injected)."), False)
+      for iid in ("i-1", "i-2")]),
+    ("server-error-not-run", [Fault(endpoint="status", kind="http_error", status=500)],
+     [(iid, "unknown", "HTTP 500 DCS.5000: Internal service error (injected).; status read back RUNNING: outcome "
+       "unknown, not re-sent", False, None, None, False) for iid in ("i-1", "i-2")]),
+    ("answer-lost-read-back-fails", [Fault(endpoint="status", kind="reset_after"),
+                                     Fault(endpoint="show", kind="http_error", status=503, times=None)],
+     [("i-1", "unknown", None, False, None, None, False)]),
+    ("answer-lost-gone", [Fault(endpoint="status", kind="reset_after"),
+                          Fault(endpoint="show", kind="dcs_error", status=404, error_code="DCS.4010",
+                                error_msg="instance not found", times=None)],
+     [("i-1", "unknown", None, False, None, None, False)]),
+]
+
+
+@pytest.mark.parametrize("faults, expected", [c[1:] for c in STATUS_ANSWERS], ids=[c[0] for c in STATUS_ANSWERS])
+def test_change_status_outcomes_for_each_kind_of_answer(emulator, function_env, fast_backoff, faults, expected):
+    """Exact outcomes (result, reason, evidence flags, refusal) for each answer a status PUT can get.
+    kills: gateway.py `_after_error`'s branches mutated (429, the auth statuses, `status < 500`, the refusal's
+    fields, the not-sent test), `change_status`'s result-entry parsing, `_read_back`'s reasons and flags."""
+    add_web(emulator, 2)
+    emulator.transition_delay = 60.0  # an accepted restart is still RESTARTING when read back
+    for fault in faults:
+        emulator.inject(fault)
+    ids = [e[0] for e in expected]
+    got = _outcomes(make_gateway(), ids=ids)
+    for have, want in zip(got, expected, strict=True):
+        if want[2] is None:  # reasons checked below
+            have = (*have[:2], None, *have[3:])
+        assert have == want
+    if [f.kind for f in faults] == ["reset_after", "http_error"]:
+        assert got[0][2].endswith("; " + READ_BACK_503) and got[0][2].startswith("ConnectionException: ")
+    if [f.kind for f in faults] == ["reset_after", "dcs_error"]:
+        assert got[0][2].endswith("; status not read back")
+        assert len([r for r in emulator.requests if r["endpoint"] == "show"]) == 1  # a 404 is not retried
+
+
+def test_no_read_back_without_the_time_for_one(emulator, function_env):
+    """An answer lost with less than one call budget left: nothing is read (a read there would overrun the
+    invocation); the outcome says the status was not read back.
+    kills: gateway.py `_read_back`'s `if self._remaining() >= self.settings.call_budget` -> `... or True` (it
+    tries the read, which refuses to start: "read-back failed")."""
+    from dcs_maintenance.settings import load_settings
+
+    budget = load_settings().call_budget
+    add_web(emulator, 1)
+    emulator.inject(Fault(endpoint="status", kind="reset_after"))
+    [outcome] = make_gateway(remaining=lambda: budget - 0.1).change_status("restart", ["i-1"])
+    assert outcome.result == "unknown" and outcome.reason.endswith("; status not read back"), outcome
+    assert [r["endpoint"] for r in emulator.requests] == ["status"]
+
+
+def test_a_gateway_error_carries_the_status_and_code(emulator, function_env):
+    """kills: gateway.py `GatewayError.__init__`'s `self.status = status` / `self.code = code` -> None."""
+    emulator.inject(Fault(endpoint="list", kind="dcs_error", status=400, error_code="DCS.4026"))
+    with pytest.raises(gateway.GatewayError) as err:
+        make_gateway().list_instances()
+    assert (err.value.status, err.value.code) == (400, "DCS.4026")
+    assert str(err.value).startswith(f"list instances of project {PROJECT}: HTTP 400 DCS.4026: ")
+
+
+# -- the gateway's own checks and counts ----------------------------------------------------------------------
+def test_a_gateway_refuses_a_missing_project_or_region_naming_the_setting(function_env, monkeypatch):
+    """kills: gateway.py `__init__`'s checks (`not project_id or "{" in project_id`, endpoint-or-region) and their
+    messages mutated; `_sdk`'s unknown-region message."""
+    from dcs_maintenance.settings import Credentials, load_settings
+
+    creds = Credentials(AK, SK)
+    for bad in ("", "{project_id}"):
+        with pytest.raises(gateway.GatewayError) as err:
+            gateway.DcsGateway(load_settings(), creds, bad)
+        assert str(err.value) == f"no valid project id ({bad!r}): set DCS_PROJECT_ID or RUNTIME_PROJECT_ID"
+    monkeypatch.delenv("DCS_ENDPOINT")
+    monkeypatch.delenv("DCS_REGION")
+    with pytest.raises(gateway.GatewayError) as err:
+        gateway.DcsGateway(load_settings(), creds, PROJECT)
+    assert str(err.value) == "no region: set DCS_REGION or the schedule's region, or DCS_ENDPOINT"
+    gw = gateway.DcsGateway(load_settings(), creds, PROJECT, region="xx-nowhere-1")  # a region given: accepted
+    assert gw.region == "xx-nowhere-1"
+    with pytest.raises(gateway.GatewayError) as err:
+        gw.list_instances()
+    assert str(err.value) == "unknown DCS region 'xx-nowhere-1'"
+
+
+def test_a_read_without_the_time_for_one_call_is_not_started(emulator, function_env):
+    """kills: gateway.py `_read`'s `self._remaining() < self.settings.call_budget` -> `<=` or dropped, and its
+    message mutated."""
+    from dcs_maintenance.settings import load_settings
+
+    budget = load_settings().call_budget
+    with pytest.raises(gateway.GatewayError) as err:
+        make_gateway(remaining=lambda: budget - 0.01).list_instances()
+    assert str(err.value) == (f"list instances of project {PROJECT}: not started, not enough time left in this "
+                              "invocation (connect + read timeout + SAFETY_MARGIN); the next tick picks it up")
+    assert lists(emulator) == []
+    add_web(emulator, 1)
+    assert len(make_gateway(remaining=lambda: budget).list_instances()) == 1  # exactly one call's time: it starts
+
+
+def test_call_stats_count_each_kind_of_call(emulator, function_env, fast_backoff):
+    """The summary's api_calls: one count per request sent, retries apart.
+    kills: gateway.py `CallStats.count`'s `getattr(...) + 1` mutated, each call counting the wrong name."""
+    add_web(emulator, 2)
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=503))
+    gw = make_gateway()
+    gw.list_instances()
+    gw.backup_records("i-1")
+    gw.redis_config("i-1")
+    gw.redis_config("i-2")
+    gw.show_instance("i-1")
+    gw.change_status("restart", ["i-1", "i-2"])
+    assert gw.stats == gateway.CallStats(list_calls=1, show_calls=1, status_calls=1, retries=1, backup_calls=1,
+                                         config_calls=2)

@@ -251,13 +251,23 @@ def test_sqlite_unusable_file_is_a_ledger_error(tmp_path):
         open_ledger(f"sqlite:///{blocker}/ledger.sqlite3")  # its parent is a file
 
 
-def test_sqlite_without_upsert(tmp_path, monkeypatch):
-    """SQLite older than 3.24 has no ON CONFLICT DO UPDATE: the fallback keeps max semantics."""
-    monkeypatch.setattr(SqliteLedger, "_has_upsert", False)
+@pytest.mark.parametrize("upsert", [True, False], ids=["3.24-3.37", "before-3.24"])
+def test_sqlite_without_json_each_or_upsert(tmp_path, monkeypatch, upsert):
+    """SQLite older than 3.38 may lack json_each (one upsert per row instead), older than 3.24 has no ON CONFLICT
+    DO UPDATE (insert, then update): each path keeps max semantics, read back by another connection. (Before issue
+    16 this test disabled the upsert only: json_each's path ran instead, and the fallbacks never did.)
+    kills: sqlite.py the executemany paths' `rows` -> None, `format_utc(mark)` -> `format_utc(None)`, the upsert
+    statement -> None, `self._remember_marks(marks)` -> `(None)`."""
+    monkeypatch.setattr(SqliteLedger, "_has_json", False)
+    monkeypatch.setattr(SqliteLedger, "_has_upsert", upsert)
     with open_ledger(f"sqlite:///{tmp_path}/old.sqlite3") as led:
+        assert led.watermarks() == {}  # read (and cached) first: each advance then updates the cached copy
         led.advance_watermarks({"a": T0 + timedelta(hours=1), "b": T0})
-        led.advance_watermarks({"a": T0, "b": T0 + timedelta(hours=1)})
-        assert led.watermarks() == {"a": T0 + timedelta(hours=1), "b": T0 + timedelta(hours=1)}
+        assert led.watermarks() == {"a": T0 + timedelta(hours=1), "b": T0}
+        led.advance_watermarks({"a": T0, "b": T0 + timedelta(hours=1), "c": T0})
+        assert led.watermarks() == {"a": T0 + timedelta(hours=1), "b": T0 + timedelta(hours=1), "c": T0}
+    with open_ledger(f"sqlite:///{tmp_path}/old.sqlite3") as again:
+        assert again.watermarks() == {"a": T0 + timedelta(hours=1), "b": T0 + timedelta(hours=1), "c": T0}
 
 
 def test_sqlite_memory():
