@@ -220,3 +220,14 @@ def test_a_window_with_no_occurrence_yet_is_remembered(asked):
     start = datetime(1, 1, 2, 7, 0, tzinfo=UTC)
     expected = planner.Desired(planner.RUNNING, start)
     assert fastpath.window_desired(schedule, start) == expected == planner.window_desired(schedule, start)
+
+
+def test_a_window_with_no_transition_left_is_remembered_for_good(asked):
+    """At datetime's last day neither cron has a next occurrence: the state is remembered with no end.
+    kills: fastpath.py `min(nexts) if nexts else None` -> `min(nexts) if nexts or True else None` (min of nothing)."""
+    schedule = window()
+    tick = datetime(9999, 12, 31, 21, 0, tzinfo=UTC)
+    expected = planner.window_desired(schedule, tick)
+    assert expected is not None and fastpath.window_desired(schedule, tick) == expected
+    assert fastpath.window_desired(schedule, tick + PERIOD) == expected
+    assert len(asked) == 2  # the planner's own answer above, then none for the later tick

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 import pytest
 from conftest import API_TOKEN, PROJECT, reset_process_state
 
-from dcs_maintenance import clock, fastpath, invocation, loader, logs, rollout_runner, runner
+from dcs_maintenance import clock, fastpath, http_api, invocation, loader, logs, rollout_runner, runner
+from dcs_maintenance.http_api import HttpError, Request, Resolver
 from dcs_maintenance.ledger.base import LedgerError
 
 
@@ -110,3 +111,129 @@ def test_reset_process_state_forgets_everything_a_warm_instance_remembers(emulat
     assert not clock.simulated() and clock._as_of is None and clock._sleep is clock.time.sleep
     assert logs.request_id() == "-" and logs.redact(API_TOKEN) == API_TOKEN
     assert logs._logger.level == logging.INFO and handler.stream is None
+
+
+# -- the pure parts of http_api, as table tests (mutation round: exact messages and codes are behaviour) --------
+
+
+def request_with(body: bytes = b"", query: dict | None = None) -> Request:
+    return Request("POST", "/x", {}, query or {}, "rid", body=body)
+
+
+def refusal(call) -> tuple[int, str, str]:
+    with pytest.raises(HttpError) as caught:
+        call()
+    return caught.value.status, caught.value.code, caught.value.message
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"  \n", "a JSON body is required"),
+    (b"\xff{}", "the body is not UTF-8 text"),
+    (b'{"a": }', "the body is not valid JSON: Expecting value at line 1, column 7"),
+    (b'{"a": 1,\n "b": ]}', "the body is not valid JSON: Expecting value at line 2, column 7"),
+    (b"[" * 100_000, "the body is not valid JSON: nested too deeply"),
+    (b"1" * 5000, "the body is not valid JSON: a number too long to read"),
+    (b'{"a": 1, "a": 2}', "the body is not valid JSON: duplicate key 'a'"),
+])
+def test_a_body_that_is_not_json_is_a_400_naming_why(raw, message):
+    """kills: http_api.py Request.json's messages and codes (each `HttpError(400, INVALID_JSON, "...")` with its
+    code, status or message changed, `"\\n"`-less positions `exc.lineno`/`exc.colno` swapped or dropped)."""
+    assert refusal(lambda: request_with(raw).json()) == (400, "DCSM.4001", message)
+
+
+def test_an_empty_optional_body_is_none_and_a_bom_is_not_part_of_the_json():
+    """kills: Request.json `if required:` -> `if not required:` (an optional empty body refused) and
+    `.decode("utf-8-sig")` -> another codec (a UTF-8 byte order mark read as JSON: 400)."""
+    assert request_with(b"").json(required=False) is None
+    assert request_with(b"\xef\xbb\xbf{\"a\": [1, true, null]}").json() == {"a": [1, True, None]}
+    assert request_with(b"").json_object({"a": int}, required=False) == {}
+    assert refusal(lambda: request_with(b"").json_object({"a": int})) == (400, "DCSM.4001", "a JSON body is required")
+
+
+FIELDS = {"flag": bool, "name": str, "items": list, "count": int, "options": dict, "ratio": float}
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[1]", "the body must be a JSON object, not a list"),
+    (b'"x"', "the body must be a JSON object, not a string"),
+    (b"3.5", "the body must be a JSON object, not a number"),
+    (b"true", "the body must be a JSON object, not a boolean"),
+    (b'{"zz": 1, "aa": 2, "flag": true}',
+     "unknown field(s) 'aa', 'zz'; known: flag, name, items, count, options, ratio"),
+    (b'{"flag": 1}', "flag: expected true or false, got a number"),
+    (b'{"name": null}', "name: expected a string, got null"),
+    (b'{"items": "a"}', "items: expected a list, got a string"),
+    (b'{"count": true}', "count: expected a whole number, got a boolean"),
+    (b'{"count": 2.0}', "count: expected a whole number, got a number"),
+    (b'{"options": []}', "options: expected an object, got a list"),
+    (b'{"ratio": {}}', "ratio: expected float, got an object"),
+])
+def test_a_json_object_with_a_wrong_shape_is_a_400_naming_the_field(raw, message):
+    """kills: http_api.py _json_type's and _type_word's words (each "XX...XX"/upper-cased, `.get(kind, None)`,
+    `value is None` -> `is not None`), _is's `and not isinstance(value, bool)` -> `or not ...`/`and isinstance`,
+    and json_object's messages (the sorted unknown names, the known list, `_json_type(None)` for the value)."""
+    assert refusal(lambda: request_with(raw).json_object(FIELDS)) == (400, "DCSM.4002", message)
+
+
+def test_a_json_object_of_the_right_shape_is_returned_as_sent():
+    sent = {"flag": False, "name": "n", "items": [], "count": 0, "options": {}, "ratio": 0.5}
+    assert request_with(json.dumps(sent).encode()).json_object(FIELDS) == sent
+
+
+def test_a_body_of_another_python_type_is_named_by_its_type():
+    """An in-process caller can hand any object: the message names its Python type.
+    kills: http_api.py _json_type's fallback `type(value).__name__` -> `None` / `type(None).__name__`."""
+    event = {"httpMethod": "POST", "path": "/x", "body": b"{}"}
+    assert refusal(lambda: http_api.parse_event(event, None)) == (
+        400, "DCSM.4000", "malformed API Gateway event: body must be text (base64 when isBase64Encoded), got bytes")
+
+
+@pytest.mark.parametrize("configured, given, ok", [
+    ("c" * 16, "c" * 16, True),
+    ("c" * 16, "c" * 15, False),
+    ("c" * 15, "c" * 15, False),  # a configured token shorter than 16 characters is never accepted
+    ("c" * 16, "", False),
+    ("", "", False),
+    (None, "anything-at-all!", False),
+    ("\u00e9" * 16, "\u00e9" * 16, True),  # compared as UTF-8
+    ("c" * 16, "\udcff" * 16, False),  # a lone surrogate in the query: refused, not a 500
+])
+def test_the_calendar_token_is_accepted_only_when_configured_long_and_equal(monkeypatch, configured, given, ok):
+    """kills: http_api.py calendar_token_ok: `os.environ.get("CALENDAR_TOKEN")` renamed, `or ""` -> `and ""`,
+    `query.get("token", "")` renamed or defaulted to None, `len(expected) < 16` -> `<= 16`/`< 17`, `or not given` ->
+    `and not given`/`or given`, `return False` -> `return True`, and the digests' encodings."""
+    if configured is None:
+        monkeypatch.delenv("CALENDAR_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("CALENDAR_TOKEN", configured)
+    query = {"token": given} if given else {}
+    assert http_api.calendar_token_ok(request_with(query=query)) is ok
+
+
+def test_an_unexpected_error_answers_the_error_triple():
+    """kills: http_api.py error_response with any argument dropped or None, and HttpError's
+    `super().__init__(message)` -> `super().__init__(None)` (str(error) is what app.handle logs)."""
+    assert http_api.error_response(500, "DCSM.5000", "internal error") == {
+        "statusCode": 500, "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error_code": "DCSM.5000", "error_msg": "internal error", "error_ext_msg": None}),
+        "isBase64Encoded": False}
+    assert str(HttpError(404, "DCSM.4040", "no route")) == "no route"
+
+
+def test_a_resolver_routes_by_method_and_path_end_with_the_token_by_default():
+    """kills: http_api.py Resolver.add's defaults `public=False` -> `True`, `calendar_token=False` -> `True`,
+    `method.upper()` -> `method.lower()`/`None`, any Route field dropped or None, `self.routes = []` -> `None`."""
+    def get_thing(request: Request) -> http_api.Response:
+        return http_api.Response(200, {"name": request.params["name"]})
+
+    resolver = Resolver()
+    resolver.add("get", "/things/{name}", get_thing)
+    resolver.add("GET", "/health", get_thing, public=True)
+    match = resolver.resolve("GET", "/base/things/a%20b")
+    assert match.route is not None and match.route.func is get_thing
+    assert (match.route.method, match.route.pattern, match.params) == ("GET", "/things/{name}", {"name": "a b"})
+    assert (match.public, match.route.public, match.route.calendar_token) == (False, False, False)
+    assert resolver.resolve("GET", "/health").public is True
+    refused = resolver.resolve("DELETE", "/things/a")
+    assert (refused.route, refused.allow, refused.public) == (None, ("GET",), False)
+    assert resolver.resolve("GET", "/nothing") == http_api.Match(None, {})
