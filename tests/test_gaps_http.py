@@ -11,6 +11,7 @@ space, strip the token); these tests pin it.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -237,3 +238,46 @@ def test_a_resolver_routes_by_method_and_path_end_with_the_token_by_default():
     refused = resolver.resolve("DELETE", "/things/a")
     assert (refused.route, refused.allow, refused.public) == (None, ("GET",), False)
     assert resolver.resolve("GET", "/nothing") == http_api.Match(None, {})
+
+
+TOO_LARGE = (413, "DCSM.4130", "the body is larger than 262144 bytes")
+
+
+def raw_request(raw: str, encoded: bool) -> Request:
+    return Request("POST", "/x", {}, {}, "rid", raw_body=raw, base64_body=encoded)
+
+
+def test_a_text_body_is_limited_to_max_body_bytes_exactly():
+    """kills: http_api.py decode_body `len(raw) > MAX_BODY_BYTES` -> `>=` (a body of exactly the limit refused) and
+    the 413's message -> None."""
+    limit = http_api.MAX_BODY_BYTES
+    assert limit == 256 * 1024
+    assert http_api.decode_body(raw_request("x" * limit, False)) == b"x" * limit
+    assert refusal(lambda: http_api.decode_body(raw_request("x" * (limit + 1), False))) == TOO_LARGE
+
+
+def test_a_text_body_that_cannot_be_utf8_is_a_400():
+    """A lone surrogate (a JSON-escaped event can carry one) has no UTF-8 form. kills: decode_body's
+    `HttpError(400, INVALID_JSON, "the body is not valid text")` with any argument changed or dropped."""
+    assert refusal(lambda: http_api.decode_body(raw_request('{"a": "\udc80"}', False))) == (
+        400, "DCSM.4001", "the body is not valid text")
+
+
+def test_a_base64_body_may_carry_line_breaks_up_to_its_bound():
+    """The encoded text may exceed the body's 4/3 by 1024 characters of line breaks, not one more.
+    kills: decode_body `len(raw) > (MAX_BODY_BYTES + 2) // 3 * 4 + 1024` -> `>=`, `- 1024`, `// 3 / 4`."""
+    bound = (256 * 1024 + 2) // 3 * 4 + 1024
+    assert bound == 350_552
+    encoded = base64.b64encode(b'{"a": 1}').decode()
+    padded = encoded + "\n" * (bound - len(encoded))
+    assert http_api.decode_body(raw_request(padded, True)) == b'{"a": 1}'
+    assert refusal(lambda: http_api.decode_body(raw_request(padded + "\n", True))) == TOO_LARGE
+
+
+def test_a_route_added_for_the_calendar_token_keeps_that_flag():
+    """kills: http_api.py Resolver.add passing `Route(method.upper(), pattern, func, public, )` (the flag dropped:
+    calendar clients, which cannot send headers, would get 401)."""
+    resolver = Resolver()
+    resolver.add("GET", "/calendar.ics", lambda request: http_api.Response(200, {}), calendar_token=True)
+    match = resolver.resolve("GET", "/calendar.ics")
+    assert match.route is not None and match.route.calendar_token is True and match.public is False
