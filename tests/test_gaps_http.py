@@ -281,3 +281,31 @@ def test_a_route_added_for_the_calendar_token_keeps_that_flag():
     resolver.add("GET", "/calendar.ics", lambda request: http_api.Response(200, {}), calendar_token=True)
     match = resolver.resolve("GET", "/calendar.ics")
     assert match.route is not None and match.route.calendar_token is True and match.public is False
+
+
+def test_a_body_that_is_not_strict_base64_is_a_400():
+    """Characters outside the base64 alphabet are refused, not skipped. kills: decode_body's
+    `base64.b64decode(compact, validate=True)` -> `validate=False`/dropped and its 400's message changed or None."""
+    for raw in ("e30=!", "e3*0=", "e30"):
+        assert refusal(lambda raw=raw: http_api.decode_body(raw_request(raw, True))) == (
+            400, "DCSM.4003", "the body is not valid base64, as isBase64Encoded says it is")
+
+
+def authorized(value: str | None) -> Request:
+    return Request("GET", "/schedules", {} if value is None else {"authorization": value}, {}, "rid")
+
+
+def test_authentication_refusals_name_what_is_missing(monkeypatch):
+    """kills: http_api.py authenticate's messages changed or None (503 with no token configured, 401 missing), and
+    `given.strip().encode("utf-8", "surrogatepass")` losing or misspelling its error handler (a lone surrogate in
+    the offered token must be a 401, not a 500)."""
+    monkeypatch.setenv("API_TOKEN", API_TOKEN)
+    missing = (401, "DCSM.4010", "missing bearer token: send Authorization: Bearer <API_TOKEN>")
+    for value in (None, "", "Bearer", "Bearer   ", f"Basic {API_TOKEN}"):
+        assert refusal(lambda value=value: http_api.authenticate(authorized(value))) == missing, value
+    assert refusal(lambda: http_api.authenticate(authorized("Bearer \udc80abc"))) == (
+        401, "DCSM.4010", "invalid bearer token")
+    assert http_api.authenticate(authorized(f"bearer {API_TOKEN}")) is None
+    monkeypatch.delenv("API_TOKEN")
+    assert refusal(lambda: http_api.authenticate(authorized(f"Bearer {API_TOKEN}"))) == (
+        503, "DCSM.5030", "API_TOKEN is not configured: every route but /health is refused")
