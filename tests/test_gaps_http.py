@@ -309,3 +309,45 @@ def test_authentication_refusals_name_what_is_missing(monkeypatch):
     monkeypatch.delenv("API_TOKEN")
     assert refusal(lambda: http_api.authenticate(authorized(f"Bearer {API_TOKEN}"))) == (
         503, "DCSM.5030", "API_TOKEN is not configured: every route but /health is refused")
+
+
+def test_dispatch_asks_the_token_except_where_the_route_says_otherwise(monkeypatch):
+    """kills: http_api.py dispatch `route.calendar_token and calendar_token_ok(request)` -> `... or
+    calendar_token_ok(request)` (a calendar token would open every route), `calendar_token_ok(None)`, the 404's and
+    405's messages and Allow header, and Resolver.resolve's 405 Match losing `public` (a wrong method on /health
+    would ask for the token) or its params."""
+    monkeypatch.setenv("API_TOKEN", API_TOKEN)
+    calendar = "calendar-token-0123456789"
+    monkeypatch.setenv("CALENDAR_TOKEN", calendar)
+
+    def ok(request: Request) -> http_api.Response:
+        return http_api.Response(200, {"ok": True})
+
+    resolver = Resolver()
+    resolver.add("GET", "/health", ok, public=True)
+    resolver.add("GET", "/calendar.ics", ok, calendar_token=True)
+    resolver.add("GET", "/things", ok)
+    resolver.add("PUT", "/things", ok)
+
+    def send(method: str, path: str, query: dict | None = None, auth: bool = False) -> http_api.Response:
+        headers = {"authorization": f"Bearer {API_TOKEN}"} if auth else {}
+        request = Request(method, path, headers, query or {}, "rid")
+        try:
+            return http_api.dispatch(request, resolver.resolve(method, path))
+        except HttpError as error:
+            return error.response()
+
+    assert send("GET", "/calendar.ics", {"token": calendar}).status == 200
+    refused = send("GET", "/things", {"token": calendar})
+    assert (refused.status, refused.body["error_code"]) == (401, "DCSM.4010")
+    assert send("GET", "/things", auth=True).status == 200
+    wrong = send("POST", "/health")  # no token needed to learn that /health is GET only
+    assert (wrong.status, wrong.body["error_msg"], dict(wrong.headers)) == (
+        405, "POST is not allowed here; allowed: GET", {"Allow": "GET"})
+    wrong = send("DELETE", "/things", auth=True)
+    assert (wrong.status, wrong.body["error_msg"], dict(wrong.headers)) == (
+        405, "DELETE is not allowed here; allowed: GET, PUT", {"Allow": "GET, PUT"})
+    assert resolver.resolve("DELETE", "/things").params == {}
+    missing = send("GET", "/nothing", auth=True)
+    assert (missing.status, missing.body["error_code"], missing.body["error_msg"]) == (
+        404, "DCSM.4040", "no route for GET /nothing")
