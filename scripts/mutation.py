@@ -45,7 +45,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "test_cronrules.py", "test_cron_edges.py", "test_cron_expansion.py", "test_cron_suites.py",
         "test_dst_ticks.py", "test_planner.py"]),
     "fastpath": ("dcs_maintenance/fastpath.py", [
-        *_TICK_TESTS, "test_ledger_cache.py", "test_bench.py", "test_dst_ticks.py", "test_gaps_runner.py"]),
+        *_TICK_TESTS, "test_ledger_cache.py", "test_bench.py", "test_dst_ticks.py", "test_gaps_runner.py",
+        "test_gaps_fastpath.py"]),
     "gateway": ("dcs_maintenance/gateway.py", [
         "test_faults.py", "test_time_budget.py", "test_emulator_faults.py", "test_schedules_paging.py",
         "test_tick.py", "test_bad_days.py", "test_real_dcs.py", "test_emulator_dcs.py", "test_gaps_gateway.py"]),

@@ -11,6 +11,7 @@ space, strip the token); these tests pin it.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -19,7 +20,8 @@ from datetime import datetime, timezone
 import pytest
 from conftest import API_TOKEN, PROJECT, reset_process_state
 
-from dcs_maintenance import clock, fastpath, invocation, loader, logs, rollout_runner, runner
+from dcs_maintenance import clock, fastpath, http_api, invocation, loader, logs, rollout_runner, runner
+from dcs_maintenance.http_api import HttpError, Request, Resolver
 from dcs_maintenance.ledger.base import LedgerError
 
 
@@ -110,3 +112,242 @@ def test_reset_process_state_forgets_everything_a_warm_instance_remembers(emulat
     assert not clock.simulated() and clock._as_of is None and clock._sleep is clock.time.sleep
     assert logs.request_id() == "-" and logs.redact(API_TOKEN) == API_TOKEN
     assert logs._logger.level == logging.INFO and handler.stream is None
+
+
+# -- the pure parts of http_api, as table tests (mutation round: exact messages and codes are behaviour) --------
+
+
+def request_with(body: bytes = b"", query: dict | None = None) -> Request:
+    return Request("POST", "/x", {}, query or {}, "rid", body=body)
+
+
+def refusal(call) -> tuple[int, str, str]:
+    with pytest.raises(HttpError) as caught:
+        call()
+    return caught.value.status, caught.value.code, caught.value.message
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"  \n", "a JSON body is required"),
+    (b"\xff{}", "the body is not UTF-8 text"),
+    (b'{"a": }', "the body is not valid JSON: Expecting value at line 1, column 7"),
+    (b'{"a": 1,\n "b": ]}', "the body is not valid JSON: Expecting value at line 2, column 7"),
+    (b"[" * 100_000, "the body is not valid JSON: nested too deeply"),
+    (b"1" * 5000, "the body is not valid JSON: a number too long to read"),
+    (b'{"a": 1, "a": 2}', "the body is not valid JSON: duplicate key 'a'"),
+])
+def test_a_body_that_is_not_json_is_a_400_naming_why(raw, message):
+    """kills: http_api.py Request.json's messages and codes (each `HttpError(400, INVALID_JSON, "...")` with its
+    code, status or message changed, `"\\n"`-less positions `exc.lineno`/`exc.colno` swapped or dropped)."""
+    assert refusal(lambda: request_with(raw).json()) == (400, "DCSM.4001", message)
+
+
+def test_an_empty_optional_body_is_none_and_a_bom_is_not_part_of_the_json():
+    """kills: Request.json `if required:` -> `if not required:` (an optional empty body refused) and
+    `.decode("utf-8-sig")` -> another codec (a UTF-8 byte order mark read as JSON: 400)."""
+    assert request_with(b"").json(required=False) is None
+    assert request_with(b"\xef\xbb\xbf{\"a\": [1, true, null]}").json() == {"a": [1, True, None]}
+    assert request_with(b"").json_object({"a": int}, required=False) == {}
+    assert refusal(lambda: request_with(b"").json_object({"a": int})) == (400, "DCSM.4001", "a JSON body is required")
+
+
+FIELDS = {"flag": bool, "name": str, "items": list, "count": int, "options": dict, "ratio": float}
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[1]", "the body must be a JSON object, not a list"),
+    (b'"x"', "the body must be a JSON object, not a string"),
+    (b"3.5", "the body must be a JSON object, not a number"),
+    (b"true", "the body must be a JSON object, not a boolean"),
+    (b'{"zz": 1, "aa": 2, "flag": true}',
+     "unknown field(s) 'aa', 'zz'; known: flag, name, items, count, options, ratio"),
+    (b'{"flag": 1}', "flag: expected true or false, got a number"),
+    (b'{"name": null}', "name: expected a string, got null"),
+    (b'{"items": "a"}', "items: expected a list, got a string"),
+    (b'{"count": true}', "count: expected a whole number, got a boolean"),
+    (b'{"count": 2.0}', "count: expected a whole number, got a number"),
+    (b'{"options": []}', "options: expected an object, got a list"),
+    (b'{"ratio": {}}', "ratio: expected float, got an object"),
+])
+def test_a_json_object_with_a_wrong_shape_is_a_400_naming_the_field(raw, message):
+    """kills: http_api.py _json_type's and _type_word's words (each "XX...XX"/upper-cased, `.get(kind, None)`,
+    `value is None` -> `is not None`), _is's `and not isinstance(value, bool)` -> `or not ...`/`and isinstance`,
+    and json_object's messages (the sorted unknown names, the known list, `_json_type(None)` for the value)."""
+    assert refusal(lambda: request_with(raw).json_object(FIELDS)) == (400, "DCSM.4002", message)
+
+
+def test_a_json_object_of_the_right_shape_is_returned_as_sent():
+    sent = {"flag": False, "name": "n", "items": [], "count": 0, "options": {}, "ratio": 0.5}
+    assert request_with(json.dumps(sent).encode()).json_object(FIELDS) == sent
+
+
+def test_a_body_of_another_python_type_is_named_by_its_type():
+    """An in-process caller can hand any object: the message names its Python type.
+    kills: http_api.py _json_type's fallback `type(value).__name__` -> `None` / `type(None).__name__`."""
+    event = {"httpMethod": "POST", "path": "/x", "body": b"{}"}
+    assert refusal(lambda: http_api.parse_event(event, None)) == (
+        400, "DCSM.4000", "malformed API Gateway event: body must be text (base64 when isBase64Encoded), got bytes")
+
+
+@pytest.mark.parametrize("configured, given, ok", [
+    ("c" * 16, "c" * 16, True),
+    ("c" * 16, "c" * 15, False),
+    ("c" * 15, "c" * 15, False),  # a configured token shorter than 16 characters is never accepted
+    ("c" * 16, "", False),
+    ("", "", False),
+    (None, "anything-at-all!", False),
+    ("\u00e9" * 16, "\u00e9" * 16, True),  # compared as UTF-8
+    ("c" * 16, "\udcff" * 16, False),  # a lone surrogate in the query: refused, not a 500
+])
+def test_the_calendar_token_is_accepted_only_when_configured_long_and_equal(monkeypatch, configured, given, ok):
+    """kills: http_api.py calendar_token_ok: `os.environ.get("CALENDAR_TOKEN")` renamed, `or ""` -> `and ""`,
+    `query.get("token", "")` renamed or defaulted to None, `len(expected) < 16` -> `<= 16`/`< 17`, `or not given` ->
+    `and not given`/`or given`, `return False` -> `return True`, and the digests' encodings."""
+    if configured is None:
+        monkeypatch.delenv("CALENDAR_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("CALENDAR_TOKEN", configured)
+    query = {"token": given} if given else {}
+    assert http_api.calendar_token_ok(request_with(query=query)) is ok
+
+
+def test_an_unexpected_error_answers_the_error_triple():
+    """kills: http_api.py error_response with any argument dropped or None, and HttpError's
+    `super().__init__(message)` -> `super().__init__(None)` (str(error) is what app.handle logs)."""
+    assert http_api.error_response(500, "DCSM.5000", "internal error") == {
+        "statusCode": 500, "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error_code": "DCSM.5000", "error_msg": "internal error", "error_ext_msg": None}),
+        "isBase64Encoded": False}
+    assert str(HttpError(404, "DCSM.4040", "no route")) == "no route"
+
+
+def test_a_resolver_routes_by_method_and_path_end_with_the_token_by_default():
+    """kills: http_api.py Resolver.add's defaults `public=False` -> `True`, `calendar_token=False` -> `True`,
+    `method.upper()` -> `method.lower()`/`None`, any Route field dropped or None, `self.routes = []` -> `None`."""
+    def get_thing(request: Request) -> http_api.Response:
+        return http_api.Response(200, {"name": request.params["name"]})
+
+    resolver = Resolver()
+    resolver.add("get", "/things/{name}", get_thing)
+    resolver.add("GET", "/health", get_thing, public=True)
+    match = resolver.resolve("GET", "/base/things/a%20b")
+    assert match.route is not None and match.route.func is get_thing
+    assert (match.route.method, match.route.pattern, match.params) == ("GET", "/things/{name}", {"name": "a b"})
+    assert (match.public, match.route.public, match.route.calendar_token) == (False, False, False)
+    assert resolver.resolve("GET", "/health").public is True
+    refused = resolver.resolve("DELETE", "/things/a")
+    assert (refused.route, refused.allow, refused.public) == (None, ("GET",), False)
+    assert resolver.resolve("GET", "/nothing") == http_api.Match(None, {})
+
+
+TOO_LARGE = (413, "DCSM.4130", "the body is larger than 262144 bytes")
+
+
+def raw_request(raw: str, encoded: bool) -> Request:
+    return Request("POST", "/x", {}, {}, "rid", raw_body=raw, base64_body=encoded)
+
+
+def test_a_text_body_is_limited_to_max_body_bytes_exactly():
+    """kills: http_api.py decode_body `len(raw) > MAX_BODY_BYTES` -> `>=` (a body of exactly the limit refused) and
+    the 413's message -> None."""
+    limit = http_api.MAX_BODY_BYTES
+    assert limit == 256 * 1024
+    assert http_api.decode_body(raw_request("x" * limit, False)) == b"x" * limit
+    assert refusal(lambda: http_api.decode_body(raw_request("x" * (limit + 1), False))) == TOO_LARGE
+
+
+def test_a_text_body_that_cannot_be_utf8_is_a_400():
+    """A lone surrogate (a JSON-escaped event can carry one) has no UTF-8 form. kills: decode_body's
+    `HttpError(400, INVALID_JSON, "the body is not valid text")` with any argument changed or dropped."""
+    assert refusal(lambda: http_api.decode_body(raw_request('{"a": "\udc80"}', False))) == (
+        400, "DCSM.4001", "the body is not valid text")
+
+
+def test_a_base64_body_may_carry_line_breaks_up_to_its_bound():
+    """The encoded text may exceed the body's 4/3 by 1024 characters of line breaks, not one more.
+    kills: decode_body `len(raw) > (MAX_BODY_BYTES + 2) // 3 * 4 + 1024` -> `>=`, `- 1024`, `// 3 / 4`."""
+    bound = (256 * 1024 + 2) // 3 * 4 + 1024
+    assert bound == 350_552
+    encoded = base64.b64encode(b'{"a": 1}').decode()
+    padded = encoded + "\n" * (bound - len(encoded))
+    assert http_api.decode_body(raw_request(padded, True)) == b'{"a": 1}'
+    assert refusal(lambda: http_api.decode_body(raw_request(padded + "\n", True))) == TOO_LARGE
+
+
+def test_a_route_added_for_the_calendar_token_keeps_that_flag():
+    """kills: http_api.py Resolver.add passing `Route(method.upper(), pattern, func, public, )` (the flag dropped:
+    calendar clients, which cannot send headers, would get 401)."""
+    resolver = Resolver()
+    resolver.add("GET", "/calendar.ics", lambda request: http_api.Response(200, {}), calendar_token=True)
+    match = resolver.resolve("GET", "/calendar.ics")
+    assert match.route is not None and match.route.calendar_token is True and match.public is False
+
+
+def test_a_body_that_is_not_strict_base64_is_a_400():
+    """Characters outside the base64 alphabet are refused, not skipped. kills: decode_body's
+    `base64.b64decode(compact, validate=True)` -> `validate=False`/dropped and its 400's message changed or None."""
+    for raw in ("e30=!", "e3*0=", "e30"):
+        assert refusal(lambda raw=raw: http_api.decode_body(raw_request(raw, True))) == (
+            400, "DCSM.4003", "the body is not valid base64, as isBase64Encoded says it is")
+
+
+def authorized(value: str | None) -> Request:
+    return Request("GET", "/schedules", {} if value is None else {"authorization": value}, {}, "rid")
+
+
+def test_authentication_refusals_name_what_is_missing(monkeypatch):
+    """kills: http_api.py authenticate's messages changed or None (503 with no token configured, 401 missing), and
+    `given.strip().encode("utf-8", "surrogatepass")` losing or misspelling its error handler (a lone surrogate in
+    the offered token must be a 401, not a 500)."""
+    monkeypatch.setenv("API_TOKEN", API_TOKEN)
+    missing = (401, "DCSM.4010", "missing bearer token: send Authorization: Bearer <API_TOKEN>")
+    for value in (None, "", "Bearer", "Bearer   ", f"Basic {API_TOKEN}"):
+        assert refusal(lambda value=value: http_api.authenticate(authorized(value))) == missing, value
+    assert refusal(lambda: http_api.authenticate(authorized("Bearer \udc80abc"))) == (
+        401, "DCSM.4010", "invalid bearer token")
+    assert http_api.authenticate(authorized(f"bearer {API_TOKEN}")) is None
+    monkeypatch.delenv("API_TOKEN")
+    assert refusal(lambda: http_api.authenticate(authorized(f"Bearer {API_TOKEN}"))) == (
+        503, "DCSM.5030", "API_TOKEN is not configured: every route but /health is refused")
+
+
+def test_dispatch_asks_the_token_except_where_the_route_says_otherwise(monkeypatch):
+    """kills: http_api.py dispatch `route.calendar_token and calendar_token_ok(request)` -> `... or
+    calendar_token_ok(request)` (a calendar token would open every route), `calendar_token_ok(None)`, the 404's and
+    405's messages and Allow header, and Resolver.resolve's 405 Match losing `public` (a wrong method on /health
+    would ask for the token) or its params."""
+    monkeypatch.setenv("API_TOKEN", API_TOKEN)
+    calendar = "calendar-token-0123456789"
+    monkeypatch.setenv("CALENDAR_TOKEN", calendar)
+
+    def ok(request: Request) -> http_api.Response:
+        return http_api.Response(200, {"ok": True})
+
+    resolver = Resolver()
+    resolver.add("GET", "/health", ok, public=True)
+    resolver.add("GET", "/calendar.ics", ok, calendar_token=True)
+    resolver.add("GET", "/things", ok)
+    resolver.add("PUT", "/things", ok)
+
+    def send(method: str, path: str, query: dict | None = None, auth: bool = False) -> http_api.Response:
+        headers = {"authorization": f"Bearer {API_TOKEN}"} if auth else {}
+        request = Request(method, path, headers, query or {}, "rid")
+        try:
+            return http_api.dispatch(request, resolver.resolve(method, path))
+        except HttpError as error:
+            return error.response()
+
+    assert send("GET", "/calendar.ics", {"token": calendar}).status == 200
+    refused = send("GET", "/things", {"token": calendar})
+    assert (refused.status, refused.body["error_code"]) == (401, "DCSM.4010")
+    assert send("GET", "/things", auth=True).status == 200
+    wrong = send("POST", "/health")  # no token needed to learn that /health is GET only
+    assert (wrong.status, wrong.body["error_msg"], dict(wrong.headers)) == (
+        405, "POST is not allowed here; allowed: GET", {"Allow": "GET"})
+    wrong = send("DELETE", "/things", auth=True)
+    assert (wrong.status, wrong.body["error_msg"], dict(wrong.headers)) == (
+        405, "DELETE is not allowed here; allowed: GET, PUT", {"Allow": "GET, PUT"})
+    assert resolver.resolve("DELETE", "/things").params == {}
+    missing = send("GET", "/nothing", auth=True)
+    assert (missing.status, missing.body["error_code"], missing.body["error_msg"]) == (
+        404, "DCSM.4040", "no route for GET /nothing")
