@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from dcs_maintenance import cronrules
@@ -160,3 +162,20 @@ def test_a_refused_zone_says_exactly_why(tz, message):
     with pytest.raises(CronError) as info:
         CronRule("0 0 * * *", tz)
     assert str(info.value) == message
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A rule's identity: the expression and the zone (planner shares rules by it)
+
+def test_rules_are_equal_and_hash_alike_exactly_when_expression_and_zone_are():
+    """kills: cronrules.py `CronRule.__eq__` `isinstance(...) and (...) == (...)` -> `or`, and `__hash__`
+    `hash((self.expr, self.tz))` -> `hash(None)` (a dict keyed by rules would then hold one entry per bucket)."""
+    berlin = CronRule("0 2 * * *", "Europe/Berlin")
+    same = CronRule("0 2 * * *", ZoneInfo("Europe/Berlin"))
+    assert berlin == same and hash(berlin) == hash(same)
+    assert berlin != CronRule("0 3 * * *", "Europe/Berlin")
+    assert berlin != CronRule("0 2 * * *", "Europe/Paris")
+    assert berlin != "0 2 * * *" and berlin != ("0 2 * * *", ZoneInfo("Europe/Berlin"))
+    assert hash(berlin) == hash(("0 2 * * *", ZoneInfo("Europe/Berlin")))
+    assert len({berlin, same, CronRule("0 3 * * *", "Europe/Berlin")}) == 2
+    assert repr(berlin) == "CronRule('0 2 * * *', 'Europe/Berlin')"
