@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -179,3 +180,28 @@ def test_rules_are_equal_and_hash_alike_exactly_when_expression_and_zone_are():
     assert hash(berlin) == hash(("0 2 * * *", ZoneInfo("Europe/Berlin")))
     assert len({berlin, same, CronRule("0 3 * * *", "Europe/Berlin")}) == 2
     assert repr(berlin) == "CronRule('0 2 * * *', 'Europe/Berlin')"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# prev_at_or_before across months, years and the beginning of the calendar
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("expr", "t", "expected"), [
+    ("0 0 31 12 *", _utc(2026, 6, 1), _utc(2025, 12, 31)),
+    ("0 12 1 * *", _utc(2026, 1, 1), _utc(2025, 12, 1, 12)),
+    ("0 12 1 * *", _utc(2026, 3, 1, 11, 59), _utc(2026, 2, 1, 12)),
+    ("0 0 * 2 mon#5", _utc(2026, 1, 1), _utc(2016, 2, 29)),
+    ("0 0 * 2 mon#5", _utc(2000, 1, 1), _utc(1988, 2, 29)),
+    ("0 0 29 2 *", _utc(5, 3, 1), _utc(4, 2, 29)),
+    ("0 0 1 1 *", _utc(2, 6, 1), _utc(2, 1, 1)),
+    ("0 0 29 2 *", _utc(3, 1, 1), None),
+    ("0 0 1 1 *", _utc(1, 6, 1), None),
+])
+def test_the_previous_occurrence_across_months_years_and_year_one(expr, t, expected):
+    """kills: cronrules.py `_Spec.prev_day`'s month roll-over (`month == 0` -> `month == 1`, `12, year - 1` ->
+    `13, ...`/`12, year + 1`), its `year < 1` -> `year < 2` stop and `end = 31` -> `end = 30` (the last day of the
+    month before), and `prev_at_or_before`'s walk back chunk by chunk."""
+    assert CronRule(expr, "UTC").prev_at_or_before(t) == expected
