@@ -197,11 +197,38 @@ def _utc(*args: int) -> datetime:
     ("0 0 * 2 mon#5", _utc(2000, 1, 1), _utc(1988, 2, 29)),
     ("0 0 29 2 *", _utc(5, 3, 1), _utc(4, 2, 29)),
     ("0 0 1 1 *", _utc(2, 6, 1), _utc(2, 1, 1)),
+    ("0 0 1 6 *", _utc(2, 3, 1), _utc(1, 6, 1)),
     ("0 0 29 2 *", _utc(3, 1, 1), None),
     ("0 0 1 1 *", _utc(1, 6, 1), None),
 ])
 def test_the_previous_occurrence_across_months_years_and_year_one(expr, t, expected):
     """kills: cronrules.py `_Spec.prev_day`'s month roll-over (`month == 0` -> `month == 1`, `12, year - 1` ->
-    `13, ...`/`12, year + 1`), its `year < 1` -> `year < 2` stop and `end = 31` -> `end = 30` (the last day of the
-    month before), and `prev_at_or_before`'s walk back chunk by chunk."""
+    `13, ...`/`12, year + 1`), its `year < 1` -> `year < 2` / `year <= 1` stop (June of year 1 is found) and
+    `end = 31` -> `end = 30` (the last day of the month before), and `prev_at_or_before`'s walk back chunk by chunk."""
     assert CronRule(expr, "UTC").prev_at_or_before(t) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A skipped fixed time at the very end of the gap; upcoming's count
+
+@pytest.mark.parametrize(("expr", "zone", "start", "end", "expected"), [
+    ("59 2 * * *", "Europe/Berlin", _utc(2026, 3, 28, 12), _utc(2026, 3, 30, 12),
+     [_utc(2026, 3, 29, 1), _utc(2026, 3, 30, 0, 59)]),
+    ("29 2 * * *", "Australia/Lord_Howe", _utc(2026, 10, 3, 6), _utc(2026, 10, 5, 6),
+     [_utc(2026, 10, 3, 15, 30), _utc(2026, 10, 4, 15, 29)]),
+])
+def test_a_fixed_time_in_the_last_minute_of_a_gap_fires_at_the_jump(expr, zone, start, end, expected):
+    """02:59 in Berlin (02:29 on Lord Howe's 30-minute jump) is the last skipped wall minute: it fires at the jump.
+
+    kills: cronrules.py `_Spec.any_wall` `k <= hi` -> `k < hi` (the gap's last minute would not count)."""
+    assert CronRule(expr, zone).between(start, end) == expected
+
+
+def test_upcoming_gives_at_most_n_and_nothing_for_n_below_one():
+    """kills: cronrules.py `CronRule.upcoming` `max(n, 0)` -> `None` (every occurrence to the end of time) and
+    `max(n, 1)` (one for n <= 0)."""
+    rule = CronRule("0 0 29 2 *", "UTC")
+    start = _utc(9990, 1, 1)
+    assert rule.upcoming(start, 1) == [_utc(9992, 2, 29)]
+    assert rule.upcoming(start, 0) == [] and rule.upcoming(start, -1) == []
+    assert rule.upcoming(start, 5) == [_utc(9992, 2, 29), _utc(9996, 2, 29)]
