@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -232,3 +232,22 @@ def test_upcoming_gives_at_most_n_and_nothing_for_n_below_one():
     assert rule.upcoming(start, 1) == [_utc(9992, 2, 29)]
     assert rule.upcoming(start, 0) == [] and rule.upcoming(start, -1) == []
     assert rule.upcoming(start, 5) == [_utc(9992, 2, 29), _utc(9996, 2, 29)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Zone transitions are remembered per instant and per offset pair
+
+def test_each_years_changes_are_found_with_earlier_ones_remembered():
+    """One rule through two years of Berlin's changes (the transitions remembered as it goes): each spring's 02:00
+    fires at that year's jump, each autumn's on the first pass.
+
+    kills: cronrules.py `_transition`'s memo lookup `a < t <= b and before == off_a and after == off_b` -> `... or
+    after == off_b` and -> `a < t <= b or ...` (2027's jump answered with 2026's), and the bisection's
+    `lo = mid` / `hi = mid` / `(lo + hi) // 2` mutants that find another instant."""
+    rule = CronRule("0 2 * * *", "Europe/Berlin")
+    days = [(_utc(2026, 3, 28, 12), [_utc(2026, 3, 29, 1), _utc(2026, 3, 30, 0)]),
+            (_utc(2026, 10, 24, 12), [_utc(2026, 10, 25, 0), _utc(2026, 10, 26, 1)]),
+            (_utc(2027, 3, 27, 12), [_utc(2027, 3, 28, 1), _utc(2027, 3, 29, 0)]),
+            (_utc(2027, 10, 30, 12), [_utc(2027, 10, 31, 0), _utc(2027, 11, 1, 1)])]
+    for start, expected in days:
+        assert rule.between(start, start + timedelta(days=2)) == expected, start
