@@ -251,3 +251,14 @@ def test_each_years_changes_are_found_with_earlier_ones_remembered():
             (_utc(2027, 10, 30, 12), [_utc(2027, 10, 31, 0), _utc(2027, 11, 1, 1)])]
     for start, expected in days:
         assert rule.between(start, start + timedelta(days=2)) == expected, start
+
+
+def test_a_transition_remembered_for_one_zone_never_answers_for_another():
+    """Beirut (00:00 -> 01:00, 22:00 UTC) and Helsinki (03:00 -> 04:00, 01:00 UTC) both go from +02 to +03 on
+    29 March 2026, three hours apart: schedules in both zones in one tick each fire at their own zone's jump.
+
+    kills: cronrules.py `_transition`'s `_TRANSITIONS.setdefault(zone, [])` -> `setdefault(None, [])` (one memo
+    for every zone: Helsinki's skipped 03:00 would fire at Beirut's change, 00:00 UTC)."""
+    start, end = _utc(2026, 3, 28, 18), _utc(2026, 3, 29, 6)
+    assert CronRule("0 0 * * *", "Asia/Beirut").between(start, end) == [_utc(2026, 3, 28, 22)]
+    assert CronRule("0 3 * * *", "Europe/Helsinki").between(start, end) == [_utc(2026, 3, 29, 1)]
