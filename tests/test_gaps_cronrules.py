@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Optional
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dcs_maintenance import cronrules
-from dcs_maintenance.cronrules import CronError, CronRule, check_cron
+from dcs_maintenance.cronrules import CronError, CronRule, check_cron, is_fixed_time, to_utc
 
 
 @pytest.fixture(autouse=True)
@@ -262,3 +263,36 @@ def test_a_transition_remembered_for_one_zone_never_answers_for_another():
     start, end = _utc(2026, 3, 28, 18), _utc(2026, 3, 29, 6)
     assert CronRule("0 0 * * *", "Asia/Beirut").between(start, end) == [_utc(2026, 3, 28, 22)]
     assert CronRule("0 3 * * *", "Europe/Helsinki").between(start, end) == [_utc(2026, 3, 29, 1)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Instants in; the fixed-time rule on short texts
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: Python treats such a datetime as naive."""
+
+    def utcoffset(self, dt: Optional[datetime]) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("value", "error", "message"), [
+    (date(2026, 1, 1), TypeError, "expected a datetime, got date"),
+    ("2026-01-01T00:00Z", TypeError, "expected a datetime, got str"),
+    (datetime(2026, 3, 29, 3, 0), ValueError,
+     "naive datetime 2026-03-29T03:00:00: give an aware datetime (a time zone or UTC offset)"),
+    (datetime(2026, 3, 29, 3, 0, tzinfo=_NoOffset()), ValueError,
+     "naive datetime 2026-03-29T03:00:00: give an aware datetime (a time zone or UTC offset)"),
+])
+def test_only_aware_datetimes_are_instants(value, error, message):
+    """kills: cronrules.py `to_utc`'s messages (string mutants) and `t.tzinfo is None or t.utcoffset() is None`
+    -> `and` (a tzinfo without an offset would be read as the machine's local time)."""
+    with pytest.raises(error) as info:
+        to_utc(value)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("text", "fixed"), [("0 2", True), ("0", False), ("", False), ("*", False),
+                                             ("0 *", False), ("* 2", False), ("0 2 * * *", True)])
+def test_fixed_time_needs_a_minute_and_an_hour_field(text, fixed):
+    """kills: cronrules.py `is_fixed_time` `len(fields) >= 2` -> `> 2` / `>= 3` and the `and`s -> `or`."""
+    assert is_fixed_time(text) is fixed
