@@ -43,7 +43,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "test_freezes_runner.py", "test_previews.py", "test_http.py", "test_real_dcs.py", "test_gaps_runner.py"]),
     "cronrules": ("dcs_maintenance/cronrules.py", [
         "test_cronrules.py", "test_cron_edges.py", "test_cron_expansion.py", "test_cron_suites.py",
-        "test_dst_ticks.py", "test_planner.py"]),
+        "test_dst_ticks.py", "test_planner.py", "test_next_step.py", "test_gaps_cronrules.py"]),
     "fastpath": ("dcs_maintenance/fastpath.py", [
         *_TICK_TESTS, "test_ledger_cache.py", "test_bench.py", "test_dst_ticks.py", "test_gaps_runner.py",
         "test_gaps_fastpath.py"]),
