@@ -166,6 +166,8 @@ def _send_chunk(gateway: DcsGateway, chunk: list[Intent], rt: Runtime, ledger: A
         logs.error("ledger_record_failed", action=action, error=str(exc))
         outcomes = {iid: Outcome(iid, o.result, f"{o.reason} (outcome not recorded in the ledger: {exc})")
                     for iid, o in outcomes.items()}
+        for it in claimed:  # ok false: the operator hears of a failing ledger now, not at the next tick's `unknown`
+            it.work.report.error = it.work.report.error or f"the ledger failed to record this tick's outcomes: {exc}"
     remembered = _after_sending(gateway, claimed, outcomes, ledger, rt)  # refusals remembered, data-loss marks
     for it in claimed:
         outcome = outcomes[it.instance.instance_id]

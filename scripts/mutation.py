@@ -36,7 +36,8 @@ _TICK_TESTS = ["test_tick.py", "test_exactly_once.py", "test_bad_days.py"]
 MODULES: dict[str, tuple[str, list[str]]] = {
     "planner": ("dcs_maintenance/planner.py", [
         "test_planner.py", *_TICK_TESTS, "test_security.py", "test_dcs_rules.py", "test_maintenance_windows.py",
-        "test_freezes_runner.py", "test_previews.py", "test_gaps_planner.py", "test_gaps_runner.py"]),
+        "test_freezes_runner.py", "test_previews.py", "test_gaps_planner.py", "test_gaps_runner.py",
+        "test_planner_reasons.py"]),
     "runner": ("dcs_maintenance/runner.py", [
         *_TICK_TESTS, "test_windows_week.py", "test_faults.py", "test_time_budget.py", "test_security.py",
         "test_race_findings.py",

@@ -252,8 +252,8 @@ def test_a_ledger_that_fails_to_record_after_the_call_keeps_the_result_and_never
     (outcome-less), so neither a redelivery of the tick nor the next tick sends it again.
 
     kills: sending.py _send_chunk `f"{o.reason} (outcome not recorded in the ledger: {exc})"` -> `o.reason` (the
-    failure vanishes from the summary); and the `except LedgerError` branch deleted (the tick raises: DCS's answer
-    is lost with it).
+    failure vanishes from the summary); the `except LedgerError` branch deleted (the tick raises: DCS's answer
+    is lost with it); and the report's error not set there (ok true: no notification until the next tick).
     """
     emulator.add_instance(PROJECT, instance_id="i-a", name="app-a", tags={"env": "staging"})
     write_schedules(HOURLY)
@@ -268,6 +268,7 @@ def test_a_ledger_that_fails_to_record_after_the_call_keeps_the_result_and_never
     entry = results_by_instance(first)["i-a"]
     assert entry["result"] == "success"
     assert entry["reason"].startswith("restart accepted (outcome not recorded in the ledger: disk I/O error)")
+    assert first["ok"] is False  # the tick alerts (the notification goes out) with DCS's answer in it
     assert claim_outcomes("hourly", "2026-06-01T10:00:00Z", "restart", ["i-a"]) == {"i-a": "claimed"}
     tick(t("2026-06-01T10:00:00Z"))
     tick(t("2026-06-01T10:05:00Z"))
