@@ -305,3 +305,57 @@ def test_a_claim_that_cannot_be_released_after_a_throttled_call_is_reported_then
     assert later["ok"] is False and entry["result"] == "unknown" and entry["occurrence"] == "2026-06-01T10:00:00Z"
     assert "req-throttled" in entry["reason"] and "no outcome was ever recorded" in entry["reason"]
     assert actions(emulator) == [("restart", ["i-a"])]  # the throttled PUT only
+
+
+# -- claims of occurrences that are missed by the time a tick looks at them ------------------------------------
+def _plant_claim(at: str, holder: str) -> None:
+    """An outcome-less claim on hourly's 10:00 restart of i-a, as an invocation that claimed and then died (or is
+    still sending) leaves it."""
+    key = claim_key("hourly", t("2026-06-01T10:00:00Z"), "i-a", "restart")
+    assert function_ledger().claim_many([key], holder, now=t(at)) == [True]
+
+
+def test_a_missed_occurrence_whose_claim_has_no_outcome_is_reported_unknown_and_recorded(emulator, write_schedules,
+                                                                                         tick):
+    """Ticks 10:00 and 10:05 were lost after one of them claimed; at 10:15 the occurrence is missed, but its claim
+    is reported (never hidden behind "missed") as unknown, with who claimed it, and recorded so.
+
+    kills: runner.py _report_passed `result == "missed"` -> `!=` and its string twins, the key split
+    (`[2:4]` -> `[3:4]`/`[2:5]`), every argument of `rep.instance(...)` and of `judge_claim(...)` dropped or
+    nulled, `stale[key] = ("unknown", ...)` changed, `record_stale(stale, ...)` given None, and
+    `verdict.hold and held is None` -> `or` (a stale claim would hold the watermark and be reported again)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="app-a", tags={"env": "staging"})
+    write_schedules(HOURLY)
+    tick(t("2026-06-01T09:55:00Z"))
+    _plant_claim("2026-06-01T10:00:00Z", "req-dead")
+    summary = tick(t("2026-06-01T10:15:00Z"))
+    assert summary["ok"] is False
+    [report] = summary["schedules"]
+    assert report["instances"] == [{
+        "instance_id": "i-a", "name": "", "action": "restart", "result": "unknown",
+        "reason": "claimed by request req-dead at 2026-06-01T10:00:00Z but no outcome was ever recorded (that "
+                  "invocation died or lost its reply): it may have been sent; not re-sent",
+        "occurrence": "2026-06-01T10:00:00Z", "handled_by": "req-dead"}]
+    assert [o["result"] for o in report["occurrences"]] == ["missed"]
+    assert claim_outcomes("hourly", "2026-06-01T10:00:00Z", "restart", ["i-a"]) == {"i-a": "unknown"}
+    assert results_by_instance(tick(t("2026-06-01T10:20:00Z"))) == {}  # reported once: the watermark passed it
+    assert actions(emulator) == []
+
+
+def test_a_missed_occurrence_claimed_by_an_invocation_in_flight_holds_the_watermark(emulator, write_schedules,
+                                                                                    tick):
+    """The claim is two seconds old at the 10:15 tick: in flight, so `skipped` and held; the watermark stays before
+    10:00 and the 10:20 tick looks again, by then finding it stale (unknown).
+
+    kills: runner.py _report_passed `held = occ` -> None, `verdict.hold and held is None` -> `or`/`is not None`,
+    and `held` initialised to "" (the watermark passes the claim and 10:20 never reports it)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="app-a", tags={"env": "staging"})
+    write_schedules(HOURLY)
+    tick(t("2026-06-01T09:55:00Z"))
+    _plant_claim("2026-06-01T10:14:58Z", "req-busy")
+    first = results_by_instance(tick(t("2026-06-01T10:15:00Z")))["i-a"]
+    assert (first["result"], first["handled_by"]) == ("skipped", "req-busy")
+    assert first["reason"].startswith("claimed by request req-busy 2s ago, outcome not recorded yet (in flight)")
+    again = results_by_instance(tick(t("2026-06-01T10:20:00Z")))["i-a"]
+    assert again["result"] == "unknown" and again["occurrence"] == "2026-06-01T10:00:00Z"
+    assert actions(emulator) == []
