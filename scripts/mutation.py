@@ -40,7 +40,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "test_planner_reasons.py"]),
     "runner": ("dcs_maintenance/runner.py", [
         *_TICK_TESTS, "test_windows_week.py", "test_faults.py", "test_time_budget.py", "test_security.py",
-        "test_race_findings.py",
+        "test_race_findings.py", "test_rollout_runner.py",
         "test_freezes_runner.py", "test_previews.py", "test_http.py", "test_real_dcs.py", "test_gaps_runner.py"]),
     "cronrules": ("dcs_maintenance/cronrules.py", [
         "test_cronrules.py", "test_cron_edges.py", "test_cron_expansion.py", "test_cron_suites.py",
