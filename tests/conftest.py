@@ -95,6 +95,19 @@ def fresh_process_state():
 
 
 @pytest.fixture
+def fresh_cronrules_caches():
+    """Each test computes its expansions, day masks and zone transitions itself: cronrules keeps them in
+    process-wide caches (the harness leaves pure caches alone), so a test reading them warm would judge the code
+    that filled them, not the code under test (what mutation testing runs: mutants fork from a warm process).
+    The cron test modules use it for all their tests (`pytestmark`)."""
+    from dcs_maintenance import cronrules
+
+    cronrules._parse_cached.cache_clear()
+    cronrules._flags.cache_clear()
+    cronrules._TRANSITIONS.clear()
+
+
+@pytest.fixture
 def emulator():
     from dcs_emulator import Emulator
 

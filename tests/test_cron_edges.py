@@ -14,20 +14,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dcs_maintenance import cronrules
 from dcs_maintenance.cronrules import CronError, CronRule, check_cron
 from dcs_maintenance.describe import describe
 from dcs_maintenance.schedule_checks import cron_problem
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cronrules_caches():
-    """Each test computes its expansions, day masks and zone transitions itself: cronrules keeps them in
-    process-wide caches (the harness leaves pure caches alone), so a test reading them warm would judge the code
-    that filled them, not the code under test (what mutation testing runs: mutants fork from a warm process)."""
-    cronrules._parse_cached.cache_clear()
-    cronrules._flags.cache_clear()
-    cronrules._TRANSITIONS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_cronrules_caches")
 
 UTC = timezone.utc
 

@@ -23,15 +23,7 @@ from croniter import croniter
 from dcs_maintenance import cronrules
 from dcs_maintenance.cronrules import CronError, CronRule, check_cron, is_fixed_time, to_utc
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cronrules_caches():
-    """Each test computes its expansions, day masks and zone transitions itself: cronrules keeps them in
-    process-wide caches (the harness leaves pure caches alone), so a test reading them warm would judge the code
-    that filled them, not the code under test (what mutation testing runs: mutants fork from a warm process)."""
-    cronrules._parse_cached.cache_clear()
-    cronrules._flags.cache_clear()
-    cronrules._TRANSITIONS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_cronrules_caches")
 
 UTC = timezone.utc
 BERLIN, NEW_YORK, LORD_HOWE, SHANGHAI = "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Shanghai"

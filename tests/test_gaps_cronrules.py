@@ -12,18 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dcs_maintenance import cronrules
 from dcs_maintenance.cronrules import CronError, CronRule, check_cron, is_fixed_time, to_utc
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cronrules_caches():
-    """Each test computes its expansions, day masks and zone transitions itself: cronrules keeps them in
-    process-wide caches (the harness leaves pure caches alone), so a test reading them warm would judge the code
-    that filled them, not the code under test (what mutation testing runs: mutants fork from a warm process)."""
-    cronrules._parse_cached.cache_clear()
-    cronrules._flags.cache_clear()
-    cronrules._TRANSITIONS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_cronrules_caches")
 
 USAGE = "use 5 fields: minute hour day-of-month month day-of-week"
 STEP_LESS = "is a step without a range, which cron implementations read differently"

@@ -10,18 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dcs_maintenance import cronrules
 from dcs_maintenance.cronrules import CronRule
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cronrules_caches():
-    """Each test computes its expansions, day masks and zone transitions itself: cronrules keeps them in
-    process-wide caches (the harness leaves pure caches alone), so a test reading them warm would judge the code
-    that filled them, not the code under test (what mutation testing runs: mutants fork from a warm process)."""
-    cronrules._parse_cached.cache_clear()
-    cronrules._flags.cache_clear()
-    cronrules._TRANSITIONS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_cronrules_caches")
 
 UTC = timezone.utc
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Australia/Sydney", "America/Sao_Paulo",
