@@ -96,6 +96,11 @@ class RolloutWork:
 _keys_of: list = [None, {}]  # (the schedules sequence last asked about, its rollout state keys)
 
 
+def clear_memo() -> None:
+    """Forget the catalog last asked about, as a cold instance (tests: conftest.reset_process_state)."""
+    _keys_of[:] = [None, {}]
+
+
 def state_keys(schedules: Sequence[Schedule]) -> dict[str, str]:
     """schedule name -> its rollout state's meta key, for every one-shot schedule with a rollout block; found once
     per catalog (its schedules tuple is the same object from tick to tick while its files are unchanged)."""

@@ -240,6 +240,11 @@ def _stored(schedules: Sequence[Schedule], request: TickRequest, ledger: Any) ->
 _windows_of: list = [None, ()]  # (the schedules sequence last asked about, its enabled windows' names)
 
 
+def clear_memo() -> None:
+    """Forget the catalog last asked about, as a cold instance (tests: conftest.reset_process_state)."""
+    _windows_of[:] = [None, ()]
+
+
 def _window_names(schedules: Sequence[Schedule]) -> tuple[str, ...]:
     """The enabled windows' names, found once per catalog: its schedules tuple is the same object from tick to
     tick while its files are unchanged (loader's cache)."""

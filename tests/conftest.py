@@ -73,11 +73,11 @@ def reset_process_state() -> None:
     freeze every test's garbage for the rest of the session)."""
     fastpath.clear()
     loader.clear_cache()
-    runner._windows_of[:] = [None, ()]
-    rollout_runner._keys_of[:] = [None, {}]
+    runner.clear_memo()
+    rollout_runner.clear_memo()
     schedules_route = sys.modules.get("dcs_maintenance.routes.schedules")
     if schedules_route is not None:
-        schedules_route._order[:] = [None, None, ()]
+        schedules_route.clear_memo()
     invocation.close_ledgers()
     clock.set_clock(None)
     clock.set_as_of(None)

@@ -72,7 +72,7 @@ def test_reset_process_state_forgets_everything_a_warm_instance_remembers(emulat
                                                                          function_env):
     """Fill every process-wide cache and lever the package has (a tick, GET /schedules, the clock levers, logs),
     then reset_process_state must put each back as a cold start has it.
-    kills (each seen failing): dropping any line of conftest.reset_process_state (e.g. `runner._windows_of[:] = ...`,
+    kills (each seen failing): dropping any line of conftest.reset_process_state (e.g. `runner.clear_memo()`,
     `invocation.close_ledgers()`, `logs.bind("")`, `logs.configure("INFO")`), and fastpath.clear without
     `_tick[:] = [None] * len(_tick)`."""
     emulator.add_instance(PROJECT, instance_id="i-stg-1", name="staging-api", tags={"env": "staging"})

@@ -116,6 +116,11 @@ def _attach_progress(entries: list[dict[str, Any]], schedules: list[Schedule], s
 _order: list = [None, None, ()]
 
 
+def clear_memo() -> None:
+    """Forget the catalog last paged, as a cold instance (tests: conftest.reset_process_state)."""
+    _order[:] = [None, None, ()]
+
+
 def _ordered(catalog: Catalog, invalid: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     """Every entry's (name, file), sorted: the valid schedules and the names that only have problems."""
     if _order[0] is catalog and _order[1] == invalid:
