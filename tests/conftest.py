@@ -42,6 +42,14 @@ schedules:
     instances: {tags: {env: staging}}
 """
 
+HOURLY = """
+schedules:
+  - name: hourly
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {env: staging}}
+"""
+
 WEB_HOURLY = """
 schedules:
   - name: web

@@ -14,7 +14,7 @@ import threading
 from datetime import timedelta, timezone
 
 import pytest
-from conftest import API_TOKEN, PROJECT, acted_ids, results_by_instance, status_calls, t, use_ledger
+from conftest import API_TOKEN, HOURLY, PROJECT, acted_ids, results_by_instance, status_calls, t, use_ledger
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 import handler
@@ -27,13 +27,6 @@ from dcs_maintenance.tools.local import LocalContext, apig_event, timer_event
 UTC = timezone.utc
 TOPIC = f"urn:smn:cn-north-4:{PROJECT}:maintenance-alerts"
 
-HOURLY = """
-schedules:
-  - name: hourly
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-"""
 
 NIGHTS = """
 schedules:

@@ -11,7 +11,7 @@ import threading
 from datetime import timedelta, timezone
 
 import pytest
-from conftest import PROJECT, acted_ids, results_by_instance, status_calls, t, use_ledger
+from conftest import HOURLY, PROJECT, acted_ids, results_by_instance, status_calls, t, use_ledger
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_emulator import Fault
@@ -43,13 +43,6 @@ def fleet(emulator):
     return emulator
 
 
-HOURLY = """
-schedules:
-  - name: hourly
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-"""
 
 
 def sent(summary: dict) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from conftest import PROJECT, REGION, results_by_instance, status_calls, t
+from conftest import HOURLY, PROJECT, REGION, results_by_instance, status_calls, t
 
 from dcs_emulator import Fault
 from dcs_maintenance import invocation
@@ -25,13 +25,6 @@ schedules:
     instances: {tags: {env: dev}}
 """
 
-HOURLY = """
-schedules:
-  - name: hourly
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-"""
 
 
 def actions(emu) -> list[tuple[str, list[str]]]:

@@ -14,20 +14,12 @@ from datetime import timedelta
 
 import pytest
 import race
-from conftest import PROJECT, results_by_instance, status_calls, t, use_ledger
+from conftest import HOURLY, PROJECT, results_by_instance, status_calls, t, use_ledger
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_maintenance.ledger import CLAIMED, open_ledger
 from dcs_maintenance.ledger.base import claim_key
 from dcs_maintenance.tools.local import timer_event
-
-HOURLY = """
-schedules:
-  - name: hourly
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-"""
 
 NIGHTS = """
 schedules:
