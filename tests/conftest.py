@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +164,16 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
     """LEDGER_URL for this test: a fresh SQLite file, or with the indirect parameter "redis" a fresh key prefix on
     the session's redis-server (the module must import tests/redis_server.py's fixtures)."""
     return use_ledger(getattr(request, "param", "sqlite"), request, tmp_path, monkeypatch)
+
+
+def backend_ledger_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ledger URL for a backend test: `ledger.sqlite3` under tmp_path (the same file on every call of one test),
+    or a fresh key namespace on the session's redis-server (the module must import tests/redis_server.py's
+    fixtures)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.sqlite3"
+    server = request.getfixturevalue("redis_server")
+    return f"{server.url}?prefix=t-{uuid.uuid4().hex[:12]}:"
 
 
 def use_ledger(kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -10,8 +10,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import PROJECT
-from redis_server import RedisServer, redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from conftest import PROJECT, backend_ledger_url
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_maintenance.ledger import CLAIMED, LedgerError, open_ledger
 from dcs_maintenance.ledger.base import WindowState, format_utc
@@ -22,16 +22,9 @@ UTC = timezone.utc
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 
 
-def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.sqlite3"
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return f"{server.url}?prefix=t-{uuid.uuid4().hex[:12]}:"  # a fresh namespace per test
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def backend_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    return _url(request.param, request, tmp_path)
+    return backend_ledger_url(request.param, request, tmp_path)
 
 
 def old_sqlite_limit(ledger) -> None:
@@ -274,7 +267,7 @@ def test_a_forged_cursor_is_refused_with_the_message_the_api_shows(backend, key,
     kills: redis.py `"|" in entry_id` -> `"XX|XX" in entry_id`, the message mutated."""
     from dcs_maintenance.ledger.history_records import encode_cursor
 
-    with open_ledger(_url(backend, request, tmp_path)) as ledger:
+    with open_ledger(backend_ledger_url(backend, request, tmp_path)) as ledger:
         ledger.append_history(_minutes(2), timedelta(days=30), now=T0)
         with pytest.raises(ValueError) as err:
             ledger.history(HistoryQuery(cursor=encode_cursor(T0, key)))

@@ -15,7 +15,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from redis_server import RedisServer, redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from conftest import backend_ledger_url
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_maintenance.ledger import (
     CLAIM_TTL,
@@ -37,16 +38,9 @@ T0 = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 BACKENDS = ["sqlite", "redis"]
 
 
-def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.sqlite3"
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return f"{server.url}?prefix=t-{uuid.uuid4().hex[:12]}:"  # a fresh namespace per test
-
-
 @pytest.fixture(params=BACKENDS)
 def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    return _url(request.param, request, tmp_path)
+    return backend_ledger_url(request.param, request, tmp_path)
 
 
 @pytest.fixture
@@ -383,7 +377,8 @@ def _check_each_won_once(led, keys: list[str], wins: dict[str, list[str]]) -> No
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_concurrent_processes_claim_each_key_once(backend, request, tmp_path):
-    url = _url(backend, request, tmp_path)  # the SQLite file does not exist yet: workers race to create it
+    # The SQLite file does not exist yet: workers race to create it.
+    url = backend_ledger_url(backend, request, tmp_path)
     keys = [claim_key("race", T0, f"inst-{i:03d}", "restart") for i in range(N_KEYS)]
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(N_WORKERS), ctx.Queue()

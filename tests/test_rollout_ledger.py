@@ -9,7 +9,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from redis_server import RedisServer, redis_server, redis_server_factory  # noqa: F401  (fixtures)
+from conftest import backend_ledger_url
+from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 
 from dcs_maintenance.ledger import open_ledger
 from dcs_maintenance.model import Instance, RolloutSpec, Schedule, Selector
@@ -20,16 +21,9 @@ UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
-def _url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.sqlite3"
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return f"{server.url}?prefix=t-{uuid.uuid4().hex[:12]}:"
-
-
 @pytest.fixture(params=["sqlite", "redis"])
 def ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    return _url(request.param, request, tmp_path)
+    return backend_ledger_url(request.param, request, tmp_path)
 
 
 def append(item: str):
