@@ -463,10 +463,10 @@ def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str
     """The transition before the one in force, where it never happened on an instance (every attempt given back,
     or never eligible) and no claim or remembered refusal says why: reported `missed` now, rather than dropped
     without a word when the next transition takes over (found by issue 10's race harness). A transition the window
-    settled on (done everywhere, or frozen) was reported then and is not looked at again."""
+    settled on (done everywhere, or frozen) was reported then and is not looked at again. A manual run says it
+    too: it records the state it applies, so no later tick would (issue 16)."""
     schedule, desired = work.schedule, work.desired
-    if work.manual or desired is None:
-        return
+    assert desired is not None  # a window's work
     previous = window_desired(schedule, desired.occurrence - PENDING_HOLD)
     if previous is None or previous.state == desired.state:
         return

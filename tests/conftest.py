@@ -51,6 +51,13 @@ schedules:
     instances: {tags: {env: staging}}
 """
 
+DEV_NIGHTS = """
+schedules:
+  - name: nights
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {tags: {env: dev}}
+"""
+
 WEB_HOURLY = """
 schedules:
   - name: web

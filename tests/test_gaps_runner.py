@@ -10,21 +10,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from conftest import HOURLY, PROJECT, REGION, results_by_instance, status_calls, t
+from conftest import DEV_NIGHTS, HOURLY, PROJECT, REGION, results_by_instance, status_calls, t
 
 from dcs_emulator import Fault
 from dcs_maintenance import invocation
 from dcs_maintenance.ledger.base import LedgerError, claim_key
 from dcs_maintenance.settings import load_settings
 from dcs_maintenance.tools.local import LocalContext
-
-NIGHTS = """
-schedules:
-  - name: nights
-    window: {stop: "0 20 * * *", start: "0 7 * * *"}
-    instances: {tags: {env: dev}}
-"""
-
 
 
 def actions(emu) -> list[tuple[str, list[str]]]:
@@ -53,7 +45,7 @@ def test_redelivering_the_same_tick_after_a_throttled_window_stop_sends_it(emula
     window settles on the throttled stop, and the redelivery finds it settled).
     """
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
-    write_schedules(NIGHTS)
+    write_schedules(DEV_NIGHTS)
     tick(t("2026-06-01T19:55:00Z"))  # first sight: running, as wanted
     emulator.inject(Fault(endpoint="status", kind="throttle"))
     throttled = results_by_instance(tick(t("2026-06-01T20:00:00Z")))["i-a"]
@@ -77,7 +69,7 @@ def test_a_stale_copy_of_an_earlier_tick_never_starts_an_instance_first_seen_aft
     Deleting the check outright is also killed here (and by test_windows_week.py::test_a_week_of_windows).
     """
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
-    write_schedules(NIGHTS)
+    write_schedules(DEV_NIGHTS)
     tick(t("2026-06-01T19:55:00Z"))
     tick(t("2026-06-01T20:00:00Z"), lag=timedelta(seconds=-30))  # run at 19:59:30 by the function's clock
     assert actions(emulator) == [("stop", ["i-a"])]
@@ -99,7 +91,7 @@ def test_a_manual_window_run_acts_on_an_instance_started_by_hand(emulator, write
     "manual changes are left alone" and sends nothing).
     """
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
-    write_schedules(NIGHTS)
+    write_schedules(DEV_NIGHTS)
     tick(t("2026-06-01T19:55:00Z"))
     tick(t("2026-06-01T20:00:00Z"))
     emulator.set_status(PROJECT, "i-a", "RUNNING")  # started by hand in the evening
@@ -128,7 +120,7 @@ def test_a_dry_run_window_tick_then_a_real_tick_at_the_next_period_acts(emulator
     and work.dry_run in _finish), so no single deletion of either lets it settle the window.
     """
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
-    write_schedules(NIGHTS)
+    write_schedules(DEV_NIGHTS)
     tick(t("2026-06-01T19:55:00Z"))
     dry = tick(t("2026-06-01T20:00:00Z"), user_event={"dry_run": True})
     entry = results_by_instance(dry)["i-a"]

@@ -1,0 +1,481 @@
+"""Issue 16, runner gaps: what a tick's summary says about each schedule, field by field.
+
+The summary is what an operator reads the morning after (and what the notification and the history carry): a
+decision with its reason, the occurrence it is about, a window's desired state. The tests elsewhere look at
+results and calls; these pin each schedule entry whole, through handler.handler (TIMER events), the real SDK over
+HTTP to the emulator. Each test names the mutants it kills.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from conftest import DEV_NIGHTS, HOURLY, PROJECT, add_staging_pair, status_calls, t
+
+from dcs_emulator import Fault
+from dcs_maintenance.ledger import open_ledger
+from dcs_maintenance.ledger.base import claim_key
+from dcs_maintenance.tools.local import LocalContext
+
+
+def entry(summary: dict, name: str) -> dict:
+    """The schedule's entry, without its file (a temporary path)."""
+    [found] = [{k: v for k, v in s.items() if k != "file"} for s in summary["schedules"] if s["name"] == name]
+    return found
+
+
+def test_a_due_one_shot_says_how_many_instances_for_which_occurrence(emulator, write_schedules, tick):
+    """kills: runner.py _plan `what = None`, either branch of `... if work.intents else ...` forced or its text
+    changed, the reason or the occurrence dropped from rep.decide, `desired=` dropped (a one-shot says None)."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY)
+    summary = tick(t("2026-06-01T10:00:00Z"))
+    due = entry(summary, "hourly")
+    assert {k: v for k, v in due.items() if k != "instances"} == {
+        "name": "hourly", "kind": "one_shot", "action": "restart", "timezone": "UTC", "decision": "due",
+        "reason": "2 instance(s) to restart for occurrence 2026-06-01T10:00:00Z",
+        "occurrence": "2026-06-01T10:00:00Z", "desired": None, "dry_run": False, "occurrences": []}
+    assert [e["result"] for e in due["instances"]] == ["success", "success"]
+    emulator.set_status(PROJECT, "i-stg-1", "RESTARTING")
+    emulator.set_status(PROJECT, "i-stg-2", "RESTARTING")
+    nothing = entry(tick(t("2026-06-01T11:00:00Z")), "hourly")
+    assert (nothing["decision"], nothing["reason"], nothing["occurrence"]) == (
+        "due", "no instance to act on for occurrence 2026-06-01T11:00:00Z", "2026-06-01T11:00:00Z")
+
+
+def test_a_due_window_says_the_transition_and_the_state_it_wants(emulator, write_schedules, tick):
+    """kills: runner.py _plan `action_word = None` and `... if (work.desired) and False else schedule.action`
+    (a window has no action: "to None"), `desired=None` and `desired=... if (work.desired) and False ...`;
+    _plan_window the name or the occurrence dropped from a first sight's entry."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    write_schedules(DEV_NIGHTS)
+    first_sight = entry(tick(t("2026-06-01T19:55:00Z")), "nights")
+    assert first_sight["instances"] == [{"instance_id": "i-a", "name": "dev-api", "action": None, "result": "skipped",
+                                         "reason": "already RUNNING", "occurrence": "2026-06-01T07:00:00Z"}]
+    stop = entry(tick(t("2026-06-01T20:00:00Z")), "nights")
+    assert {k: v for k, v in stop.items() if k != "instances"} == {
+        "name": "nights", "kind": "window", "action": None, "timezone": "UTC", "decision": "due",
+        "reason": "1 instance(s) to stop for occurrence 2026-06-01T20:00:00Z",
+        "occurrence": "2026-06-01T20:00:00Z", "desired": "stopped", "dry_run": False, "occurrences": []}
+    start = entry(tick(t("2026-06-02T07:00:00Z")), "nights")
+    assert (start["reason"], start["desired"]) == ("1 instance(s) to start for occurrence 2026-06-02T07:00:00Z",
+                                                   "running")
+
+
+FROZEN_NIGHTS = DEV_NIGHTS + """freezes:
+  - name: release
+    from: "2026-06-01T20:01"
+    until: "2026-06-01T23:00"
+    timezone: UTC
+    reason: release night
+"""
+
+
+def test_a_late_delivery_judges_a_freeze_at_the_wall_clock(emulator, write_schedules, tick):
+    """The 20:00 tick is delivered at 20:02, inside a freeze that began at 20:01: the stop (due before the freeze)
+    is held, as the wall clock says, not sent as the event's time would say; the entry names the freeze, the
+    occurrence and the state the window wants. After the freeze the stop goes through.
+
+    kills: runner.py _window_frozen `request.window_at or request.at` -> `and` (judged at the event's 20:00:
+    the stop is sent inside the freeze), and each field of its rep.decide dropped or emptied."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    write_schedules(FROZEN_NIGHTS)
+    tick(t("2026-06-01T19:55:00Z"))
+    held = entry(tick(t("2026-06-01T20:00:00Z"), lag=timedelta(minutes=2)), "nights")
+    assert held == {
+        "name": "nights", "kind": "window", "action": None, "timezone": "UTC", "decision": "frozen",
+        "reason": "stops are held during freeze 'release' (2026-06-01T20:01 to 2026-06-01T23:00 UTC): release night "
+                  "until 2026-06-01T23:00:00Z",
+        "occurrence": "2026-06-01T20:00:00Z", "desired": "stopped", "dry_run": False, "occurrences": [],
+        "instances": []}
+    assert status_calls(emulator) == []
+    after = entry(tick(t("2026-06-01T23:00:00Z")), "nights")
+    assert [e["result"] for e in after["instances"]] == ["success"] and status_calls(emulator)[0]["action"] == "stop"
+
+
+def test_a_stop_inside_a_freeze_is_reported_once_and_settled_but_not_by_a_dry_run_schedule(
+        emulator, write_schedules, tick, function_env):
+    """A stop whose occurrence falls in a freeze is never applied: reported `frozen` once with the freeze's reason
+    and the window settles on it. A schedule with `dry_run: true` settles nothing (its ticks change nothing), so
+    it says the same again at the next tick.
+
+    kills: runner.py _window_frozen `rep.passed(..., None)` (the occurrence's reason dropped) and
+    `request.writes and not dry_run` -> `or` (a dry-run schedule writes the settled marker)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    emulator.add_instance(PROJECT, instance_id="i-b", name="dev-web", tags={"env": "rehearse"})
+    write_schedules(DEV_NIGHTS + """  - name: nights-preview
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {tags: {env: rehearse}}
+    dry_run: true
+freezes:
+  - name: release
+    from: "2026-06-01T19:30"
+    until: "2026-06-01T23:00"
+    timezone: UTC
+    reason: release night
+""")
+    tick(t("2026-06-01T19:55:00Z"))
+    first = tick(t("2026-06-01T20:00:00Z"))
+    why = ("stop at 2026-06-01T20:00:00Z falls in freeze 'release' (2026-06-01T19:30 to 2026-06-01T23:00 UTC): "
+           "release night: not applied; starts still go through")
+    for name in ("nights", "nights-preview"):
+        assert entry(first, name)["occurrences"] == [
+            {"occurrence": "2026-06-01T20:00:00Z", "result": "frozen", "reason": why}]
+    with open_ledger(function_env["LEDGER_URL"]) as ledger:
+        assert ledger.get_meta("settled:nights") == "2026-06-01T20:00:00Z"
+        assert ledger.get_meta("settled:nights-preview") is None
+    second = tick(t("2026-06-01T20:05:00Z"))
+    assert [s["name"] for s in second["schedules"]] == ["nights-preview"]
+    assert entry(second, "nights-preview")["decision"] == "frozen" and status_calls(emulator) == []
+
+
+def test_a_preview_of_a_handled_occurrence_names_every_request_and_outcome(emulator, write_schedules, tick,
+                                                                           monkeypatch):
+    """10:00 is handled by two deliveries, one instance per call: req-first restarts i-stg-1 and is throttled on
+    i-stg-2 (its claim given back), req-again's re-delivery has i-stg-2 refused by DCS. A dry run at 10:00 then
+    names both requests and both outcomes, each list joined by ", ".
+
+    kills: runner.py _handled `"XX, XX".join(...)` for the holders and for the outcomes."""
+    monkeypatch.setenv("BATCH_SIZE", "1")
+    add_staging_pair(emulator)
+    write_schedules(HOURLY)
+    emulator.inject(Fault(endpoint="status", kind="throttle", instance_ids=["i-stg-2"]))
+    tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-first"))
+    emulator.inject(Fault(endpoint="status", kind="failed_entries", instance_ids=["i-stg-2"]))
+    tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-again"))
+    preview = entry(tick(t("2026-06-01T10:00:00Z"), user_event='{"dry_run": true}'), "hourly")
+    assert (preview["decision"], preview["reason"]) == (
+        "handled", "already handled up to 2026-06-01T10:00:00Z: occurrence 2026-06-01T10:00:00Z by request "
+                   "req-again, req-first (1 failed, 1 success)")
+
+
+def test_a_preview_of_an_occurrence_that_claimed_nothing_says_so(emulator, write_schedules, tick):
+    """kills: runner.py _handled `iso(None)` in "occurrence ... was looked at then, nothing was claimed"."""
+    write_schedules(HOURLY)  # no staging instance: nothing to claim
+    tick(t("2026-06-01T10:00:00Z"))
+    preview = entry(tick(t("2026-06-01T10:00:00Z"), user_event='{"dry_run": true}'), "hourly")
+    assert (preview["decision"], preview["reason"]) == (
+        "handled", "already handled up to 2026-06-01T10:00:00Z; occurrence 2026-06-01T10:00:00Z was looked at "
+                   "then, nothing was claimed for it")
+
+
+# -- one-shot entries for instances a tick does not send to ---------------------------------------------------
+def _ledger(function_env: dict):
+    return open_ledger(function_env["LEDGER_URL"])
+
+
+def test_instances_already_claimed_or_not_eligible_are_reported_whole(emulator, write_schedules, tick,
+                                                                      function_env):
+    """At 10:00, i-stg-1 (staging-api) is claimed by an invocation still in flight, i-stg-2 (staging-jobs) was
+    restarted by an earlier delivery, i-stg-3 (staging-web) is stopped. Each entry names the instance, the action
+    and the occurrence; the claim in flight holds the watermark although the instance after it is done (pending
+    is kept, not overwritten), so the 10:05 tick looks at 10:00 again.
+
+    kills: runner.py _plan_one_shot the name or the action dropped from a claimed instance's entry, the name,
+    the action or the occurrence dropped from an ineligible one's, and `work.pending |= verdict.hold` ->
+    `= verdict.hold` (i-stg-2's done claim, judged after i-stg-1's, lets the watermark pass 10:00)."""
+    add_staging_pair(emulator)
+    emulator.add_instance(PROJECT, instance_id="i-stg-3", name="staging-web", tags={"env": "staging"},
+                          status="CLOSED")
+    write_schedules(HOURLY)
+    tick(t("2026-06-01T09:55:00Z"))
+    keys = {iid: claim_key("hourly", t("2026-06-01T10:00:00Z"), iid, "restart") for iid in ("i-stg-1", "i-stg-2")}
+    with _ledger(function_env) as ledger:
+        assert ledger.claim_many([keys["i-stg-1"]], "req-busy", now=t("2026-06-01T09:59:59Z")) == [True]
+        assert ledger.claim_many([keys["i-stg-2"]], "req-done", now=t("2026-06-01T09:59:59Z")) == [True]
+        ledger.record_many({keys["i-stg-2"]: ("success", "restart accepted")})
+    summary = tick(t("2026-06-01T10:00:00Z"))
+    by_id = {e["instance_id"]: e for e in entry(summary, "hourly")["instances"]}
+    assert {iid: (e["name"], e["action"], e["result"], e.get("handled_by"), e["occurrence"])
+            for iid, e in by_id.items()} == {
+        "i-stg-1": ("staging-api", "restart", "skipped", "req-busy", "2026-06-01T10:00:00Z"),
+        "i-stg-2": ("staging-jobs", "restart", "skipped", "req-done", "2026-06-01T10:00:00Z"),
+        "i-stg-3": ("staging-web", "restart", "skipped", None, "2026-06-01T10:00:00Z")}
+    assert by_id["i-stg-3"]["reason"] == "restart needs status RUNNING or ERROR, is CLOSED"
+    assert status_calls(emulator) == []
+    with _ledger(function_env) as ledger:
+        assert ledger.watermarks()["hourly"] < t("2026-06-01T10:00:00Z")  # held before the claim in flight
+
+
+def test_a_dry_run_schedule_reports_a_stale_claim_but_never_records_it(emulator, write_schedules, tick,
+                                                                        function_env):
+    """A schedule with `dry_run: true` changes nothing, the ledger included: a dead invocation's outcome-less claim
+    is reported unknown, and left as it was.
+
+    kills: runner.py _plan_one_shot `if request.writes and not work.dry_run` -> `or` (the claim recorded unknown)."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY + "    dry_run: true\n")
+    key = claim_key("hourly", t("2026-06-01T10:00:00Z"), "i-stg-1", "restart")
+    with _ledger(function_env) as ledger:
+        assert ledger.claim_many([key], "req-dead", now=t("2026-06-01T09:50:00Z")) == [True]
+    summary = tick(t("2026-06-01T10:00:00Z"))
+    by_id = {e["instance_id"]: e for e in entry(summary, "hourly")["instances"]}
+    assert (by_id["i-stg-1"]["result"], by_id["i-stg-1"]["handled_by"]) == ("unknown", "req-dead")
+    assert by_id["i-stg-2"]["reason"].startswith("dry run: would restart")
+    with _ledger(function_env) as ledger:
+        assert ledger.get_claims([key])[key].outcome == "claimed"
+    assert status_calls(emulator) == []
+
+
+# -- manual runs (POST /schedules/{name}/run) -----------------------------------------------------------------
+def test_a_manual_run_of_a_dry_run_schedule_sends_nothing(emulator, write_schedules, http, at_time):
+    """kills: runner.py _manual_work the Work's dry_run given None or left out (the run restarts for real)."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY + "    dry_run: true\n")
+    at_time(t("2026-06-01T10:00:30Z"))
+    summary = json.loads(http("POST", "/schedules/hourly/run")["body"])
+    assert [e["reason"][:22] for e in entry(summary, "hourly")["instances"]] == ["dry run: would restart"] * 2
+    assert status_calls(emulator) == []
+
+
+def test_a_manual_run_of_a_window_not_active_yet_starts_its_instances_for_the_minute(emulator, write_schedules,
+                                                                                      http, at_time):
+    """Before active_from a window wants nothing; run by hand it brings its instances up (availability first),
+    as an action of the run's minute.
+
+    kills: runner.py _manual_work `Desired(RUNNING, minute)` -> None, Desired(None, ...), Desired(RUNNING, None)
+    and the arguments dropped; `tick.replace(second=0, ...)` -> `second=1` (the occurrence is not the minute)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"}, status="CLOSED")
+    write_schedules(DEV_NIGHTS + '    active_from: "2026-07-01"\n')
+    at_time(t("2026-06-01T10:00:30Z"))
+    summary = json.loads(http("POST", "/schedules/nights/run")["body"])
+    nights = entry(summary, "nights")
+    assert (nights["decision"], nights["occurrence"], nights["desired"]) == ("due", "2026-06-01T10:00:00Z", "running")
+    assert [(e["action"], e["result"], e["occurrence"]) for e in nights["instances"]] == [
+        ("start", "success", "2026-06-01T10:00:00Z")]
+    assert [c["action"] for c in status_calls(emulator)] == ["start"]
+
+
+# -- windows: copies of ticks from workers whose clocks disagree --------------------------------------------------
+def test_a_copy_judged_before_a_transition_another_worker_applied_never_undoes_it(emulator, write_schedules, tick):
+    """Worker A gets the 19:55 event late, at 20:00:10 on its clock: windows are judged at the wall clock, so it
+    stops i-a for 20:00 (the watermark says 19:55). Worker B, whose clock is 10 s behind, gets a copy of the same
+    event at 19:59:50: for it the morning's start is still in force, and only the window states (stopped for the
+    later 20:00) say not to start i-a and i-b. It reports each, whole, and sends nothing.
+
+    kills: runner.py _plan_window `not work.manual` -> `work.manual` (B starts i-a again), `continue` -> `break`,
+    and every field of the stale entry dropped, emptied or nulled."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    emulator.add_instance(PROJECT, instance_id="i-b", name="dev-web", tags={"env": "dev"})
+    write_schedules(DEV_NIGHTS)
+    tick(t("2026-06-01T19:50:00Z"))  # first sight: the start (07:00) is in force
+    late = tick(t("2026-06-01T19:55:00Z"), lag=timedelta(seconds=310))
+    assert [(e["instance_id"], e["result"]) for e in entry(late, "nights")["instances"]] == [
+        ("i-a", "success"), ("i-b", "success")]
+    copy = tick(t("2026-06-01T19:55:00Z"), lag=timedelta(seconds=290))
+    assert entry(copy, "nights")["instances"] == [{
+        "instance_id": iid, "name": name, "action": None, "result": "skipped",
+        "reason": "stale tick: stopped was applied for the later occurrence 2026-06-01T20:00:00Z",
+        "occurrence": "2026-06-01T07:00:00Z"} for iid, name in (("i-a", "dev-api"), ("i-b", "dev-web"))]
+    assert [(c["action"], c["instances"]) for c in status_calls(emulator)] == [("stop", ["i-a", "i-b"])]
+    assert emulator.get_instance(PROJECT, "i-a")["status"] == "CLOSED"
+
+
+def test_an_enforced_window_corrects_on_a_redelivery_of_the_tick_that_applied_it(emulator, write_schedules, tick):
+    """An enforced window stopped i-a at 20:00; someone starts it by hand; the platform re-delivers the 20:00 event.
+    The redelivery is not stale (its time is the transition's own, not before it): it stops i-a again, as a
+    correction of its own (claimed apart from the 20:00 stop).
+
+    kills: runner.py _plan_window `request.at < prior.occurrence` -> `<=` (the redelivery is called stale)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    write_schedules(DEV_NIGHTS + "    enforce: true\n")
+    tick(t("2026-06-01T19:55:00Z"))
+    tick(t("2026-06-01T20:00:00Z"))
+    emulator.set_status(PROJECT, "i-a", "RUNNING")
+    again = tick(t("2026-06-01T20:00:00Z"), lag=timedelta(seconds=30))
+    assert [(e["action"], e["result"]) for e in entry(again, "nights")["instances"]] == [("stop", "success")]
+    assert [c["action"] for c in status_calls(emulator)] == ["stop", "stop"]
+
+
+# -- bookkeeping ----------------------------------------------------------------------------------------------
+def test_a_quiet_schedules_watermark_is_rewritten_every_other_tick(emulator, write_schedules, tick, function_env):
+    """A watermark one period old still starts the next tick's window where nothing can be missed, so a quiet
+    schedule's is rewritten only when it is older than that (10,000 quiet schedules' writes were a third of a
+    tick's cost); nothing due is ever skipped by it.
+
+    kills: runner.py _mark_is_old `tick - mark > settings.tick_period` -> `>=` (rewritten at every tick)."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY)
+    marks = []
+    for at in ("10:00", "10:05", "10:10", "10:15", "10:20"):
+        tick(t(f"2026-06-01T{at}:00Z"))
+        with _ledger(function_env) as ledger:
+            marks.append(ledger.watermarks()["hourly"].strftime("%H:%M"))
+    assert marks == ["10:00", "10:00", "10:10", "10:10", "10:20"]
+    assert len(status_calls(emulator)) == 1
+
+
+# -- a window's transition that never happened, superseded by the next one ----------------------------------------
+SHORT = """
+schedules:
+  - name: short
+    window: {stop: "0 20 * * *", start: "10 20 * * *"}
+    instances: {ids: [i-a]}
+"""
+
+
+def _missed(summary: dict) -> list[dict]:
+    return [e for s in summary["schedules"] for e in s["instances"] if e["result"] == "missed"]
+
+
+def test_a_stop_throttled_until_the_start_took_over_is_reported_missed_whole(emulator, write_schedules, tick):
+    """DCS throttles the 20:00 stop at 20:00 and 20:05 (nothing done, claims given back); the 20:10 tick applies
+    the start and reports the stop missed, whole, with what was last applied and what took over; once.
+
+    kills: every field of runner.py _report_superseded's missed entry dropped, emptied or nulled."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(SHORT)
+    tick(t("2026-06-01T19:55:00Z"))
+    emulator.inject(Fault(endpoint="status", kind="throttle", times=2))
+    tick(t("2026-06-01T20:00:00Z"))
+    tick(t("2026-06-01T20:05:00Z"))
+    assert _missed(tick(t("2026-06-01T20:10:00Z"))) == [{
+        "instance_id": "i-a", "name": "dev-api", "action": "stop", "result": "missed",
+        "reason": "the stop for 2026-06-01T20:00:00Z never happened on this instance (last applied: running for "
+                  "2026-05-31T20:10:00Z, nothing sent since); superseded by the start at 2026-06-01T20:10:00Z",
+        "occurrence": "2026-06-01T20:00:00Z"}]
+    assert _missed(tick(t("2026-06-01T20:15:00Z"))) == []  # said once: the window settles on the start
+
+
+def test_a_manual_run_that_applies_the_next_transition_reports_the_one_that_never_happened(
+        emulator, write_schedules, tick, http, at_time):
+    """As above, but an operator runs the window by hand at 20:10:30, before the 20:10 tick: the run applies the
+    start and records it, so no tick will ever see the stop as superseded. The run itself must say the stop
+    never happened (found by issue 16's mutation run: manual runs were left out, and the loss went unreported).
+
+    kills: runner.py _report_superseded `if work.manual or desired is None` (the fix removed `work.manual`)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(SHORT)
+    tick(t("2026-06-01T19:55:00Z"))
+    emulator.inject(Fault(endpoint="status", kind="throttle", times=2))
+    tick(t("2026-06-01T20:00:00Z"))
+    tick(t("2026-06-01T20:05:00Z"))
+    at_time(t("2026-06-01T20:10:30Z"))
+    manual = json.loads(http("POST", "/schedules/short/run")["body"])
+    assert [(e["action"], e["occurrence"]) for e in _missed(manual)] == [("stop", "2026-06-01T20:00:00Z")]
+    assert _missed(tick(t("2026-06-01T20:15:00Z"))) == []  # the run said it; the tick does not repeat it
+
+
+def test_a_stop_dcs_answered_is_not_reported_missed_when_the_start_takes_over(emulator, write_schedules, tick):
+    """The 20:00 stop reached DCS and failed there (its claim holds the outcome, reported then): the 20:10 start
+    does not call it missed.
+
+    kills: runner.py _report_superseded the claim keys built with None for the schedule, the instance or the
+    action, `get_claims(None)`, and `not in claimed and not refused` -> `or`."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(SHORT)
+    tick(t("2026-06-01T19:55:00Z"))
+    emulator.inject(Fault(endpoint="status", kind="failed_entries"))
+    failed = tick(t("2026-06-01T20:00:00Z"))
+    assert [e["result"] for e in failed["schedules"][0]["instances"]] == ["failed"]
+    start = tick(t("2026-06-01T20:10:00Z"))
+    assert _missed(start) == [] and [c["action"] for c in status_calls(emulator)] == ["stop"]
+
+
+def test_a_stop_dcs_refused_before_is_not_reported_missed_when_the_start_takes_over(emulator, write_schedules,
+                                                                                     tick):
+    """i-a cannot be stopped (an instance type DCS does not stop): the first night's stop is refused and
+    remembered, the second night's is skipped with that reason, no call and no claim. The start that follows
+    does not call the second stop missed: the remembered refusal says why it never happened.
+
+    kills: runner.py _report_superseded the refusal keys built with None for the schedule, the instance or the
+    action (when read and when looked up), and `refused.get(None)`."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", stop_start_supported=False)
+    write_schedules(SHORT)
+    tick(t("2026-06-01T19:55:00Z"))
+    first = tick(t("2026-06-01T20:00:00Z"))
+    assert first["schedules"][0]["instances"][0]["result"] == "failed"
+    tick(t("2026-06-01T20:10:00Z"))
+    second = tick(t("2026-06-02T20:00:00Z"))
+    assert [e["result"] for e in second["schedules"][0]["instances"]] == ["skipped"]
+    start = tick(t("2026-06-02T20:10:00Z"))
+    assert _missed(start) == [] and start["ok"]
+    assert [c["action"] for c in status_calls(emulator)] == ["stop"]
+
+
+def test_a_stop_the_window_settled_on_in_a_freeze_is_not_reported_missed_by_the_start(emulator, write_schedules,
+                                                                                       tick):
+    """The 20:00 stop falls in a freeze: reported `frozen` once, and the window settles on it. The 20:10 start
+    does not report it again as missed.
+
+    kills: runner.py _report_superseded `not candidates or settled == ...` -> `and`, and the settled marker read
+    under the key None."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(SHORT + """freezes:
+  - name: release
+    from: "2026-06-01T19:58"
+    until: "2026-06-01T20:05"
+    timezone: UTC
+    reason: release
+""")
+    tick(t("2026-06-01T19:55:00Z"))
+    frozen = tick(t("2026-06-01T20:00:00Z"))
+    assert frozen["counts"]["frozen"] == 1
+    start = tick(t("2026-06-01T20:10:00Z"))
+    assert _missed(start) == [] and status_calls(emulator) == []
+
+
+def test_a_window_paused_by_moving_active_from_forward_resumes_without_error(emulator, write_schedules, tick):
+    """The window ran (i-a started for 07:00), then its file moved active_from two days on: it does nothing
+    until then. Its first transition after the pause has no transition before it (the day before is not
+    active), and the instance's window state is from before the pause: the stop goes through.
+
+    kills: runner.py _report_superseded `previous is None or ...` -> `and` (AttributeError on None)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    schedule = """
+schedules:
+  - name: paused
+    window: {stop: "0 0 * * *", start: "0 7 * * *"}
+    instances: {ids: [i-a]}
+"""
+    write_schedules(schedule)
+    tick(t("2026-06-01T07:00:00Z"))
+    write_schedules(schedule + '    active_from: "2026-06-03"\n')
+    assert tick(t("2026-06-02T00:00:00Z"))["schedules"] == []
+    resumed = tick(t("2026-06-03T00:00:00Z"))
+    assert resumed["ok"], resumed["errors"]
+    assert [(e["action"], e["result"]) for e in resumed["schedules"][0]["instances"]] == [("stop", "success")]
+
+
+def test_a_window_not_settled_yet_still_leaves_a_manual_change_alone(emulator, write_schedules, tick):
+    """At 20:00 i-a is stopped and i-b is still restarting (so the window does not settle and plans again at 20:05).
+    Someone starts i-a by hand in between: the 20:05 tick stops i-b only; i-a's manual start is left alone (the
+    window applied its stop already; only `enforce: true` corrects).
+
+    kills: runner.py _plan_window `window_step(desired, inst, prior.state if prior else None, ...)` with the
+    state last applied replaced by None (every tick a first sight: i-a stopped again)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    emulator.add_instance(PROJECT, instance_id="i-b", name="dev-web", tags={"env": "dev"})
+    write_schedules(DEV_NIGHTS)
+    tick(t("2026-06-01T19:55:00Z"))
+    emulator.set_status(PROJECT, "i-b", "RESTARTING")
+    tick(t("2026-06-01T20:00:00Z"))
+    emulator.set_status(PROJECT, "i-a", "RUNNING")
+    emulator.set_status(PROJECT, "i-b", "RUNNING")
+    later = entry(tick(t("2026-06-01T20:05:00Z")), "nights")
+    assert [(e["instance_id"], e["action"], e["result"]) for e in later["instances"]] == [("i-b", "stop", "success")]
+    assert [(c["action"], c["instances"]) for c in status_calls(emulator)] == [("stop", ["i-a"]), ("stop", ["i-b"])]
+
+
+def test_window_claims_keep_their_ledger_keys(emulator, write_schedules, tick, http, at_time, function_env):
+    """A window's claims are keyed `schedule|occurrence|instance|action`, a correction's and a manual run's with
+    `~enforce@<tick>` / `~manual@<minute>` after the occurrence: the ledger outlives a deployment, and a version
+    that keyed them otherwise would not find the claims of the one before (and act again).
+
+    kills: runner.py _plan_window `occurrence_key = ...~manual@...` and `= ...~enforce@...` (the occurrence
+    lost), and claim_key given None for the schedule or the action."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    write_schedules(DEV_NIGHTS + "    enforce: true\n")
+    tick(t("2026-06-01T19:55:00Z"))
+    tick(t("2026-06-01T20:00:00Z"))
+    emulator.set_status(PROJECT, "i-a", "RUNNING")
+    tick(t("2026-06-01T20:05:00Z"))  # enforced: corrected
+    emulator.set_status(PROJECT, "i-a", "RUNNING")
+    at_time(t("2026-06-01T20:07:10Z"))
+    assert http("POST", "/schedules/nights/run")["statusCode"] == 200
+    keys = ["nights|2026-06-01T20:00:00Z|i-a|stop", "nights|2026-06-01T20:00:00Z~enforce@2026-06-01T20:05:00Z|i-a|stop",
+            "nights|2026-06-01T20:00:00Z~manual@2026-06-01T20:07:00Z|i-a|stop"]
+    with _ledger(function_env) as ledger:
+        assert {k: c.outcome for k, c in ledger.get_claims(keys).items()} == dict.fromkeys(keys, "success")
+    assert len(status_calls(emulator, "stop")) == 3
