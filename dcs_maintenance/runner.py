@@ -76,7 +76,7 @@ def run_tick(catalog: Catalog, request: TickRequest, rt: Runtime) -> dict[str, A
             report.errors.append(f"schedule {name!r} not found or not valid")
     marks = ledger.watermarks()
     book = Bookkeeping()
-    stored = _stored(schedules, request, ledger)
+    stored = _stored(schedules, ledger)
     works = _due_work(schedules, request, rt, ledger, marks, book, report, stored, catalog.freezes)
     plain = [w for w in works if w.rollout is None]
     instances = _list_projects(works, rt) if works else {}
@@ -223,16 +223,15 @@ def _report_passed(rep: ScheduleReport, passed: tuple[tuple[datetime, str, str],
 _Stored = tuple[dict[str, Optional[str]], dict[str, Optional[RolloutState]]]
 
 
-def _stored(schedules: Sequence[Schedule], request: TickRequest, ledger: Any) -> _Stored:
+def _stored(schedules: Sequence[Schedule], ledger: Any) -> _Stored:
     """Every window's settled marker (enforced windows act whatever it says) and every rollout schedule's stored
     rollout, in one ledger read."""
-    settled_keys = {name: f"settled:{name}" for name in (() if request.manual else _window_names(schedules))}
+    settled_keys = {name: f"settled:{name}" for name in _window_names(schedules)}
     rollout_keys = rollout_runner.state_keys(schedules)
     keys = [*settled_keys.values(), *rollout_keys.values()]
     if not keys:
         return {}, {}
-    get_metas = getattr(ledger, "get_metas", None)
-    values = get_metas(keys) if get_metas is not None else {key: ledger.get_meta(key) for key in keys}
+    values = ledger.get_metas(keys)
     return ({name: values.get(key) for name, key in settled_keys.items()},
             {name: rollout_runner.parse_state(name, values.get(key)) for name, key in rollout_keys.items()})
 
@@ -268,8 +267,7 @@ def _idle(schedule: Schedule, request: TickRequest, marks: dict[str, datetime], 
     if schedule.is_window:
         desired = fastpath.window_desired(schedule, request.window_at or tick)
         if desired is None or (not schedule.enforce and settled_marks.get(schedule.name) == iso(desired.occurrence)):
-            if not (mark is not None and tick < mark and not request.preview):  # as _due_work: not for a stale tick
-                new_marks[schedule.name] = tick
+            new_marks[schedule.name] = tick  # a stale tick's earlier time too: a watermark never moves back
             return True
         return False
     if not request.writes and mark is not None and mark >= tick:

@@ -446,8 +446,7 @@ def _remembered(intents: list[Intent], ledger: Any) -> dict[str, dcs_rules.Remem
         return {}
     keys = sorted({meta for _, meta in wanted.values()})
     try:
-        get_metas = getattr(ledger, "get_metas", None)
-        values = get_metas(keys) if get_metas is not None else {key: ledger.get_meta(key) for key in keys}
+        values = ledger.get_metas(keys)
     except LedgerError as exc:  # nothing remembered can be read: try (DCS refuses again, reported again)
         logs.error("ledger_read_failed", what="remembered refusals", error=str(exc))
         return {}

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from conftest import DEV_NIGHTS, HOURLY, PROJECT, add_staging_pair, status_calls, t
+from conftest import DEV_NIGHTS, HOURLY, OTHER_PROJECT, PROJECT, add_staging_and_prod, add_staging_pair, status_calls, t
 
 from dcs_emulator import Fault
+from dcs_maintenance import invocation
 from dcs_maintenance.ledger import open_ledger
-from dcs_maintenance.ledger.base import claim_key
+from dcs_maintenance.ledger.base import LedgerError, claim_key
+from dcs_maintenance.settings import load_settings
 from dcs_maintenance.tools.local import LocalContext
 
 
@@ -361,8 +363,8 @@ def test_a_stop_dcs_answered_is_not_reported_missed_when_the_start_takes_over(em
     """The 20:00 stop reached DCS and failed there (its claim holds the outcome, reported then): the 20:10 start
     does not call it missed.
 
-    kills: runner.py _report_superseded the claim keys built with None for the schedule, the instance or the
-    action, `get_claims(None)`, and `not in claimed and not refused` -> `or`."""
+    kills: runner.py _report_superseded the claim keys built with None for the instance, and
+    `not in claimed and not refused` -> `or`."""
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
     write_schedules(SHORT)
     tick(t("2026-06-01T19:55:00Z"))
@@ -373,14 +375,38 @@ def test_a_stop_dcs_answered_is_not_reported_missed_when_the_start_takes_over(em
     assert _missed(start) == [] and [c["action"] for c in status_calls(emulator)] == ["stop"]
 
 
+def test_a_stop_sent_whose_window_state_was_not_recorded_is_not_reported_missed(emulator, write_schedules, tick,
+                                                                                 monkeypatch):
+    """The 20:00 stop went out and DCS accepted it, but recording the window's state failed (the error was
+    reported then). At 20:10 the window's memory still says `running since 07:00`, yet the stop's claim holds
+    DCS's answer: the start that follows must not call the stop missed.
+
+    kills: runner.py _report_superseded `get_claims(None)` and the claim keys built with None for the schedule,
+    the instance or the action (the claim not found: a false `missed` alert)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
+    write_schedules(SHORT)
+    tick(t("2026-06-01T19:55:00Z"))
+    ledger = invocation.ledger_for(load_settings())
+
+    def set_window_states(*args, **kwargs):
+        raise LedgerError("database is locked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger, "set_window_states", set_window_states)
+        stop = tick(t("2026-06-01T20:00:00Z"))
+    assert [e["result"] for e in entry(stop, "short")["instances"]] == ["success"] and not stop["ok"]
+    start = tick(t("2026-06-01T20:10:00Z"))
+    assert _missed(start) == [] and start["ok"]
+
+
 def test_a_stop_dcs_refused_before_is_not_reported_missed_when_the_start_takes_over(emulator, write_schedules,
                                                                                      tick):
     """i-a cannot be stopped (an instance type DCS does not stop): the first night's stop is refused and
     remembered, the second night's is skipped with that reason, no call and no claim. The start that follows
     does not call the second stop missed: the remembered refusal says why it never happened.
 
-    kills: runner.py _report_superseded the refusal keys built with None for the schedule, the instance or the
-    action (when read and when looked up), and `refused.get(None)`."""
+    kills: runner.py _report_superseded the refusal looked up with None for the schedule, the instance or the
+    action, and `refused.get(None)` (the keys it was read with: the test after this one)."""
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", stop_start_supported=False)
     write_schedules(SHORT)
     tick(t("2026-06-01T19:55:00Z"))
@@ -392,6 +418,30 @@ def test_a_stop_dcs_refused_before_is_not_reported_missed_when_the_start_takes_o
     start = tick(t("2026-06-02T20:10:00Z"))
     assert _missed(start) == [] and start["ok"]
     assert [c["action"] for c in status_calls(emulator)] == ["stop"]
+
+
+def test_a_remembered_refusal_explains_a_stop_even_while_the_window_is_not_settled(emulator, write_schedules,
+                                                                                     tick):
+    """As above, with i-b beside i-a: on the second night i-b is busy (RESTARTING) at the stop, so the window does
+    not settle. The start that follows reports i-b's stop missed (it never happened) but not i-a's: DCS's
+    remembered refusal says why i-a was never stopped.
+
+    kills: runner.py _report_superseded the refusal keys read with None for the schedule (or the instance, or
+    the action): i-a reported missed too."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", stop_start_supported=False)
+    emulator.add_instance(PROJECT, instance_id="i-b", name="dev-jobs")
+    write_schedules(SHORT.replace("ids: [i-a]", "ids: [i-a, i-b]"))
+    for when in ("2026-06-01T19:55:00Z", "2026-06-01T20:00:00Z", "2026-06-01T20:10:00Z"):
+        tick(t(when))
+    emulator.set_status(PROJECT, "i-b", "RUNNING")
+    emulator.set_status(PROJECT, "i-b", "RESTARTING")
+    second = tick(t("2026-06-02T20:00:00Z"))
+    assert {e["instance_id"]: e["result"] for e in entry(second, "short")["instances"]} == {
+        "i-a": "skipped", "i-b": "skipped"}
+    emulator.set_status(PROJECT, "i-b", "RUNNING")
+    start = tick(t("2026-06-02T20:10:00Z"))
+    assert [(e["instance_id"], e["action"], e["occurrence"]) for e in _missed(start)] == [
+        ("i-b", "stop", "2026-06-02T20:00:00Z")]
 
 
 def test_a_stop_the_window_settled_on_in_a_freeze_is_not_reported_missed_by_the_start(emulator, write_schedules,
@@ -479,3 +529,137 @@ def test_window_claims_keep_their_ledger_keys(emulator, write_schedules, tick, h
     with _ledger(function_env) as ledger:
         assert {k: c.outcome for k, c in ledger.get_claims(keys).items()} == dict.fromkeys(keys, "success")
     assert len(status_calls(emulator, "stop")) == 3
+
+
+# -- skipped targets: whole entries ------------------------------------------------------------------------------
+def test_targets_left_out_by_protection_or_their_maintenance_window_are_reported_whole(emulator, write_schedules,
+                                                                                      tick):
+    """A protected instance, and one outside its own DCS maintenance window, are each reported skipped with the
+    action they were spared (a window's `stop`, a one-shot's `restart`), their name and the occurrence.
+
+    kills: runner.py _targets `action_word = None` and `... if (work.desired) and False else ...` (a window says
+    None), and the name, the action or the occurrence dropped from either skipped entry."""
+    add_staging_and_prod(emulator)
+    emulator.add_instance(PROJECT, instance_id="i-dev-1", name="dev-keep",
+                          tags={"env": "dev", "maintenance-protect": "true"})
+    emulator.add_instance(PROJECT, instance_id="i-mw", name="staging-mw", tags={"env": "staging"},
+                          maintain_begin="22:00:00", maintain_end="02:00:00")
+    write_schedules(DEV_NIGHTS + """  - name: in-window
+    action: restart
+    cron: "0 * * * *"
+    within_maintenance_window: true
+    instances: {names: [staging-mw]}
+""")
+    summary = tick(t("2026-06-01T20:00:00Z"))
+    [kept] = entry(summary, "nights")["instances"]
+    assert kept == {"instance_id": "i-dev-1", "name": "dev-keep", "action": "stop", "result": "skipped",
+                    "reason": kept["reason"], "occurrence": "2026-06-01T20:00:00Z"}
+    assert "maintenance-protect" in kept["reason"]
+    [outside] = entry(summary, "in-window")["instances"]
+    assert outside == {"instance_id": "i-mw", "name": "staging-mw", "action": "restart", "result": "skipped",
+                       "reason": outside["reason"], "occurrence": "2026-06-01T20:00:00Z"}
+    assert "22:00" in outside["reason"]
+    assert status_calls(emulator) == []
+
+
+# -- log lines: one JSON line per decision, with the request id -------------------------------------------------
+def log_lines(capsys, event: str) -> list[dict]:
+    """The function's JSON log lines of one event, without their time."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [{k: v for k, v in line.items() if k != "time"} for line in lines if line["event"] == event]
+
+
+def test_a_tick_logs_its_problems_and_its_outcome_but_not_its_idle_schedules(emulator, write_schedules, tick,
+                                                                          capsys):
+    """A tick's log: one `invalid_schedule` error line per problem (file, schedule, path, message), one
+    `schedule` line per schedule with something to say, none for the idle ones (disabled, not due: the fast
+    path's promise), and one `tick` line with the tick's figures; the summary counts the idle ones.
+
+    kills: runner.py run_tick the invalid_schedule line's event or any field renamed/None/dropped; _summary the
+    tick line's event or any field; `report.api_calls.get(None, 0)` (two projects' gateways: the calls of the
+    last one only); _due_work `report.idle = 1`, `-= 1`, `+= 2`; _idle `return True` -> `return False` for a
+    disabled schedule and for a quiet one-shot (a `schedule` line for an idle schedule)."""
+    add_staging_pair(emulator)
+    emulator.add_instance(OTHER_PROJECT, instance_id="i-o", name="other-api", tags={"env": "staging"})
+    write_schedules(HOURLY + f"""  - name: other
+    action: restart
+    cron: "0 * * * *"
+    project_id: "{OTHER_PROJECT}"
+    instances: {{tags: {{env: staging}}}}
+  - name: paused
+    action: restart
+    cron: "0 * * * *"
+    enabled: false
+    instances: {{tags: {{env: staging}}}}
+  - name: daily
+    action: restart
+    cron: "0 3 * * *"
+    instances: {{tags: {{env: staging}}}}
+""")
+    write_schedules('schedules:\n  - {name: broken, action: restart, cron: "0 25 * * *", instances: {names: [x]}}\n',
+                    name="broken.yaml")
+    capsys.readouterr()
+    summary = tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-logs"))
+    assert summary["idle"] == 2 and (summary["api_calls"]["list_calls"], summary["api_calls"]["status_calls"]) == (2, 2)
+    [problem] = summary["problems"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    by_event = {}
+    for line in lines:
+        by_event.setdefault(line["event"], []).append({k: v for k, v in line.items() if k != "time"})
+    assert by_event["invalid_schedule"] == [{
+        "level": "ERROR", "request_id": "req-logs", "event": "invalid_schedule",
+        **{k: problem[k] for k in ("file", "schedule", "path", "message") if problem.get(k) is not None}}]
+    assert {"file", "schedule", "message"} <= by_event["invalid_schedule"][0].keys()
+    assert sorted(line["schedule"] for line in by_event["schedule"]) == ["hourly", "other"]
+    assert by_event["tick"] == [{
+        "level": "INFO", "request_id": "req-logs", "event": "tick", "tick": "2026-06-01T10:00:00Z",
+        "trigger": summary["trigger"], "ok": False, "counts": summary["counts"], "idle": 2, "problems": 1,
+        "api_calls": summary["api_calls"]}]
+
+
+def test_a_refused_tick_logs_why_with_both_clocks(emulator, write_schedules, tick, capsys):
+    """A TIMER event dated ahead of the wall clock is refused (issue 10): the error line names the event's time,
+    the wall clock's and the reason, as the summary's error does.
+
+    kills: runner.py run_tick the tick_refused line's event renamed or None, any of tick/wall/error None or
+    dropped."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY)
+    capsys.readouterr()
+    summary = tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-future"),
+                   lag=-timedelta(hours=1))
+    [error] = summary["errors"]
+    [line] = log_lines(capsys, "tick_refused")
+    assert line == {"level": "ERROR", "request_id": "req-future", "event": "tick_refused",
+                    "tick": "2026-06-01T10:00:00Z", "wall": line["wall"], "error": error}
+    assert line["wall"].startswith("2026-06-01T09:00")
+    assert status_calls(emulator) == []
+
+
+def test_bookkeeping_that_fails_after_the_calls_is_logged_and_reported_beside_the_results(
+        emulator, write_schedules, tick, function_env, monkeypatch, capsys):
+    """The restart went out; writing the watermarks then failed. The summary keeps DCS's answer and says what was
+    not recorded and why it is safe (the claims stop a second action); one error line carries the ledger's error.
+
+    kills: runner.py _write_bookkeeping the error line's event renamed or None, its error None, dropped or
+    str(None); the summary's error text changed."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY)
+    tick(t("2026-06-01T09:55:00Z"))
+    ledger = invocation.ledger_for(load_settings())
+
+    def advance_watermarks(*args, **kwargs):
+        raise LedgerError("database is locked")
+
+    monkeypatch.setattr(ledger, "advance_watermarks", advance_watermarks)
+    capsys.readouterr()
+    summary = tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-book"))
+    assert [e["result"] for e in entry(summary, "hourly")["instances"]] == ["success", "success"]
+    assert summary["ok"] is False
+    assert summary["errors"] == [
+        "the ledger failed after this tick's calls (database is locked): the results above are what DCS answered; "
+        "watermarks or window states were not recorded, so the next tick looks again (the claims taken stop any "
+        "second action)"]
+    assert log_lines(capsys, "ledger_bookkeeping_failed") == [
+        {"level": "ERROR", "request_id": "req-book", "event": "ledger_bookkeeping_failed",
+         "error": "database is locked"}]

@@ -11,7 +11,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import AK, OTHER_PROJECT, PROJECT, SK, use_ledger
+from conftest import AK, OTHER_PROJECT, PROJECT, SK, results_by_instance, use_ledger
 from redis_server import redis_server, redis_server_factory  # noqa: F401  (fixtures)
 from rollout_world import World, emulator_clock, restarts, rollout_entry, status_bodies
 
@@ -30,6 +30,12 @@ schedules:
     cron: "0 3 * * *"
     instances: {{tags: {{role: web}}}}
     rollout: {{batch: 3, canary: true, wave_timeout: 5m{extra}}}
+"""
+
+SOON = """  - name: soon
+    action: restart
+    cron: "{minute} {hour} * * *"
+    instances: {{names: [web-01]}}
 """
 
 
@@ -288,20 +294,30 @@ def test_a_manual_run_starts_a_rollout_and_refuses_a_second_one(emulator, functi
     assert emulator.peak_not_running(PROJECT) <= 3
 
 
-def test_disabling_a_schedule_halts_its_running_rollout(emulator, function_env, write_schedules):
+def test_disabling_a_schedule_halts_its_running_rollout(emulator, function_env, write_schedules, capsys):
+    """The halt goes through the tick's one listing of the project, beside a plain schedule due at that tick
+    (issue 16: the halting work's project or region dropped made a second listing, or a tick that crashed
+    sorting the listings)."""
     fleet(emulator)
     write_schedules(ROLLING.format(extra=""))
     world = World(emulator, T0)
     world.tick(T0)
     sent = sum(restarts(emulator, PROJECT).values())
     assert 0 < sent < 12
-    write_schedules(ROLLING.format(extra="").replace("action: restart", "action: restart\n    enabled: false"))
+    write_schedules(ROLLING.format(extra="").replace("action: restart", "action: restart\n    enabled: false")
+                    + SOON.format(minute=(T0 + timedelta(minutes=5)).minute, hour=(T0 + timedelta(minutes=5)).hour))
+    capsys.readouterr()
     summary = world.tick(T0 + timedelta(minutes=5))
+    assert summary["api_calls"]["list_calls"] == 1
+    decisions = [(line["decision"], line["reason"]) for line in map(json.loads, capsys.readouterr().out.splitlines())
+                 if line["event"] == "schedule" and line["schedule"] == "web-roll"]
+    assert decisions[0] == ("disabled", "enabled: false")  # logged first, then what became of the rollout
+    assert [e["result"] for e in results_by_instance(summary, "soon").values()] == ["success"]
     entry = rollout_entry(summary, "web-roll")
     assert entry["decision"] == "rollout" and "the schedule was disabled" in entry["reason"]
     assert len(results([summary], "halted")) == 12 - sent
     world.ticks(T0 + timedelta(minutes=10), 3)
-    assert sum(restarts(emulator, PROJECT).values()) == sent
+    assert sum(restarts(emulator, PROJECT).values()) == sent + 1  # + the plain schedule's one restart of web-01
     assert stored_state(function_env["LEDGER_URL"]).status == "halted"
 
 

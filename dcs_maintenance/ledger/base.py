@@ -79,8 +79,8 @@ class Ledger(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
-    # Optional (the runner falls back to get_meta per key without it):
-    # def get_metas(self, keys: list[str]) -> dict[str, Optional[str]]: several meta values in one round trip.
+    def get_metas(self, keys: list[str]) -> dict[str, Optional[str]]:
+        """Several meta values in one round trip (a tick reads every window's settled marker at once)."""
 
     def update_meta(self, key: str, change: Callable[[Optional[str]], Optional[str]],
                     ttl: Optional[timedelta] = None) -> Optional[str]:
