@@ -45,7 +45,7 @@ from dcs_maintenance.planner import (
 )
 from dcs_maintenance.report import ScheduleReport, TickReport
 from dcs_maintenance.rollout import RolloutState
-from dcs_maintenance.sending import execute, record_stale
+from dcs_maintenance.sending import APPLIED_OUTCOMES, execute, record_stale
 from dcs_maintenance.settings import Settings
 from dcs_maintenance.tick import PENDING_HOLD, Bookkeeping, Intent, LockedLedger, Runtime, TickRequest, Work
 
@@ -432,7 +432,7 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
     schedule, desired, rep = work.schedule, work.desired, work.report
     assert desired is not None
     last = ledger.window_states(schedule.name)
-    _report_superseded(work, targets, last, ledger)
+    last = {**last, **_report_superseded(work, targets, last, ledger)}
     for inst in targets:
         prior = last.get(inst.instance_id)
         if prior is not None and not work.manual and request.at < prior.occurrence:
@@ -457,22 +457,27 @@ def _plan_window(work: Work, targets: tuple[Instance, ...], ledger: Any, request
         work.intents.append(Intent(work, inst, step.action, key, desired.occurrence))
 
 
-def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str, WindowState], ledger: Any) -> None:
+def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str, WindowState],
+                       ledger: Any) -> dict[str, WindowState]:
     """The transition before the one in force, where it never happened on an instance (every attempt given back,
     or never eligible) and no claim or remembered refusal says why: reported `missed` now, rather than dropped
     without a word when the next transition takes over (found by issue 10's race harness). A transition the window
     settled on (done everywhere, or frozen) was reported then and is not looked at again. A manual run says it
-    too: it records the state it applies, so no later tick would (issue 16)."""
+    too: it records the state it applies, so no later tick would (issue 16).
+
+    Returns the states the window's memory lacks: a transition DCS carried out (its claim's outcome `success`
+    or `unknown`) whose state was never recorded (the ledger failed after the call, issue 16). Without them the
+    next transition would read the instance as left alone by hand, and not act on it."""
     schedule, desired = work.schedule, work.desired
     assert desired is not None  # a window's work
     previous = window_desired(schedule, desired.occurrence - PENDING_HOLD)
     if previous is None or previous.state == desired.state:
-        return
+        return {}
     candidates = {inst.instance_id: (inst, prior) for inst in targets
                   if (prior := last.get(inst.instance_id)) is not None
                   and prior.occurrence < previous.occurrence and prior.state != previous.state}
     if not candidates or ledger.get_meta(f"settled:{schedule.name}") == iso(previous.occurrence):
-        return
+        return {}
     action, now_action = ACTION_FOR_STATE[previous.state], ACTION_FOR_STATE[desired.state]
     keys = {iid: claim_key(schedule.name, iso(previous.occurrence), iid, action) for iid in candidates}
     claimed = ledger.get_claims(list(keys.values()))
@@ -484,6 +489,8 @@ def _report_superseded(work: Work, targets: tuple[Instance, ...], last: dict[str
                                  f"the {action} for {iso(previous.occurrence)} never happened on this instance (last "
                                  f"applied: {prior.state} for {iso(prior.occurrence)}, nothing sent since); "
                                  f"superseded by the {now_action} at {iso(desired.occurrence)}", previous.occurrence)
+    return {iid: WindowState(previous.state, previous.occurrence) for iid, key in keys.items()
+            if key in claimed and claimed[key].outcome in APPLIED_OUTCOMES}
 
 
 # -- 5. bookkeeping -----------------------------------------------------------------------------------

@@ -375,14 +375,15 @@ def test_a_stop_dcs_answered_is_not_reported_missed_when_the_start_takes_over(em
     assert _missed(start) == [] and [c["action"] for c in status_calls(emulator)] == ["stop"]
 
 
-def test_a_stop_sent_whose_window_state_was_not_recorded_is_not_reported_missed(emulator, write_schedules, tick,
-                                                                                 monkeypatch):
+def test_a_stop_sent_whose_window_state_was_not_recorded_is_started_and_not_reported_missed(
+        emulator, write_schedules, tick, monkeypatch):
     """The 20:00 stop went out and DCS accepted it, but recording the window's state failed (the error was
-    reported then). At 20:10 the window's memory still says `running since 07:00`, yet the stop's claim holds
-    DCS's answer: the start that follows must not call the stop missed.
+    reported then), and the next tick is already the 20:10 start. The window's memory still says `running`,
+    yet the stop's claim holds DCS's answer: the start must not call the stop missed, and must start i-a (found
+    by issue 16's mutation run: the start read i-a as stopped by hand and left it stopped, without a word).
 
     kills: runner.py _report_superseded `get_claims(None)` and the claim keys built with None for the schedule,
-    the instance or the action (the claim not found: a false `missed` alert)."""
+    the instance or the action (the claim not found: a false `missed` alert); the states it returns dropped."""
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
     write_schedules(SHORT)
     tick(t("2026-06-01T19:55:00Z"))
@@ -395,8 +396,11 @@ def test_a_stop_sent_whose_window_state_was_not_recorded_is_not_reported_missed(
         patch.setattr(ledger, "set_window_states", set_window_states)
         stop = tick(t("2026-06-01T20:00:00Z"))
     assert [e["result"] for e in entry(stop, "short")["instances"]] == ["success"] and not stop["ok"]
+    emulator.set_status(PROJECT, "i-a", "CLOSED")  # the stop done
     start = tick(t("2026-06-01T20:10:00Z"))
     assert _missed(start) == [] and start["ok"]
+    assert [e["result"] for e in entry(start, "short")["instances"]] == ["success"]
+    assert [c["action"] for c in status_calls(emulator)] == ["stop", "start"]
 
 
 def test_a_stop_dcs_refused_before_is_not_reported_missed_when_the_start_takes_over(emulator, write_schedules,
