@@ -220,6 +220,128 @@ def test_a_dry_run_schedule_reports_a_stale_claim_but_never_records_it(emulator,
     assert status_calls(emulator) == []
 
 
+def test_an_enforced_window_reports_a_frozen_stop_once_and_never_applies_it(emulator, write_schedules, tick):
+    """An enforced window is looked at every tick (never idle), so its settled marker is what keeps a stop that
+    fell in a freeze from being reported again at each tick, and from being applied after the freeze.
+
+    kills: runner.py _due_work `settled = None`, the marker read under the key None, and _window_frozen given
+    None for `settled` (the frozen stop reported at every tick)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    write_schedules(DEV_NIGHTS + """    enforce: true
+freezes:
+  - name: release
+    from: "2026-06-01T19:58"
+    until: "2026-06-01T20:30"
+    timezone: UTC
+    reason: release night
+""")
+    tick(t("2026-06-01T19:55:00Z"))
+    frozen = [tick(t(f"2026-06-01T{hhmm}:00Z"))["counts"]["frozen"] for hhmm in ("20:00", "20:05", "20:35")]
+    assert frozen == [1, 0, 0]
+    assert status_calls(emulator) == []
+
+
+def test_a_missed_occurrence_says_why_nothing_ran(emulator, write_schedules, tick):
+    """Ticks dropped for half an hour: the 10:00 restart is older than its 10-minute deadline at 10:30. The entry
+    says nothing ran in this tick's window, beside the missed occurrence and its reason.
+
+    kills: runner.py _due_work the `not_due` decision of a schedule whose occurrences all passed: its decision or
+    reason renamed, None or dropped."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY.replace('cron: "0 * * * *"', 'cron: "0 * * * *"\n    starting_deadline: 10m'))
+    tick(t("2026-06-01T09:55:00Z"))
+    late = entry(tick(t("2026-06-01T10:30:00Z")), "hourly")
+    assert (late["decision"], late["reason"], late["instances"]) == (
+        "not_due", "no occurrence to run in this tick's window", [])
+    assert late["occurrences"] == [{"occurrence": "2026-06-01T10:00:00Z", "result": "missed",
+                                    "reason": "older than starting_deadline 0:10:00 at tick"}]
+    assert status_calls(emulator) == []
+
+
+def test_each_skipped_occurrence_is_reported_by_one_tick_only(emulator, write_schedules, tick):
+    """A 5-minute schedule on a skip date: every tick reports its own occurrence skipped, and the watermark moves
+    on, so the next tick does not report it again.
+
+    kills: runner.py _due_work `due.fire or due.passed or old` -> `due.fire or (due.passed and old)` (the
+    watermark stays: each skip is reported twice)."""
+    add_staging_pair(emulator)
+    write_schedules("""
+schedules:
+  - name: often
+    action: restart
+    cron: "*/5 * * * *"
+    skip_dates: ["2026-06-01"]
+    instances: {tags: {env: staging}}
+""")
+    tick(t("2026-06-01T09:55:00Z"))
+    reported = [[o["occurrence"] for o in entry(tick(t(f"2026-06-01T10:{mm}:00Z")), "often")["occurrences"]]
+                for mm in ("00", "05", "10")]
+    assert reported == [["2026-06-01T10:00:00Z"], ["2026-06-01T10:05:00Z"], ["2026-06-01T10:10:00Z"]]
+    assert status_calls(emulator) == []
+
+
+def test_a_frozen_one_shot_says_so_and_a_frozen_rollout_never_starts(emulator, write_schedules, tick):
+    """A restart and a rolling restart due inside a freeze: each is reported `frozen` once, with the freeze's
+    reason and the occurrence, nothing is sent and no rollout starts (so none runs on after the freeze).
+
+    kills: runner.py _due_work the `frozen` decision's name, reason or occurrence changed, None or dropped, and
+    `fire = ""` instead of None (the rollout started with an occurrence of "")."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY + """  - name: rolling
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {env: staging}}
+    rollout: {batch: 1}
+freezes:
+  - name: release
+    from: "2026-06-01T09:58"
+    until: "2026-06-01T10:30"
+    timezone: UTC
+    reason: release
+""")
+    tick(t("2026-06-01T09:55:00Z"))
+    summary = tick(t("2026-06-01T10:00:00Z"))
+    frozen = entry(summary, "hourly")
+    assert (frozen["decision"], frozen["occurrence"], frozen["instances"]) == ("frozen", "2026-06-01T10:00:00Z", [])
+    assert frozen["reason"].startswith("occurrence 2026-06-01T10:00:00Z falls in freeze 'release'")
+    assert frozen["occurrences"] == [{"occurrence": "2026-06-01T10:00:00Z", "result": "frozen",
+                                      "reason": frozen["reason"]}]
+    assert entry(summary, "rolling")["decision"] == "frozen"
+    later = [tick(t(f"2026-06-01T10:{mm}:00Z")) for mm in ("05", "35")]
+    assert [s["counts"]["frozen"] for s in later] == [0, 0]
+    assert status_calls(emulator) == []
+
+
+def test_a_stale_window_copy_is_logged_and_the_schedules_after_it_still_run(emulator, write_schedules, tick,
+                                                                            capsys):
+    """A copy of a 20:03 tick delivered after 20:05 was processed: the window says in its log line that the
+    tick is stale (naming the later one) and does nothing; the one-shot after it in the file is still looked at
+    (idle: 20:05 covered it). At 20:00 the window and the one-shot shared the tick's one listing of the project.
+
+    kills: runner.py _due_work the stale decision's reason None, `continue` -> `break` after it (the one-shot
+    never looked at: one idle schedule, not two), and the window's Work given None for its region (a second
+    listing)."""
+    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api", tags={"env": "dev"})
+    add_staging_pair(emulator)
+    write_schedules(DEV_NIGHTS + """    enforce: true
+  - name: every5
+    action: restart
+    cron: "*/5 * * * *"
+    instances: {tags: {env: staging}}
+""")
+    tick(t("2026-06-01T19:55:00Z"))
+    stop = tick(t("2026-06-01T20:00:00Z"))
+    assert stop["api_calls"]["list_calls"] == 1 and entry(stop, "nights")["decision"] == "due"
+    tick(t("2026-06-01T20:05:00Z"))
+    sent = len(status_calls(emulator))
+    capsys.readouterr()
+    stale = tick(t("2026-06-01T20:03:00Z"), lag=timedelta(minutes=3))
+    [line] = [line for line in log_lines(capsys, "schedule") if line["schedule"] == "nights"]
+    assert (line["decision"], line["reason"]) == (
+        "not_due", "stale tick: a later one (2026-06-01T20:05:00Z) was already processed")
+    assert stale["idle"] == 2 and stale["schedules"] == [] and len(status_calls(emulator)) == sent
+
+
 # -- manual runs (POST /schedules/{name}/run) -----------------------------------------------------------------
 def test_a_manual_run_of_a_dry_run_schedule_sends_nothing(emulator, write_schedules, http, at_time):
     """kills: runner.py _manual_work the Work's dry_run given None or left out (the run restarts for real)."""

@@ -52,3 +52,39 @@ def test_unknown_modules_are_refused_with_the_choices(capsys):
     else:
         raise AssertionError("an unknown module must be refused")
     assert "unknown module bogus: choose from planner, runner" in capsys.readouterr().err
+
+
+def test_a_resumed_run_copies_only_what_changed_and_keeps_mutmuts_state(tmp_path, monkeypatch):
+    """`--resume` keeps `.mutation/<module>/` (mutmut's results) and copies only the files whose content changed,
+    so mutmut re-tests just the functions that changed; a fresh run starts from nothing. The module's mutmut
+    settings are written once either way (mutmut starts over when they change)."""
+    import shutil
+    import subprocess
+
+    script = _script()
+    root = tmp_path / "project"
+    (root / "dcs_maintenance").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "dcs_maintenance" / "m.py").write_text("x = 1\n")
+    (root / "tests" / "test_m.py").write_text("def test_m():\n    pass\n")
+    (root / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)  # untracked files are listed too
+    monkeypatch.setattr(script, "ROOT", root)
+    monkeypatch.setattr(script, "WORK", tmp_path / "work")
+    monkeypatch.setitem(script.MODULES, "m", ("dcs_maintenance/m.py", ["test_m.py"]))
+    work = script.prepare("m")
+    (work / "mutants").mkdir()
+    (work / "mutants" / "mutmut-stats.json").write_text("{}")
+    (root / "dcs_maintenance" / "m.py").write_text("x = 2\n")
+    copied: list[str] = []
+    real_copy = shutil.copy2
+    monkeypatch.setattr(shutil, "copy2", lambda src, dst: copied.append(Path(src).relative_to(root).as_posix())
+                        or real_copy(src, dst))
+    assert script.prepare("m", resume=True) == work
+    assert sorted(copied) == ["dcs_maintenance/m.py", "pyproject.toml"]  # pyproject: the work copy has settings
+    assert (work / "dcs_maintenance" / "m.py").read_text() == "x = 2\n"
+    assert (work / "mutants" / "mutmut-stats.json").is_file()
+    config = (work / "pyproject.toml").read_text()
+    assert config.count("[tool.mutmut]") == 1 and '["tests/test_m.py"]' in config
+    script.prepare("m")
+    assert not (work / "mutants").exists()
