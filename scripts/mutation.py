@@ -3,6 +3,7 @@
     .venv/bin/python scripts/mutation.py                 # every core module (about 30-40 minutes on 2 cores)
     .venv/bin/python scripts/mutation.py planner gateway # some of them
     .venv/bin/python scripts/mutation.py --list          # the modules and the tests that judge each
+    .venv/bin/python scripts/mutation.py --resume runner # after adding tests: only what they can change
 
 Each module runs in its own copy of the project under `.mutation/<module>/` (mutmut rewrites the code it mutates
 and keeps its state there, so the working tree is never touched), scoped to the test files that exercise that
@@ -11,6 +12,11 @@ are judged against `scripts/mutation_equivalents/<module>.txt`, the mutants that
 with why), and the script prints, per module, the mutants killed out of those that are not equivalent; it exits 1 when a
 module is below the target (90%), listing the survivors with their diffs in `.mutation/<module>/survivors.txt`.
 Not part of CI's run (too slow); `requirements-mutation.txt` pins the tool and is installed on first use.
+
+`--resume` keeps a module's earlier run: the project's current files are copied over it, mutmut re-tests the
+mutants of every function whose code changed and those never checked, and then every earlier survivor, against
+the tests as they are now (a killed verdict stands: tests are only ever added to a scope). A change to a
+module's test scope (MODULES) makes mutmut start that module over.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "runner": ("dcs_maintenance/runner.py", [
         *_TICK_TESTS, "test_windows_week.py", "test_faults.py", "test_time_budget.py", "test_security.py",
         "test_race_findings.py", "test_rollout_runner.py",
-        "test_freezes_runner.py", "test_previews.py", "test_http.py", "test_real_dcs.py", "test_gaps_runner.py"]),
+        "test_freezes_runner.py", "test_previews.py", "test_http.py", "test_real_dcs.py", "test_gaps_runner.py",
+        "test_gaps_runner_listing.py", "test_gaps_runner_reports.py"]),
     "cronrules": ("dcs_maintenance/cronrules.py", [
         "test_cronrules.py", "test_cron_edges.py", "test_cron_expansion.py", "test_cron_suites.py",
         "test_dst_ticks.py", "test_planner.py", "test_next_step.py", "test_gaps_cronrules.py"]),
@@ -96,18 +103,20 @@ def ensure_tool() -> Path:
     return mutmut
 
 
-def prepare(module: str) -> Path:
-    """A fresh copy of the tracked files (plus any untracked new tests) with the module's mutmut settings."""
+def prepare(module: str, resume: bool = False) -> Path:
+    """A copy of the tracked files (plus any untracked new tests) with the module's mutmut settings: fresh, or
+    over the earlier run's (`resume`: only files whose content changed are copied, so mutmut sees which did)."""
     path, tests = MODULES[module]
     work = WORK / module
-    shutil.rmtree(work, ignore_errors=True)
+    if not resume:
+        shutil.rmtree(work, ignore_errors=True)
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                            check=True, capture_output=True, text=True).stdout.split()
     for name in files:
-        source = ROOT / name
-        if source.is_file():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, work / name)
+        source, target = ROOT / name, work / name
+        if source.is_file() and not (target.is_file() and target.read_bytes() == source.read_bytes()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     present = [f"tests/{t}" for t in tests if (work / "tests" / t).exists()]
     extra = ["handler.py", "dcs_emulator", "schedules", "demo", "bench", "deploy", "serverless.yml",
              "requirements.txt", "scripts"]
@@ -135,13 +144,7 @@ def equivalents(module: str) -> dict[str, str]:
     return found
 
 
-def run(module: str, mutmut: Path, children: int) -> Figures:
-    work = prepare(module)
-    print(f"{module}: mutating {MODULES[module][0]} (work in {work.relative_to(ROOT)})", flush=True)
-    env = {**os.environ, "TERM": "dumb"}
-    with open(work / "mutmut.log", "w") as log:
-        subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, env=env, stdout=log,
-                       stderr=subprocess.STDOUT, check=False)
+def results(module: str, mutmut: Path, work: Path, env: dict[str, str]) -> Figures:
     listing = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=work, env=env, capture_output=True,
                              text=True, check=False).stdout
     figures = Figures(module)
@@ -150,10 +153,30 @@ def run(module: str, mutmut: Path, children: int) -> Figures:
         if match:
             figures.statuses[match["name"]] = match["status"]
     figures.equivalent = set(equivalents(module)) & figures.statuses.keys()
-    survivors = [n for n, s in figures.statuses.items() if s not in ("killed", "timeout", "segfault")
-                 and n not in figures.equivalent]
+    return figures
+
+
+def survivors(figures: Figures) -> list[str]:
+    return [n for n, s in figures.statuses.items() if s not in ("killed", "timeout", "segfault", "not checked")
+            and n not in figures.equivalent]
+
+
+def run(module: str, mutmut: Path, children: int, resume: bool = False) -> Figures:
+    resume = resume and (WORK / module / "mutants").is_dir()
+    work = prepare(module, resume)
+    print(f"{module}: mutating {MODULES[module][0]} (work in {work.relative_to(ROOT)}"
+          f"{', resumed' if resume else ''})", flush=True)
+    env = {**os.environ, "TERM": "dumb"}
+    earlier = survivors(results(module, mutmut, work, env)) if resume else []
+    with open(work / "mutmut.log", "a" if resume else "w") as log:
+        subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=False)
+        if earlier:  # judged again by the tests added since
+            subprocess.run([str(mutmut), "run", "--max-children", str(children), *earlier], cwd=work, env=env,
+                           stdout=log, stderr=subprocess.STDOUT, check=False)
+    figures = results(module, mutmut, work, env)
     with open(work / "survivors.txt", "w") as out:
-        for name in survivors:
+        for name in survivors(figures):
             shown = subprocess.run([str(mutmut), "show", name], cwd=work, env=env, capture_output=True, text=True,
                                    check=False).stdout
             out.write(f"{shown}\n")
@@ -165,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep each module's earlier run; re-test what changed and the earlier survivors")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2,
                         help="mutants tested in parallel (default: the number of CPUs)")
     args = parser.parse_args(argv)
@@ -176,12 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}: choose from {', '.join(MODULES)}")
     mutmut = ensure_tool()
-    results = [run(m, mutmut, args.max_children) for m in (args.modules or list(MODULES))]
+    done = [run(m, mutmut, args.max_children, args.resume) for m in (args.modules or list(MODULES))]
     print(f"\n{'module':14} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'no test':>7} {'score':>6}")
-    for f in results:
+    for f in done:
         print(f"{f.module:14} {len(f.statuses):7} {len(f.equivalent):6} {f.killed:6} {f.count('survived'):8} "
               f"{f.count('no tests'):7} {f.score:6.1%}")
-    low = [f.module for f in results if f.score < TARGET]
+    low = [f.module for f in done if f.score < TARGET]
     if low:
         print(f"below {TARGET:.0%}: {', '.join(low)} (survivors in .mutation/<module>/survivors.txt)")
     return 1 if low else 0
