@@ -87,8 +87,8 @@ _USAGE = "use 5 fields: minute hour day-of-month month day-of-week"
 # How a step larger than its field reads: (the value it means, how often, the cycle it does not carry into).
 _FIRST_VALUE = (("minute 0", "an hour", "hour"), ("hour 0", "a day", "day"), ("day 1", "a month", "month"),
                 ("January", "a year", "year"), ("Sunday", "a week", "week"))
-# Separators: cron splits fields on spaces and tabs only (Vixie cron's get_string/skip_comments).
-_SEPARATORS = re.compile(r"[ \t]+")
+# Separators: cron splits fields on spaces and tabs only (Vixie cron's get_string/skip_comments); any other
+# whitespace is refused first.
 _OTHER_SPACE = re.compile(r"[^\S \t]")  # whitespace (str.isspace) other than space and tab
 _CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x0b": "LINE TABULATION", "\x0c": "FORM FEED",
                   "\x1c": "FILE SEPARATOR", "\x1d": "GROUP SEPARATOR", "\x1e": "RECORD SEPARATOR",
@@ -125,14 +125,14 @@ def _value(index: int, text: str, item: str) -> int:
 
 
 class _Item:
-    """One checked list item: its kind ('plain', 'star', 'nth' for mon#2, 'last' for 5L), the item as croniter
-    reads it (lower-case; day-of-month 'a-L' as 'a-31'), and what it matches: `values` (ints; 'l' for the last
-    day of the month; None for a bare '*') and, for weekday#n and weekdayL, `nth` (weekday, n or 'l') pairs."""
+    """One checked list item: the item as croniter reads it (lower-case; day-of-month 'a-L' as 'a-31'), and what
+    it matches: `values` (ints, weekdays 0-6; 'l' for the last day of the month; None for a bare '*') and, for
+    weekday#n and weekdayL (the only items that have them), `nth` (weekday, n or 'l') pairs."""
 
-    __slots__ = ("kind", "low", "values", "nth")
+    __slots__ = ("low", "values", "nth")
 
-    def __init__(self, kind: str, low: str, values: Optional[list], nth: tuple = ()) -> None:
-        self.kind, self.low, self.values, self.nth = kind, low, values, nth
+    def __init__(self, low: str, values: Optional[list], nth: tuple = ()) -> None:
+        self.low, self.values, self.nth = low, values, nth
 
 
 def _check_item(index: int, item: str) -> _Item:
@@ -169,7 +169,7 @@ def _check_value_item(index: int, item: str, low: str) -> _Item:
         if "w" in low:
             raise CronError(f"{field} field: W (nearest weekday) in {item!r} is not supported")
         if low == "l":
-            return _Item("plain", low, ["l"])
+            return _Item(low, ["l"])
         if low.startswith("l-"):
             raise CronError(f"{field} field: L can only end a day-of-month range ('25-L': day 25 to the end of the "
                             f"month), not start one ({item!r})")
@@ -182,11 +182,11 @@ def _check_value_item(index: int, item: str, low: str) -> _Item:
             day = _value(4, m.group(1), item) % 7
             if not 1 <= int(m.group(2)) <= 5:
                 raise CronError(f"{field} field: the n in {item!r} (n-th weekday of the month) must be 1-5")
-            return _Item("nth", low, [day], ((day, int(m.group(2))),))
+            return _Item(low, [day], ((day, int(m.group(2))),))
         m = _RE_LAST_DOW.match(low)
         if m:
             day = _value(4, m.group(1) or m.group(2), item) % 7
-            return _Item("last", low, [day], ((day, "l"),))
+            return _Item(low, [day], ((day, "l"),))
         if low == "l":
             raise CronError(f"{field} field: 'L' needs a weekday, e.g. '5L' for the last Friday of the month")
         if "#" in low:
@@ -223,13 +223,12 @@ def _check_value_item(index: int, item: str, low: str) -> _Item:
                 f"(as '{start}' alone, or as every {step} from {start} to the end of the field); {hint}")
     if base == "*":
         if not step_match:
-            return _Item("star", low, None)
-        top = 6 if index == 4 else hi
-        return _Item("star", low, sorted(set(_span(index, lo, top, step))))
+            return _Item(low, None)
+        return _Item(low, _span(index, lo, hi, step))
     m = _RE_RANGE.match(base)
     if m:
         a, b = _value(index, m.group(1), item), _value(index, m.group(2), item)
-        if a == b or (index == 4 and a % 7 == b % 7 and not (a == 0 and b == 7)):
+        if a == b or (index == 4 and (a, b) == (7, 0)):  # 7-0 is Sunday to Sunday too; 0-7 is the whole week
             raise CronError(
                 f"{field} field: equal range {item!r} is not supported (croniter reads it as the whole cycle); "
                 f"write '{item.split('-')[0]}' for that value only")
@@ -237,10 +236,10 @@ def _check_value_item(index: int, item: str, low: str) -> _Item:
             # croniter restarts the step after the wrap inconsistently ('50-10/7' gives 50,57,5, not 50,57,4).
             raise CronError(f"{field} field: a wrapping range with a step ({item!r}) is not supported; "
                             "split it into two ranges")
-        return _Item("plain", low, _span(index, a, b, step))
+        return _Item(low, _span(index, a, b, step))
     if _RE_VALUE.match(base):
         value = _value(index, base, item)
-        return _Item("plain", low, [value % 7 if index == 4 else value])
+        return _Item(low, [value % 7 if index == 4 else value])
     raise CronError(f"{field} field: {item!r} is not a value, a range a-b, '*' or a step form ('*/n', 'a-b/n')")
 
 
@@ -250,18 +249,16 @@ def _check_fields(expr: str) -> list[str]:
 
 
 def _checked_fields(expr: str) -> list[list[_Item]]:
-    """Check the grammar; return each field's checked items (their `low` texts are croniter's reading)."""
-    if not isinstance(expr, str):
-        raise CronError(f"cron must be a string, not {type(expr).__name__}")
+    """Check the grammar of a string (`_parse` refuses any other type); return each field's checked items (their
+    `low` texts are croniter's reading)."""
     odd = _OTHER_SPACE.search(expr)
     if odd:
         raise CronError(f"cron {expr!r} contains {_char_name(odd.group())} at position {odd.start() + 1}: cron fields "
                         "are separated by spaces or tabs only; type a plain space")
-    text = expr.strip(" \t")
-    if not text:
+    fields = expr.split()  # spaces and tabs: the only whitespace left
+    if not fields:
         raise CronError(f"cron is empty; {_USAGE}")
-    fields = _SEPARATORS.split(text)
-    if text.startswith("@"):
+    if fields[0].startswith("@"):
         raise CronError(f"macros such as {fields[0]!r} are not supported; write the 5 fields, "
                         f"e.g. '0 0 * * *' for @daily ({_USAGE})")
     if len(fields) in (6, 7):
@@ -274,9 +271,9 @@ def _checked_fields(expr: str) -> list[list[_Item]]:
         checked.append([_check_item(index, item) for item in items])
         if len(items) > 1 and "*" in items:
             raise CronError(f"{_FIELD_NAMES[index]} field: '*' cannot be part of a list ({field!r})")
-    dow_kinds = {item.kind for item in checked[4]}
-    if dow_kinds & {"nth", "last"}:
-        if dow_kinds - {"nth", "last"}:
+    nth_items = [item for item in checked[4] if item.nth]  # weekday#n and weekdayL
+    if nth_items:
+        if len(nth_items) < len(checked[4]):
             raise CronError("day-of-week field: cannot mix plain weekdays with weekday#n or weekdayL forms "
                             f"({fields[4]!r})")
         if fields[2] != "*":
@@ -300,10 +297,11 @@ def _expand(checked: list[list[_Item]]) -> tuple[list, dict]:
             expanded.append(["*"])
             continue
         values = {v for item in field for v in item.values}
-        if len(values) == _COUNTS[index] and not (
+        if len(values) == _COUNTS[index] and not any(item.nth for item in field) and not (
                 (index == 2 and "*" not in texts[4]) or (index == 4 and "*" not in texts[2])):
             # croniter's rule: a field listing every value is '*', but a day field only when the other day field
             # has a '*' in it ('0 0 1-31 * mon' stays a union with Mondays, so every day; '0 0 */2 * 0-6' does not).
+            # Never a field of weekday#n / weekdayL forms: '0L,...,6L' is the month's last week (issue 16).
             expanded.append(["*"])
             continue
         last = ["l"] if "l" in values else []
@@ -390,11 +388,10 @@ def is_fixed_time(expr: str) -> bool:
 class _Spec:
     """A parsed expression: which wall minutes match. Shared by every CronRule with the same expression."""
 
-    __slots__ = ("expr", "fixed_time", "minute_ok", "hour_ok", "minutes", "hours", "month_ok", "dom_star",
+    __slots__ = ("fixed_time", "minute_ok", "hour_ok", "minutes", "hours", "month_ok", "dom_star",
                  "dom_days", "dom_last", "dow_star", "dow_days", "nth", "every_day", "_masks")
 
     def __init__(self, expr: str, expanded: list, nth: dict) -> None:
-        self.expr = expr
         self.fixed_time = is_fixed_time(expr)
         minute, hour, dom, month, dow = expanded
         self.minutes = list(range(60)) if minute == ["*"] else sorted(minute)
@@ -406,8 +403,8 @@ class _Spec:
         self.dom_days = frozenset(d for d in dom if isinstance(d, int))
         self.dom_last = "l" in dom
         self.dow_star = dow == ["*"]
-        self.dow_days = frozenset(d % 7 for d in dow if isinstance(d, int))
-        self.nth = {wd % 7: frozenset(ns) for wd, ns in nth.items()}
+        self.dow_days = frozenset(d for d in dow if isinstance(d, int))  # 0-6, as croniter.expand gives them
+        self.nth = {wd: frozenset(ns) for wd, ns in nth.items()}
         self.every_day = self.dom_star and self.dow_star and month == ["*"]
         self._masks: dict[int, int] = {}
 
@@ -443,7 +440,7 @@ class _Spec:
         if self.dow_star:
             dow_mask = full
         else:
-            first_wd = (date(year, month, 1).weekday() + 1) % 7  # cron numbering: 0 = Sunday
+            first_wd = date(year, month, 1).isoweekday()  # cron's numbering modulo 7 (Sunday: 7, i.e. 0)
             dow_mask = 0
             if self.nth:
                 for wd, ns in self.nth.items():

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -114,6 +115,13 @@ MESSAGES = [
                           "June, September and November"),
     ("0 0 31 2,4 *", "invalid cron '0 0 31 2,4 *': impossible date: day 31 never occurs in February and April"),
     ("60 * * * *", "minute field: 60 in '60' is out of range 0-59"),
+    ("70-80 * * * *", "minute field: 70 in '70-80' is out of range 0-59"),
+    ("5-80 * * * *", "minute field: 80 in '5-80' is out of range 0-59"),
+    ("70/15 * * * *", "minute field: 70 in '70/15' is out of range 0-59"),
+    ("0 0 * * 9#2", "day-of-week field: 9 in '9#2' is out of range 0-7"),
+    ("0 0 * * 9L", "day-of-week field: 9 in '9L' is out of range 0-7"),
+    ("0 0 * * xyz#2", "day-of-week field: unknown name 'xyz' in 'xyz#2'"),
+    ("0 0 * * X", "day-of-week field: unknown name 'x' in 'X'"),
     ("0 0 0 * *", "day-of-month field: 0 in '0' is out of range 1-31"),
     ("0 0 * foo *", "month field: unknown name 'foo' in 'foo'"),
     ("0 0 * jan-foo *", "month field: unknown name 'foo' in 'jan-foo'"),
@@ -134,7 +142,9 @@ def test_each_refusal_says_exactly_why(expr, message):
 
     kills: every string mutant of the messages (e.g. cronrules.py `f"cron has {len(fields)} field..."` ->
     `"XX..."`), `len(fields) != 1` -> `== 1` (the plural), `_value(...) >= top` -> `> top` (the hint for the
-    field's last value) and `_COUNTS[index] - 1 + lo` -> `+ 1 + lo`, `expr.strip(' ')` -> `expr.strip()`..."""
+    field's last value) and `_COUNTS[index] - 1 + lo` -> `+ 1 + lo`, `expr.strip(' ')` -> `expr.strip()`, each
+    `_value(index, text, item)` -> `_value(index, text, None)` (the item an out-of-range or unknown value is
+    named in: '9#2', '9L', '70/15', '70-80')..."""
     with pytest.raises(CronError) as info:
         check_cron(expr)
     assert str(info.value) == message
@@ -287,3 +297,157 @@ def test_only_aware_datetimes_are_instants(value, error, message):
 def test_fixed_time_needs_a_minute_and_an_hour_field(text, fixed):
     """kills: cronrules.py `is_fixed_time` `len(fields) >= 2` -> `> 2` / `>= 3` and the `and`s -> `or`."""
     assert is_fixed_time(text) is fixed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Forms at the edge of the grammar that are accepted, and what they match
+
+@pytest.mark.parametrize(("expr", "start", "expected"), [
+    ("*/1 * * * *", _utc(2026, 1, 1), [_utc(2026, 1, 1, 0, 1), _utc(2026, 1, 1, 0, 2)]),
+    ("0-59/1 * * * *", _utc(2026, 1, 1), [_utc(2026, 1, 1, 0, 1), _utc(2026, 1, 1, 0, 2)]),
+    ("0 0 * * */1", _utc(2026, 1, 1), [_utc(2026, 1, 2), _utc(2026, 1, 3)]),
+    ("0 0 * * */7", _utc(2026, 1, 1), [_utc(2026, 1, 4), _utc(2026, 1, 11)]),
+    ("0 0 * * */6", _utc(2026, 1, 1), [_utc(2026, 1, 3), _utc(2026, 1, 4)]),
+    ("0 0 * * 0-7", _utc(2026, 1, 1), [_utc(2026, 1, 2), _utc(2026, 1, 3)]),
+    ("0 0 * * 7-1", _utc(2026, 1, 1), [_utc(2026, 1, 4), _utc(2026, 1, 5)]),
+    ("0 0 * * 6-sun", _utc(2026, 1, 1), [_utc(2026, 1, 3), _utc(2026, 1, 4)]),
+    ("0 7-0 * * *", _utc(2026, 1, 1, 1), [_utc(2026, 1, 1, 7), _utc(2026, 1, 1, 8)]),
+    ("0 0 1,L * *", _utc(2026, 1, 15), [_utc(2026, 1, 31), _utc(2026, 2, 1), _utc(2026, 2, 28), _utc(2026, 3, 1)]),
+    ("0 0 L,1 * *", _utc(2026, 2, 15), [_utc(2026, 2, 28), _utc(2026, 3, 1)]),
+    ("0 0 */2 * 0,1,2,3,4,5,6,7", _utc(2026, 1, 1), [_utc(2026, 1, 3), _utc(2026, 1, 5)]),
+])
+def test_edge_forms_are_accepted_and_match_what_they_say(expr, start, expected):
+    """A step of 1 is the range itself ('*/1', 'a-b/1'); weekday 7 is Sunday, so '*/7' is Sundays, '0-7' every day
+    and '7-1' Sunday and Monday; a wrapping hour range '7-0'; 'L' listed with a day is both days; weekdays 0-7
+    listed one by one are the 7 weekdays, so all of them, '*' by croniter's rule: '*/2' days alone, not OR every day.
+
+    kills: cronrules.py `_check_value_item`'s step check `int(step_text) < 1` -> `<= 1` / `< 2` ('*/1' refused),
+    the equal-range check `(a, b) == (7, 0)` -> `(7, 1)` / `(8, 0)` / `index == 4 or ...`, and `_Spec._compute_mask`
+    `dom_mask |= 1 << ndays` -> `dom_mask = 1 << ndays` (the last day would drop the 1st), and a weekday's `value % 7`
+    -> `value % 8` (7 would be an eighth weekday)."""
+    check_cron(expr)
+    assert CronRule(expr, "UTC").upcoming(start, len(expected)) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The end of the calendar, and before 1970
+
+def test_an_occurrence_in_the_year_9999_is_found():
+    """The search runs through December 9998 into 9999 (and stops after it).
+
+    kills: cronrules.py `_Spec.next_day`'s `year > 9999` -> `year >= 9999` (nothing in 9999)."""
+    rule = CronRule("0 0 1 1 *", "UTC")
+    assert rule.next_after(_utc(9998, 6, 1)) == _utc(9999, 1, 1)
+    assert rule.upcoming(_utc(9998, 6, 1), 3) == [_utc(9999, 1, 1)]
+    assert rule.next_after(_utc(9999, 1, 1)) is None
+
+
+def test_occurrences_before_1970_are_found():
+    """Wall minutes before the epoch are negative numbers: the skip ahead to the first candidate works on them too.
+
+    kills: cronrules.py `_iter_after`'s `_EPOCH + _MINUTE * k` -> `_MINUTE / k` (a skip to 1970)."""
+    assert CronRule("0 0 * * *", "UTC").upcoming(_utc(1960, 1, 1), 2) == [_utc(1960, 1, 2), _utc(1960, 1, 3)]
+    assert CronRule("30 12 * * *", "Europe/Berlin").between(_utc(1960, 1, 1), _utc(1960, 1, 3)) == [
+        _utc(1960, 1, 1, 11, 30), _utc(1960, 1, 2, 11, 30)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# between: its memo, and long spans across two changes
+
+def test_between_answers_each_window_for_itself():
+    """The same end with another start is another question (the memo keys on both).
+
+    kills: cronrules.py `CronRule.between`'s memo `last[0] == s and last[1] == e` -> `last[0] != s and ...`."""
+    rule = CronRule("0 * * * *", "UTC")
+    end = _utc(2026, 1, 1, 4)
+    assert rule.between(_utc(2026, 1, 1), end) == [_utc(2026, 1, 1, h) for h in (1, 2, 3, 4)]
+    assert rule.between(_utc(2026, 1, 1, 2), end) == [_utc(2026, 1, 1, 3), _utc(2026, 1, 1, 4)]
+    assert rule.between(_utc(2026, 1, 1, 2), end) == [_utc(2026, 1, 1, 3), _utc(2026, 1, 1, 4)]
+
+
+def test_a_year_long_window_follows_both_changes():
+    """Berlin's offset is +01:00 at both ends of 2026 but +02:00 from March to October: a year in one call reads
+    each day at its own offset.
+
+    kills: cronrules.py `CronRule.between`'s `e - s <= _CHUNK` -> `... or True` (one chunk for a year, read at
+    the offset of its ends)."""
+    found = CronRule("0 2 * * *", "Europe/Berlin").between(_utc(2026, 1, 1), _utc(2027, 1, 1))
+    assert len(found) == 365
+    assert found[0] == _utc(2026, 1, 1, 1) and found[-1] == _utc(2026, 12, 31, 1)
+    assert _utc(2026, 3, 29, 1) in found and _utc(2026, 6, 1) in found and _utc(2026, 10, 25) in found
+    assert _utc(2026, 6, 1, 1) not in found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The minutes next to a jump, and a 3-hour fall-back
+
+def test_a_fixed_time_just_after_a_jump_fires_once_at_its_own_time():
+    """03:01 in Berlin exists on the spring-forward day (02:00-02:59 are skipped): it fires at 03:01, and nothing
+    fires at the jump, since no job's time was skipped.
+
+    kills: cronrules.py `_chunk`'s `any_wall(_wall_ceil(tr, off_b), _wall_ceil(tr, off_a) - 1)` -> `+ 1` (03:00
+    and 03:01 counted as skipped)."""
+    assert CronRule("1 3 * * *", "Europe/Berlin").between(_utc(2026, 3, 28, 12), _utc(2026, 3, 29, 12)) == [
+        _utc(2026, 3, 29, 1, 1)]
+
+
+def test_a_three_hour_fall_back_repeats_a_real_time_job():
+    """Casey (Antarctica) went from +11 to +08 at 15:00 UTC on 4 March 2010, a 3-hour fall-back (the largest shift the
+    module handles): the wall times 23:00-01:59 came round again, so a job following real time at minute 0 of hour
+    23 fires on both passes, the second at 15:00 UTC, one minute after the question's instant.
+
+    kills: cronrules.py `_iter_after`'s first candidate `_wall_floor(s, offset) - _SHIFT_MINUTES - 1` -> `+ 1`
+    (23:00 is exactly 3 hours before 01:59, the wall time of 14:59 UTC: it would be skipped to the next day)."""
+    rule = CronRule("*/60 23 * * *", "Antarctica/Casey")
+    assert rule.upcoming(_utc(2010, 3, 4, 11), 2) == [_utc(2010, 3, 4, 12), _utc(2010, 3, 4, 15)]
+    assert rule.upcoming(_utc(2010, 3, 4, 14, 59), 2) == [_utc(2010, 3, 4, 15), _utc(2010, 3, 5, 15)]
+    assert rule.next_after(_utc(2010, 3, 4, 14, 59)) == _utc(2010, 3, 4, 15)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The machine's own time zone plays no part
+
+@pytest.fixture
+def local_zone(monkeypatch):
+    """Set the process's local time zone (POSIX TZ, no zone files needed); restored after the test."""
+
+    def set_zone(tz: str) -> None:
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_results_do_not_depend_on_the_machines_time_zone(local_zone):
+    """With the machine on +01:00 all year (as Lagos), Berlin's rules are still Berlin's: to_utc gives UTC, and a
+    02:30 job fires at the jump in spring and on the first pass in autumn, also when asked just after the change
+    (where the machine's offset equals Berlin's new one).
+
+    kills: cronrules.py `to_utc`'s `astimezone(UTC)` -> `astimezone(None)` (the local zone), `_step_after`'s
+    `_offset(s - _MAX_SHIFT, zone)` -> `_offset(..., None)` and its check `_offset(t, zone) == offset` ->
+    `_offset(t, None)` (both would trust the machine's +01:00 across Berlin's change)."""
+    local_zone("WAT-1")
+    t = to_utc(datetime(2026, 6, 1, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
+    assert t == _utc(2026, 6, 1, 4) and t.tzinfo is timezone.utc
+    rule = CronRule("30 2 * * *", "Europe/Berlin")
+    assert rule.next_after(_utc(2026, 3, 28, 12)) == _utc(2026, 3, 29, 1)
+    assert CronRule("30 2 * * *", "Europe/Berlin").next_after(_utc(2026, 10, 25, 1, 10)) == _utc(2026, 10, 26, 1, 30)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A defect the mutation round found (issue 16)
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("0 0 * * 0L,1L,2L,3L,4L,5L,6L", [_utc(2026, 1, d) for d in (25, 26, 27, 28, 29, 30, 31)] + [_utc(2026, 2, 22)]),
+    ("0 0 * * 0#1,1#1,2#1,3#1,4#1,5#1,6#1", [_utc(2026, 1, d) for d in (2, 3, 4, 5, 6, 7)] + [_utc(2026, 2, 1)]),
+])
+def test_every_weekdays_nth_or_last_is_a_week_of_the_month_not_every_day(expr, expected):
+    """The last of each weekday is the month's last 7 days (croniter fires on those); ours fired every day, since
+    the 7 distinct weekdays made _expand's field '*' (the fix: no '*' for a field with weekday#n/weekdayL items).
+    Only this defect told apart `_check_value_item`'s weekday#n and weekdayL `% 7` -> `% 8` (x__check_value_item
+    __mutmut_57 and _92: '0L,...,6L,7L' would be 8 weekdays, so not '*'); with it fixed they are equivalent (a
+    weekday is only read modulo 7 in `_compute_mask`)."""
+    assert CronRule(expr, "UTC").upcoming(_utc(2026, 1, 1), len(expected)) == expected
