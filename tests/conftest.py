@@ -58,6 +58,17 @@ schedules:
     instances: {tags: {env: dev}}
 """
 
+NIGHTS_AND_HOURLY = """
+schedules:
+  - name: nights
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {ids: [i-dev]}
+  - name: hourly
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {env: staging}}
+"""
+
 WEB_HOURLY = """
 schedules:
   - name: web

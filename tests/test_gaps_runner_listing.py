@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Optional
 
 import pytest
-from conftest import OTHER_PROJECT, PROJECT, status_calls, t
+from conftest import NIGHTS_AND_HOURLY, OTHER_PROJECT, PROJECT, status_calls, t
 
 from dcs_maintenance import clock, invocation, logs
 from dcs_maintenance.loader import load_catalog
@@ -183,16 +183,7 @@ def test_a_rehearsal_lays_the_previewed_window_states_over_the_listing_and_only_
 
     emulator.add_instance(PROJECT, instance_id="i-dev", name="dev-api")
     emulator.add_instance(PROJECT, instance_id="i-a", name="app-a", tags={"env": "staging"})
-    write_schedules("""
-schedules:
-  - name: nights
-    window: {stop: "0 20 * * *", start: "0 7 * * *"}
-    instances: {ids: [i-dev]}
-  - name: hourly
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-  - name: elsewhere
+    write_schedules(NIGHTS_AND_HOURLY + """  - name: elsewhere
     action: restart
     cron: "0 * * * *"
     project_id: "00000000000000000000000000000000"

@@ -443,17 +443,22 @@ def _missed(summary: dict) -> list[dict]:
     return [e for s in summary["schedules"] for e in s["instances"] if e["result"] == "missed"]
 
 
-def test_a_stop_throttled_until_the_start_took_over_is_reported_missed_whole(emulator, write_schedules, tick):
-    """DCS throttles the 20:00 stop at 20:00 and 20:05 (nothing done, claims given back); the 20:10 tick applies
-    the start and reports the stop missed, whole, with what was last applied and what took over; once.
-
-    kills: every field of runner.py _report_superseded's missed entry dropped, emptied or nulled."""
+def _throttled_stop(emulator, write_schedules, tick) -> None:
+    """SHORT's 20:00 stop of i-a throttled at 20:00 and 20:05: never sent, its claims given back."""
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
     write_schedules(SHORT)
     tick(t("2026-06-01T19:55:00Z"))
     emulator.inject(Fault(endpoint="status", kind="throttle", times=2))
     tick(t("2026-06-01T20:00:00Z"))
     tick(t("2026-06-01T20:05:00Z"))
+
+
+def test_a_stop_throttled_until_the_start_took_over_is_reported_missed_whole(emulator, write_schedules, tick):
+    """DCS throttles the 20:00 stop at 20:00 and 20:05 (nothing done, claims given back); the 20:10 tick applies
+    the start and reports the stop missed, whole, with what was last applied and what took over; once.
+
+    kills: every field of runner.py _report_superseded's missed entry dropped, emptied or nulled."""
+    _throttled_stop(emulator, write_schedules, tick)
     assert _missed(tick(t("2026-06-01T20:10:00Z"))) == [{
         "instance_id": "i-a", "name": "dev-api", "action": "stop", "result": "missed",
         "reason": "the stop for 2026-06-01T20:00:00Z never happened on this instance (last applied: running for "
@@ -469,12 +474,7 @@ def test_a_manual_run_that_applies_the_next_transition_reports_the_one_that_neve
     never happened (found by issue 16's mutation run: manual runs were left out, and the loss went unreported).
 
     kills: runner.py _report_superseded `if work.manual or desired is None` (the fix removed `work.manual`)."""
-    emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
-    write_schedules(SHORT)
-    tick(t("2026-06-01T19:55:00Z"))
-    emulator.inject(Fault(endpoint="status", kind="throttle", times=2))
-    tick(t("2026-06-01T20:00:00Z"))
-    tick(t("2026-06-01T20:05:00Z"))
+    _throttled_stop(emulator, write_schedules, tick)
     at_time(t("2026-06-01T20:10:30Z"))
     manual = json.loads(http("POST", "/schedules/short/run")["body"])
     assert [(e["action"], e["occurrence"]) for e in _missed(manual)] == [("stop", "2026-06-01T20:00:00Z")]
@@ -741,6 +741,35 @@ def test_a_tick_logs_its_problems_and_its_outcome_but_not_its_idle_schedules(emu
         "level": "INFO", "request_id": "req-logs", "event": "tick", "tick": "2026-06-01T10:00:00Z",
         "trigger": summary["trigger"], "ok": False, "counts": summary["counts"], "idle": 2, "problems": 1,
         "api_calls": summary["api_calls"]}]
+
+
+def test_a_timer_naming_a_schedule_that_does_not_exist_says_so_and_runs_the_others(emulator, write_schedules,
+                                                                                      tick):
+    """A timer's user_event can name the schedules it runs; a name that is not a valid schedule is an error of
+    the tick (ok false, an alert), and the named ones that exist still run.
+
+    kills: runner.py run_tick the error text replaced by None."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY)
+    summary = tick(t("2026-06-01T10:00:00Z"), user_event=json.dumps({"schedules": ["hourly", "nightly-typo"]}))
+    assert summary["errors"] == ["schedule 'nightly-typo' not found or not valid"] and summary["ok"] is False
+    assert [e["result"] for e in entry(summary, "hourly")["instances"]] == ["success", "success"]
+
+
+def test_a_rollout_and_a_plain_schedule_due_together_share_one_listing(emulator, write_schedules, tick):
+    """kills: runner.py _due_work the rollout's Work given None for its region (a second listing of the
+    project, under the default region)."""
+    add_staging_pair(emulator)
+    write_schedules(HOURLY + """  - name: rolling
+    action: soft_restart
+    cron: "0 * * * *"
+    instances: {tags: {env: staging}}
+    rollout: {batch: 1}
+""")
+    tick(t("2026-06-01T09:55:00Z"))
+    summary = tick(t("2026-06-01T10:00:00Z"))
+    assert summary["api_calls"]["list_calls"] == 1
+    assert entry(summary, "rolling")["decision"] == "rollout"
 
 
 def test_a_refused_tick_logs_why_with_both_clocks(emulator, write_schedules, tick, capsys):

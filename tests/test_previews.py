@@ -9,20 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROJECT, ROOT, status_calls, t
+from conftest import NIGHTS_AND_HOURLY, PROJECT, ROOT, status_calls, t
 
 from dcs_maintenance.tools.local import LocalContext
-
-NIGHTS = """
-schedules:
-  - name: nights
-    window: {stop: "0 20 * * *", start: "0 7 * * *"}
-    instances: {ids: [i-dev]}
-  - name: hourly
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-"""
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def run(*argv: str) -> tuple[int, dict]:
 
 
 def test_a_dry_run_over_a_night_shows_one_stop_and_one_start(fleet, function_env, write_schedules):
-    write_schedules(NIGHTS)
+    write_schedules(NIGHTS_AND_HOURLY)
     code, data = run("run", "--at", "2026-06-01T19:00:00Z", "--until", "2026-06-02T08:00:00Z",
                      "--dry-run", "--schedule", "nights", "--json")
     assert code == 0 and data["ticks"] == 13 * 12 + 1
@@ -56,7 +45,7 @@ def test_a_dry_run_over_a_night_shows_one_stop_and_one_start(fleet, function_env
 
 
 def test_a_plan_at_a_time_already_handled_says_by_whom(fleet, function_env, write_schedules, tick):
-    write_schedules(NIGHTS)
+    write_schedules(NIGHTS_AND_HOURLY)
     tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-the-tick"))
     assert len(status_calls(fleet, "restart")) == 1
     code, summary = run("plan", "--at", "2026-06-01T10:00:00Z", "--json")

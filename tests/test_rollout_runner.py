@@ -32,7 +32,7 @@ schedules:
     rollout: {{batch: 3, canary: true, wave_timeout: 5m{extra}}}
 """
 
-SOON = """  - name: soon
+SOON = """  - name: z-plain
     action: restart
     cron: "{minute} {hour} * * *"
     instances: {{names: [web-01]}}
@@ -312,7 +312,7 @@ def test_disabling_a_schedule_halts_its_running_rollout(emulator, function_env, 
     decisions = [(line["decision"], line["reason"]) for line in map(json.loads, capsys.readouterr().out.splitlines())
                  if line["event"] == "schedule" and line["schedule"] == "web-roll"]
     assert decisions[0] == ("disabled", "enabled: false")  # logged first, then what became of the rollout
-    assert [e["result"] for e in results_by_instance(summary, "soon").values()] == ["success"]
+    assert [e["result"] for e in results_by_instance(summary, "z-plain").values()] == ["success"]
     entry = rollout_entry(summary, "web-roll")
     assert entry["decision"] == "rollout" and "the schedule was disabled" in entry["reason"]
     assert len(results([summary], "halted")) == 12 - sent
