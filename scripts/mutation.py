@@ -4,6 +4,7 @@
     .venv/bin/python scripts/mutation.py planner gateway # some of them
     .venv/bin/python scripts/mutation.py --list          # the modules and the tests that judge each
     .venv/bin/python scripts/mutation.py --resume runner # after adding tests: only what they can change
+    .venv/bin/python scripts/mutation.py --resume runner --against tests/test_gaps_runner.py  # survivors: these only
 
 Each module runs in its own copy of the project under `.mutation/<module>/` (mutmut rewrites the code it mutates
 and keeps its state there, so the working tree is never touched), scoped to the test files that exercise that
@@ -16,17 +17,21 @@ Not part of CI's run (too slow); `requirements-mutation.txt` pins the tool and i
 `--resume` keeps a module's earlier run: the project's current files are copied over it, mutmut re-tests the
 mutants of every function whose code changed and those never checked, and then every earlier survivor, against
 the tests as they are now (a killed verdict stands: tests are only ever added to a scope). A change to a
-module's test scope (MODULES) makes mutmut start that module over.
+module's test scope (MODULES) makes mutmut start that module over. `--against TEST...` judges those earlier
+survivors by the given test files only (the ones written for them): a true survivor costs the whole scope's run
+otherwise, minutes each for the runner; what they do not kill stays a survivor.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +166,7 @@ def survivors(figures: Figures) -> list[str]:
             and n not in figures.equivalent]
 
 
-def run(module: str, mutmut: Path, children: int, resume: bool = False) -> Figures:
+def run(module: str, mutmut: Path, children: int, resume: bool = False, against: Sequence[str] = ()) -> Figures:
     resume = resume and (WORK / module / "mutants").is_dir()
     work = prepare(module, resume)
     print(f"{module}: mutating {MODULES[module][0]} (work in {work.relative_to(ROOT)}"
@@ -171,7 +176,9 @@ def run(module: str, mutmut: Path, children: int, resume: bool = False) -> Figur
     with open(work / "mutmut.log", "a" if resume else "w") as log:
         subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work, env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=False)
-        if earlier:  # judged again by the tests added since
+        if earlier and against:
+            recheck(module, work, earlier, against, children)
+        elif earlier:  # judged again by the tests added since
             subprocess.run([str(mutmut), "run", "--max-children", str(children), *earlier], cwd=work, env=env,
                            stdout=log, stderr=subprocess.STDOUT, check=False)
     figures = results(module, mutmut, work, env)
@@ -183,6 +190,30 @@ def run(module: str, mutmut: Path, children: int, resume: bool = False) -> Figur
     return figures
 
 
+def recheck(module: str, work: Path, names: list[str], tests: Sequence[str], children: int) -> None:
+    """Earlier survivors against `tests` only (the files written for them), with mutmut's own switch
+    (MUTANT_UNDER_TEST) in its mutated copy: a mutant such a test kills is recorded killed in mutmut's results;
+    the others stay survivors (not judged again by the whole scope, which costs minutes per true survivor)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> tuple[str, int]:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p",
+                               "no:randomly", "-m", "not slow", *tests], cwd=work / "mutants",
+                              env={**os.environ, "MUTANT_UNDER_TEST": name}, capture_output=True, check=False)
+        return name, done.returncode
+
+    with ThreadPoolExecutor(max_workers=children) as pool:
+        codes = dict(pool.map(one, names))
+    meta_path = work / "mutants" / f"{MODULES[module][0]}.meta"
+    meta = json.loads(meta_path.read_text())
+    for name, code in codes.items():
+        if code == 1:  # a test failed: killed (2-5 are pytest's own errors: left as they were)
+            meta["exit_code_by_key"][name] = 1
+    meta_path.write_text(json.dumps(meta))
+    print(f"{module}: {sum(c == 1 for c in codes.values())} of {len(codes)} earlier survivors killed by "
+          f"{' '.join(tests)}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE",
@@ -190,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     parser.add_argument("--resume", action="store_true",
                         help="keep each module's earlier run; re-test what changed and the earlier survivors")
+    parser.add_argument("--against", nargs="+", default=(), metavar="TEST",
+                        help="with --resume: judge the earlier survivors by these test files only (those written "
+                             "for them; paths from the project root), not the module's whole scope")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2,
                         help="mutants tested in parallel (default: the number of CPUs)")
     args = parser.parse_args(argv)
@@ -201,15 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}: choose from {', '.join(MODULES)}")
     mutmut = ensure_tool()
-    done = [run(m, mutmut, args.max_children, args.resume) for m in (args.modules or list(MODULES))]
-    print(f"\n{'module':14} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'no test':>7} {'score':>6}")
+    if args.against and not args.resume:
+        parser.error("--against needs --resume (it judges the survivors of an earlier run)")
+    done = [run(m, mutmut, args.max_children, args.resume, args.against) for m in (args.modules or list(MODULES))]
+    print(f"\n{'module':14} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'no test':>7} "
+          f"{'unchecked':>9} {'score':>6}")
     for f in done:
         print(f"{f.module:14} {len(f.statuses):7} {len(f.equivalent):6} {f.killed:6} {f.count('survived'):8} "
-              f"{f.count('no tests'):7} {f.score:6.1%}")
+              f"{f.count('no tests'):7} {f.count('not checked'):9} {f.score:6.1%}")
+    unfinished = [f.module for f in done if f.count("not checked")]
+    if unfinished:  # mutmut stopped early (killed, out of memory): the score counts those as not killed
+        print(f"mutmut did not check every mutant of {', '.join(unfinished)}: run again with --resume")
     low = [f.module for f in done if f.score < TARGET]
     if low:
         print(f"below {TARGET:.0%}: {', '.join(low)} (survivors in .mutation/<module>/survivors.txt)")
-    return 1 if low else 0
+    return 1 if low or unfinished else 0
 
 
 if __name__ == "__main__":

@@ -88,3 +88,14 @@ def test_a_resumed_run_copies_only_what_changed_and_keeps_mutmuts_state(tmp_path
     assert config.count("[tool.mutmut]") == 1 and '["tests/test_m.py"]' in config
     script.prepare("m")
     assert not (work / "mutants").exists()
+
+
+def test_against_needs_an_earlier_run_to_judge(capsys):
+    script = _script()
+    try:
+        script.main(["--against", "tests/test_gaps_runner.py", "runner"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    else:
+        raise AssertionError("--against without --resume must be refused")
+    assert "--against needs --resume" in capsys.readouterr().err
