@@ -156,6 +156,14 @@ def _sdk(name: str, msg: str):
     return getattr(exceptions, name)(msg)
 
 
+class _StatusOnly(Exception):
+    """An exception with an HTTP status and none of the SDK's error fields (code, message, request id)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__("bare")
+        self.status_code = status
+
+
 @pytest.mark.parametrize("make, expected", [
     (lambda: _client_error(400), "HTTP 400 DCS.4026: Operation not allowed. (request r-1)"),
     (lambda: _client_error(503, "DCS.5000", "busy", None), "HTTP 503 DCS.5000: busy"),
@@ -165,12 +173,15 @@ def _sdk(name: str, msg: str):
     (lambda: ValueError("bad"), "ValueError: bad"),
     (lambda: ValueError(), "ValueError: ValueError"),
     (lambda: _sdk("ConnectionException", "x" * 600), "ConnectionException: " + "x" * 479),
+    (lambda: _StatusOnly(502), "HTTP 502 :"),
 ], ids=["client", "server-no-request-id", "no-code", "connection", "empty-sdk-message", "other", "empty-other",
-        "long"])
+        "long", "status-only"])
 def test_describe_error_says_status_code_message_and_request(make, expected):
     """The text every failed read or call carries into the summary: exact, so each part is pinned.
     kills: gateway.py describe_error's parts mutated (status, code, message, request id, the fallbacks for an
-    exception without them, the 500-character cut)."""
+    exception without them, the 500-character cut); `getattr(exc, "error_code" / "error_msg" / "request_id", )`
+    without its None default (describe_error_16, _26, _35: an exception with a status but none of the SDK's fields
+    raises AttributeError instead of being described)."""
     assert gateway.describe_error(make()) == expected
 
 
@@ -412,3 +423,93 @@ def test_call_stats_count_each_kind_of_call(emulator, function_env, fast_backoff
     gw.change_status("restart", ["i-1", "i-2"])
     assert gw.stats == gateway.CallStats(list_calls=1, show_calls=1, status_calls=1, retries=1, backup_calls=1,
                                          config_calls=2)
+
+
+# -- the reads before a restart: a reply without its fields, one page of backup records ---------------------------
+MALFORMED_JSON = {"kind": "malformed", "body": "{}", "content_type": "application/json", "times": None}
+
+
+def test_a_configuration_or_backup_reply_without_its_fields_is_refused_naming_them(emulator, function_env,
+                                                                                  fast_backoff):
+    """A 2xx `{}` (the SDK's empty response object) is not "no parameters" or "no backups": the read fails, retried
+    like a 5xx, with the exact text naming the read and the fields it lacks. A reply with either field is read.
+    kills: gateway.py redis_config's `_checked(..., "redis_config", "instance_id")` fields mutated, dropped or None
+    (redis_config_15, _17, _18, _20, _21, _22, _23) and its `_read(None, ...)` (redis_config_8); backup_records'
+    `_checked(..., "backup_record_response", None)` (backup_records_21) and `_read(None, ...)` (backup_records_14)."""
+    add_web(emulator, 1)
+    emulator.inject(Fault(endpoint="configs", **MALFORMED_JSON))
+    emulator.inject(Fault(endpoint="backups", **MALFORMED_JSON))
+    gw = make_gateway()
+    with pytest.raises(gateway.GatewayError) as err:
+        gw.redis_config("i-1")
+    assert str(err.value) == ("read the configuration of instance i-1: MalformedResponse: malformed response body "
+                              "(none of redis_config, instance_id): b'{}'")
+    with pytest.raises(gateway.GatewayError) as err:
+        gw.backup_records("i-1")
+    assert str(err.value) == ("list backup records of instance i-1: MalformedResponse: malformed response body "
+                              "(none of backup_record_response, total_num): b'{}'")
+    assert [r["endpoint"] for r in emulator.requests] == ["configs"] * 4 + ["backups"] * 4
+    emulator.clear_faults()
+    for body in ('{"redis_config": []}', '{"instance_id": "i-1"}'):
+        emulator.inject(Fault(endpoint="configs", kind="malformed", body=body, content_type="application/json"))
+        assert gw.redis_config("i-1") == {}
+
+
+def test_backup_records_read_one_page_of_a_hundred_from_the_first(emulator, function_env):
+    """Twelve backup records: all are read in one call asking for offset 0 and 100 records (the API's default
+    page, like the emulator's, is 10: a record in progress beyond it would go unseen).
+    kills: gateway.py backup_records' `limit=dcs_rules.BACKUP_PAGE` -> None or dropped (backup_records_5, _8: ten
+    records), `offset=0` -> None or dropped (backup_records_4, _7: the request no longer names its offset)."""
+    add_web(emulator, 1)
+    for _ in range(12):
+        emulator.start_backup(PROJECT, "i-1")
+    assert len(make_gateway().backup_records("i-1")) == 12
+    assert [r["query"] for r in emulator.requests if r["endpoint"] == "backups"] == [{"offset": "0", "limit": "100"}]
+
+
+# -- change_status: the answers the table above does not reach ----------------------------------------------------
+def test_a_refusal_with_an_empty_body_has_an_empty_message(emulator, function_env):
+    """A 400 with no body at all: the SDK gives the status as the code and "" as the message; the refusal keeps
+    that empty message rather than inventing one.
+    kills: gateway.py `_after_error`'s `getattr(exc, "error_msg", None) or ""` -> `or "XXXX"` (_after_error_62)."""
+    add_web(emulator, 2)
+    emulator.inject(Fault(endpoint="status", kind="malformed", status=400, body="", content_type="text/plain"))
+    assert _outcomes(make_gateway()) == [
+        (iid, "failed", "HTTP 400 400: (the whole request was refused, not executed)", False, None, (400, "400", ""),
+         False) for iid in ("i-1", "i-2")]
+
+
+def test_a_status_put_whose_connection_is_never_made_is_failed_and_not_executed(emulator, function_env):
+    """The list is answered, then every new connection is refused (`refuse_after`): the PUT never reaches DCS.
+    Each instance's outcome is exactly `failed`, not executed, with nothing read back.
+    kills: gateway.py `_after_error`'s not-sent outcome `"failed"` -> None, "XXfailedXX", "FAILED" (_after_error_77,
+    _84, _85)."""
+    add_web(emulator, 2)
+    emulator.inject(Fault(endpoint="list", kind="refuse_after"))
+    gw = make_gateway()
+    gw.list_instances()
+    try:
+        got = _outcomes(gw)
+    finally:
+        emulator.accept_connections()
+    refused = ("ConnectionException: HTTPConnection(host='127.0.0.1', port=N): Failed to establish a new connection: "
+               "[Errno 111] Connection refused (not sent: the connection was never made)")
+    assert got == [(iid, "failed", refused, True, None, None, False) for iid in ("i-1", "i-2")]
+    assert [r["endpoint"] for r in emulator.requests] == ["list"]
+
+
+def test_a_read_back_is_made_with_exactly_one_call_budget_left(emulator, function_env):
+    """An answer lost with exactly one call budget left: the read-back fits (as a read does, see
+    test_a_read_without_the_time_for_one_call_is_not_started) and is made.
+    kills: gateway.py `_read_back`'s `self._remaining() >= self.settings.call_budget` -> `>` (_read_back_6: "status
+    not read back")."""
+    from dcs_maintenance.settings import load_settings
+
+    budget = load_settings().call_budget
+    add_web(emulator, 1)
+    emulator.transition_delay = 60.0
+    emulator.inject(Fault(endpoint="status", kind="reset_after"))
+    [outcome] = make_gateway(remaining=lambda: budget).change_status("restart", ["i-1"])
+    assert outcome.result == "success", outcome
+    assert outcome.reason.endswith("; status read back RESTARTING: the restart was accepted"), outcome
+    assert [r["endpoint"] for r in emulator.requests] == ["status", "show"]
