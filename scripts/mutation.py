@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents"
 TARGET = 0.90
+RECHECK_TIMEOUT = 120  # seconds for one survivor against the --against tests (a hang is a timeout, as in mutmut)
 
 # The function's core and the tests that judge each module. Simulations (the week of windows, the month, the race
 # harness, fuzzing) are left out, but for the runner's windows: a surviving mutant runs every test that reaches its
@@ -197,9 +198,13 @@ def recheck(module: str, work: Path, names: list[str], tests: Sequence[str], chi
     from concurrent.futures import ThreadPoolExecutor
 
     def one(name: str) -> tuple[str, int]:
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p",
-                               "no:randomly", "-m", "not slow", *tests], cwd=work / "mutants",
-                              env={**os.environ, "MUTANT_UNDER_TEST": name}, capture_output=True, check=False)
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p",
+                                   "no:randomly", "-m", "not slow", *tests], cwd=work / "mutants",
+                                  env={**os.environ, "MUTANT_UNDER_TEST": name}, capture_output=True, check=False,
+                                  timeout=RECHECK_TIMEOUT)
+        except subprocess.TimeoutExpired:  # a mutant that hangs the tests (a retry loop that never ends)
+            return name, 36  # mutmut's own code for a timeout, which counts as caught
         return name, done.returncode
 
     with ThreadPoolExecutor(max_workers=children) as pool:
@@ -207,10 +212,10 @@ def recheck(module: str, work: Path, names: list[str], tests: Sequence[str], chi
     meta_path = work / "mutants" / f"{MODULES[module][0]}.meta"
     meta = json.loads(meta_path.read_text())
     for name, code in codes.items():
-        if code == 1:  # a test failed: killed (2-5 are pytest's own errors: left as they were)
-            meta["exit_code_by_key"][name] = 1
+        if code in (1, 36):  # a test failed: killed; or timed out (2-5 are pytest's own errors: left as they were)
+            meta["exit_code_by_key"][name] = code
     meta_path.write_text(json.dumps(meta))
-    print(f"{module}: {sum(c == 1 for c in codes.values())} of {len(codes)} earlier survivors killed by "
+    print(f"{module}: {sum(c in (1, 36) for c in codes.values())} of {len(codes)} earlier survivors killed by "
           f"{' '.join(tests)}", flush=True)
 
 
