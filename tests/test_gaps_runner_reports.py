@@ -280,6 +280,14 @@ schedules:
     assert status_calls(emulator) == []
 
 
+HOURLY_AND_ROLLING = HOURLY + """  - name: rolling
+    action: restart
+    cron: "0 * * * *"
+    instances: {tags: {env: staging}}
+    rollout: {batch: 1}
+"""
+
+
 def test_a_frozen_one_shot_says_so_and_a_frozen_rollout_never_starts(emulator, write_schedules, tick):
     """A restart and a rolling restart due inside a freeze: each is reported `frozen` once, with the freeze's
     reason and the occurrence, nothing is sent and no rollout starts (so none runs on after the freeze).
@@ -287,12 +295,7 @@ def test_a_frozen_one_shot_says_so_and_a_frozen_rollout_never_starts(emulator, w
     kills: runner.py _due_work the `frozen` decision's name, reason or occurrence changed, None or dropped, and
     `fire = ""` instead of None (the rollout started with an occurrence of "")."""
     add_staging_pair(emulator)
-    write_schedules(HOURLY + """  - name: rolling
-    action: restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-    rollout: {batch: 1}
-freezes:
+    write_schedules(HOURLY_AND_ROLLING + """freezes:
   - name: release
     from: "2026-06-01T09:58"
     until: "2026-06-01T10:30"
@@ -760,12 +763,7 @@ def test_a_rollout_and_a_plain_schedule_due_together_share_one_listing(emulator,
     """kills: runner.py _due_work the rollout's Work given None for its region (a second listing of the
     project, under the default region)."""
     add_staging_pair(emulator)
-    write_schedules(HOURLY + """  - name: rolling
-    action: soft_restart
-    cron: "0 * * * *"
-    instances: {tags: {env: staging}}
-    rollout: {batch: 1}
-""")
+    write_schedules(HOURLY_AND_ROLLING)
     tick(t("2026-06-01T09:55:00Z"))
     summary = tick(t("2026-06-01T10:00:00Z"))
     assert summary["api_calls"]["list_calls"] == 1
