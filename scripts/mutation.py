@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents"
 TARGET = 0.90
+CAUGHT = ("killed", "timeout", "segfault")  # mutmut's statuses of a mutant the tests noticed
+CAUGHT_CODES = (1, 36)  # the exit codes recheck records: a test failed (killed), or the tests hung (timeout)
 RECHECK_TIMEOUT = 120  # seconds for one survivor against the --against tests (a hang is a timeout, as in mutmut)
 
 # The function's core and the tests that judge each module. Simulations (the week of windows, the month, the race
@@ -93,7 +95,7 @@ class Figures:
     @property
     def killed(self) -> int:
         # A mutant that hangs a test until mutmut's timeout, or crashes it, is caught by the suite too.
-        return self.count("killed", "timeout", "segfault")
+        return self.count(*CAUGHT)
 
     @property
     def score(self) -> float:
@@ -163,7 +165,7 @@ def results(module: str, mutmut: Path, work: Path, env: dict[str, str]) -> Figur
 
 
 def survivors(figures: Figures) -> list[str]:
-    return [n for n, s in figures.statuses.items() if s not in ("killed", "timeout", "segfault", "not checked")
+    return [n for n, s in figures.statuses.items() if s not in (*CAUGHT, "not checked")
             and n not in figures.equivalent]
 
 
@@ -212,10 +214,10 @@ def recheck(module: str, work: Path, names: list[str], tests: Sequence[str], chi
     meta_path = work / "mutants" / f"{MODULES[module][0]}.meta"
     meta = json.loads(meta_path.read_text())
     for name, code in codes.items():
-        if code in (1, 36):  # a test failed: killed; or timed out (2-5 are pytest's own errors: left as they were)
+        if code in CAUGHT_CODES:  # 2-5 are pytest's own errors: left as they were
             meta["exit_code_by_key"][name] = code
     meta_path.write_text(json.dumps(meta))
-    print(f"{module}: {sum(c in (1, 36) for c in codes.values())} of {len(codes)} earlier survivors killed by "
+    print(f"{module}: {sum(c in CAUGHT_CODES for c in codes.values())} of {len(codes)} earlier survivors killed by "
           f"{' '.join(tests)}", flush=True)
 
 
@@ -239,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}: choose from {', '.join(MODULES)}")
-    mutmut = ensure_tool()
     if args.against and not args.resume:
         parser.error("--against needs --resume (it judges the survivors of an earlier run)")
+    mutmut = ensure_tool()
     done = [run(m, mutmut, args.max_children, args.resume, args.against) for m in (args.modules or list(MODULES))]
     print(f"\n{'module':14} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'no test':>7} "
           f"{'unchecked':>9} {'score':>6}")
