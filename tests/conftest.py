@@ -6,6 +6,7 @@ the returned summary and on the emulator's request log (real SDK, real HTTP, loo
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -284,6 +285,11 @@ def status_calls(emu: Any, action: Optional[str] = None) -> list[dict]:
 
 def acted_ids(emu: Any, action: Optional[str] = None) -> list[str]:
     return [iid for body in status_calls(emu, action) for iid in body["instances"]]
+
+
+def json_lines(text: str) -> list[dict]:
+    """The function's JSON log lines in captured output (other lines, e.g. pytest's, left out)."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def results_by_instance(summary: dict, schedule: Optional[str] = None) -> dict[str, dict]:

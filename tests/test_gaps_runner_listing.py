@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Optional
 
 import pytest
-from conftest import NIGHTS_AND_HOURLY, OTHER_PROJECT, PROJECT, status_calls, t
+from conftest import NIGHTS_AND_HOURLY, OTHER_PROJECT, PROJECT, json_lines, status_calls, t
 
 from dcs_maintenance import clock, invocation, logs
 from dcs_maintenance.loader import load_catalog
@@ -139,7 +139,7 @@ def test_a_project_whose_gateway_cannot_be_made_is_logged_and_reported_the_other
     capsys.readouterr()
     summary, _ = tick_with(lambda s: Watched(s, fail=frozenset({(OTHER_PROJECT, "cn-south-1")})), monkeypatch,
                            parallel=2)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = json_lines(capsys.readouterr().out)
     gateway_lines = [{k: v for k, v in line.items() if k not in ("ts", "time")} for line in lines
                      if line.get("event") == "gateway"]
     assert [{k: line[k] for k in ("event", "level", "project", "region", "error", "request_id")}

@@ -11,7 +11,17 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from conftest import DEV_NIGHTS, HOURLY, OTHER_PROJECT, PROJECT, add_staging_and_prod, add_staging_pair, status_calls, t
+from conftest import (
+    DEV_NIGHTS,
+    HOURLY,
+    OTHER_PROJECT,
+    PROJECT,
+    add_staging_and_prod,
+    add_staging_pair,
+    json_lines,
+    status_calls,
+    t,
+)
 
 from dcs_emulator import Fault
 from dcs_maintenance import invocation
@@ -694,7 +704,7 @@ def test_targets_left_out_by_protection_or_their_maintenance_window_are_reported
 # -- log lines: one JSON line per decision, with the request id -------------------------------------------------
 def log_lines(capsys, event: str) -> list[dict]:
     """The function's JSON log lines of one event, without their time."""
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = json_lines(capsys.readouterr().out)
     return [{k: v for k, v in line.items() if k != "time"} for line in lines if line["event"] == event]
 
 
@@ -731,7 +741,7 @@ def test_a_tick_logs_its_problems_and_its_outcome_but_not_its_idle_schedules(emu
     summary = tick(t("2026-06-01T10:00:00Z"), context=LocalContext(request_id="req-logs"))
     assert summary["idle"] == 2 and (summary["api_calls"]["list_calls"], summary["api_calls"]["status_calls"]) == (2, 2)
     [problem] = summary["problems"]
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = json_lines(capsys.readouterr().out)
     by_event = {}
     for line in lines:
         by_event.setdefault(line["event"], []).append({k: v for k, v in line.items() if k != "time"})

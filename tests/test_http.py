@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from conftest import API_TOKEN, PROJECT, acted_ids, add_staging_and_prod, status_calls, t
+from conftest import API_TOKEN, PROJECT, acted_ids, add_staging_and_prod, json_lines, status_calls, t
 
 import handler as function_handler
 from dcs_emulator import Fault
@@ -164,7 +164,7 @@ def test_one_log_line_per_request(http, fleet, capsys):
     event = apig_event("GET", "/api/schedules", headers=AUTH)
     event["requestContext"]["requestId"] = "apig-request-1"
     function_handler.handler(event, context)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = json_lines(capsys.readouterr().out)
     http_lines = [line for line in lines if line["event"] == "http"]
     assert len(http_lines) == 1
     line = http_lines[0]

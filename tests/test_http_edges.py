@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import API_TOKEN, PROJECT, SK, acted_ids, add_staging_pair, status_calls, t
+from conftest import API_TOKEN, PROJECT, SK, acted_ids, add_staging_pair, json_lines, status_calls, t
 
 from dcs_emulator import Fault
 from dcs_maintenance import __version__
@@ -27,10 +27,6 @@ def body(response: dict) -> dict:
 @pytest.fixture
 def fleet(emulator):
     return add_staging_pair(emulator)
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 # -- numbers with thousands of digits ------------------------------------------------------------------------

@@ -13,7 +13,18 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import AK, OTHER_PROJECT, PROJECT, SK, WEB_HOURLY, acted_ids, add_web, results_by_instance, status_calls
+from conftest import (
+    AK,
+    OTHER_PROJECT,
+    PROJECT,
+    SK,
+    WEB_HOURLY,
+    acted_ids,
+    add_web,
+    json_lines,
+    results_by_instance,
+    status_calls,
+)
 
 from dcs_emulator import Fault
 from dcs_maintenance.loader import parse_document
@@ -127,7 +138,7 @@ def test_no_secret_in_logs_or_results_across_failures_and_errors(fleet, write_sc
     assert results_by_instance(first)["i-1"]["result"] == "failed"
     assert results_by_instance(first)["i-cache"]["result"] == "unknown"
     captured = capsys.readouterr()
-    lines = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    lines = json_lines(captured.out)
     assert len(lines) > 10 and all(line["request_id"] not in ("", "-") for line in lines)
     assert any("***" in line for line in captured.out.splitlines())  # the quoted secrets were masked
     blob = captured.out + captured.err + json.dumps(results)

@@ -14,6 +14,7 @@ from conftest import (
     SK,
     acted_ids,
     add_staging_and_prod,
+    json_lines,
     results_by_instance,
     status_calls,
     t,
@@ -324,7 +325,7 @@ def test_no_credential_in_logs_or_summary(fleet, write_schedules, tick, capsys, 
     write_schedules(NIGHTLY)
     summary = tick(t("2026-12-01T19:00:00Z"))
     out = capsys.readouterr().out
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    lines = json_lines(out)
     assert lines and all(line["request_id"] for line in lines)
     blob = out + json.dumps(summary)
     for secret in (SK, AK, "TOKEN-abcdefghijklmnop"):
