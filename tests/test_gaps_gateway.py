@@ -513,3 +513,114 @@ def test_a_read_back_is_made_with_exactly_one_call_budget_left(emulator, functio
     assert outcome.result == "success", outcome
     assert outcome.reason.endswith("; status read back RESTARTING: the restart was accepted"), outcome
     assert [r["endpoint"] for r in emulator.requests] == ["status", "show"]
+
+
+# -- replies with only one of their fields (mutation round 2026-12-03) -------------------------------------------
+def test_a_list_reply_with_only_one_of_its_fields_is_read(emulator, function_env):
+    """_checked refuses a reply with NONE of its fields; a reply with one of them is a real answer. kills:
+    gateway.py _list's `_checked(..., "instances", "instance_num")` with either name changed or dropped (_list_29,
+    _32, _33, _34, _35)."""
+    gw = make_gateway()
+    reply = '{"instances": [{"instance_id": "i-9", "name": "cache-9", "status": "RUNNING"}]}'
+    emulator.inject(Fault(endpoint="list", kind="malformed", body=reply, content_type="application/json"))
+    assert [(i.instance_id, i.name, i.status) for i in gw.list_instances()] == [("i-9", "cache-9", "RUNNING")]
+    emulator.inject(Fault(endpoint="list", kind="malformed", body='{"instance_num": 0}',
+                          content_type="application/json"))
+    assert gw.list_instances() == []
+    assert len(lists(emulator)) == 2
+
+
+def test_backup_records_read_each_field_and_an_absent_one_as_empty(emulator, function_env):
+    """kills: gateway.py backup_records' `BackupRecord(r.backup_id or "", r.status or "", r.created_at or "")`
+    with any field None, dropped, `and` for `or`, or "XXXX" for "" (backup_records_30 to _41)."""
+    from dcs_maintenance.dcs_rules import BackupRecord
+
+    reply = ('{"total_num": 2, "backup_record_response": [{"backup_id": "b-1", "status": "backuping", '
+             '"created_at": "2026-12-01T09:00:00Z"}, {}]}')
+    emulator.inject(Fault(endpoint="backups", kind="malformed", body=reply, content_type="application/json"))
+    assert make_gateway().backup_records("i-1") == [
+        BackupRecord("b-1", "backuping", "2026-12-01T09:00:00Z"), BackupRecord("", "", "")]
+
+
+def test_backoff_doubles_from_one_second_and_a_retry_fits_exactly_into_the_time_left(emulator, function_env,
+                                                                                    monkeypatch):
+    """Full jitter over 0.5 s x 2^attempt: the draws' upper ends are 1, 2 and 4 s (literal numbers). A retry whose
+    delay plus one call budget is exactly the time left is made; one that needs more is not, and the error says
+    what failed and why it was not retried. kills: gateway.py _read `BACKOFF_BASE * 2 ** attempt` -> `2 * attempt`
+    (_read_50: 3 s, not 4), `self._remaining() < delay + ...` -> `<=` (_read_52: the exact fit refused), and
+    `describe_error(exc)` -> `describe_error(None)` in the "no time left" error (_read_55)."""
+    from dcs_maintenance.settings import load_settings
+
+    upper: list[float] = []
+    monkeypatch.setattr(gateway.random, "uniform", lambda low, high: upper.append(high) or 0.0)
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=503, times=None))
+    with pytest.raises(gateway.GatewayError):
+        make_gateway().list_instances()
+    assert upper == [1.0, 2.0, 4.0]
+
+    monkeypatch.setattr(gateway.random, "uniform", lambda low, high: high)
+    budget = load_settings().call_budget
+    slept: list[float] = []
+    with pytest.raises(gateway.GatewayError) as err:
+        make_gateway(remaining=lambda: budget + 1.0, slept=slept).list_instances()
+    assert slept == [1.0]  # 1 s + one call budget fits exactly; 2 s more does not
+    message = str(err.value)
+    assert message.startswith(f"list instances of project {PROJECT}: HTTP 503 DCS.5000: Internal service error "
+                              "(injected). (request ") and message.endswith(") (no time left to retry)")
+
+
+def test_a_failed_tag_listing_leaves_the_tags_unknown_naming_the_listing(emulator, function_env, fast_backoff):
+    """List entries without tags are read through one listing per tag filter; when that listing fails, the
+    instances keep unknown tags with a note naming the listing (so they are never touched). kills: gateway.py
+    _list's `what` losing " with tags ..." (_list_5)."""
+    untagged = '{"instances": [{"instance_id": "i-9", "name": "cache-9", "status": "RUNNING"}], "instance_num": 1}'
+    emulator.inject(Fault(endpoint="list", kind="malformed", body=untagged, content_type="application/json"))
+    emulator.inject(Fault(endpoint="list", kind="http_error", status=503, times=None))
+    [inst] = make_gateway().list_instances([(("env", "dev"),)])
+    assert inst.tags_known is False
+    assert inst.tags_note.startswith(f"listing by tag env=dev failed: list instances of project {PROJECT} with tags "
+                                     "env=dev: HTTP 503 DCS.5000: Internal service error (injected).")
+
+
+def test_the_client_is_built_for_the_region_when_no_endpoint_is_set(function_env, monkeypatch):
+    """The deployed function names only DCS_REGION: the SDK's own endpoint for it is used (no call is made
+    here). kills: gateway.py _sdk `DcsRegion.value_of(self.region)` -> `value_of(None)` (_sdk_23)."""
+    monkeypatch.delenv("DCS_ENDPOINT")
+    client = make_gateway()._sdk()
+    assert client._endpoints == ["https://dcs.cn-north-4.myhuaweicloud.com"]
+
+
+def test_the_sdk_logger_gets_one_null_handler_and_the_root_logger_none():
+    """kills: gateway.py quiet_sdk_logger `logging.getLogger(f"HuaweiCloud-SDK-...")` -> `getLogger(None)` (the
+    root logger silenced instead, _2) and `if not any(...)` -> `if any(...)` (never added, _3)."""
+    import logging
+
+    probe = type("MutationProbeClient", (), {})
+    root = list(logging.getLogger().handlers)
+    gateway.quiet_sdk_logger(probe)
+    gateway.quiet_sdk_logger(probe)
+    handlers = logging.getLogger("HuaweiCloud-SDK-MutationProbeClient").handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
+    assert logging.getLogger().handlers == root
+
+
+def test_a_status_reply_without_a_result_says_what_it_got(emulator, function_env, fast_backoff):
+    """An entry whose `result` is null, and an empty 2xx body, are neither success nor refusal: the outcome is read
+    back and its reason shows what DCS sent. kills: gateway.py change_status `(entry.result or "")` -> `or "XXXX"`
+    (_41), the "no result entry" reason -> None (_76), the unknown action's message (_2), and _checked's
+    `raw_content or b""` -> `or b"XXXX"` (_checked_17)."""
+    add_web(emulator, 1)
+    null_result = '{"results": [{"instance": "i-1", "result": null}]}'
+    emulator.inject(Fault(endpoint="status", kind="malformed", body=null_result, content_type="application/json"))
+    assert _outcomes(make_gateway(), ids=["i-1"]) == [
+        ("i-1", "unknown", "no result entry for the instance (''); status read back RUNNING: outcome unknown, "
+         "not re-sent", False, None, None, False)]
+    for endpoint in ("status", "show"):
+        emulator.inject(Fault(endpoint=endpoint, kind="malformed", body="", content_type="application/json",
+                              times=None))
+    assert _outcomes(make_gateway(), ids=["i-1"]) == [
+        ("i-1", "unknown", "no result entry for the instance (None); status read-back failed: show instance i-1: "
+         "MalformedResponse: malformed response body (none of status): b''", False, None, None, False)]
+    with pytest.raises(ValueError) as err:
+        make_gateway().change_status("reboot", ["i-1"])
+    assert str(err.value) == "unknown action 'reboot'"

@@ -351,3 +351,106 @@ def test_dispatch_asks_the_token_except_where_the_route_says_otherwise(monkeypat
     missing = send("GET", "/nothing", auth=True)
     assert (missing.status, missing.body["error_code"], missing.body["error_msg"]) == (
         404, "DCSM.4040", "no route for GET /nothing")
+
+
+# -- the envelope's headers and query string (mutation round 2026-12-03) ----------------------------------------
+def test_headers_skip_empty_values_and_keep_reading_the_rest():
+    """A header FunctionGraph sends as null is absent, and the ones after it still count. kills: http_api.py
+    _headers `... or value is None` -> `... and value is None` (null read as the text "None", which then differs
+    from the real value: 400) and `continue` -> `break` (the token after the null would be lost)."""
+    assert http_api._headers({"X-Empty": None, "Authorization": None, "authorization": "Bearer t"}) == {
+        "authorization": "Bearer t"}
+    assert http_api._headers({3: "x", "Host": "h"}) == {"host": "h"}
+
+
+def test_multi_value_headers_are_joined_but_credentials_are_one_value():
+    """kills: http_api.py _headers `key == "authorization" and len(value) > 1` -> `or` (any list header refused) and
+    `>= 1` (a one-element authorization refused), the joined value -> None, and the refusal's message."""
+    assert http_api._headers({"X-Forwarded-For": ["10.0.0.1", "10.0.0.2"], "Authorization": ["Bearer t"]}) == {
+        "x-forwarded-for": "10.0.0.1, 10.0.0.2", "authorization": "Bearer t"}
+    assert refusal(lambda: http_api._headers({"Authorization": ["Bearer a", "Bearer b"]})) == (
+        400, "DCSM.4000",
+        "malformed API Gateway event: header 'authorization' is given more than once: send one bearer token")
+    assert refusal(lambda: http_api._headers(["Authorization: Bearer t"])) == (
+        400, "DCSM.4000", "malformed API Gateway event: headers must be an object")
+
+
+def test_a_query_parameter_given_as_a_list_of_one_is_that_value_and_more_is_refused():
+    """API Gateway may deliver a parameter as a one-element list. kills: http_api.py _query `len(value) != 1` ->
+    `== 1` or `!= 2`, `value = value[0]` -> `value[1]` or None, and the refusal's status, code and message."""
+    assert http_api._query({"limit": ["5"], "cursor": None, "schedule": "nightly"}) == {
+        "limit": "5", "schedule": "nightly"}
+    for many in (["5", "6"], ["5", "5", "5"]):
+        assert refusal(lambda many=many: http_api._query({"limit": many})) == (
+            400, "DCSM.4004", "query parameter 'limit' is given more than once")
+    assert refusal(lambda: http_api._query("limit=5")) == (
+        400, "DCSM.4000", "malformed API Gateway event: queryStringParameters must be an object")
+
+
+def test_a_404_names_the_path_cut_at_200_characters(monkeypatch):
+    """A long unknown path is named, but bounded in the answer. kills: http_api.py dispatch `request.path[:200]` ->
+    `[:201]`."""
+    monkeypatch.setenv("API_TOKEN", API_TOKEN)
+    path = "/" + "p" * 299
+    request = Request("GET", path, {"authorization": f"Bearer {API_TOKEN}"}, {}, "rid")
+    assert refusal(lambda: http_api.dispatch(request, Resolver().resolve("GET", path))) == (
+        404, "DCSM.4040", f"no route for GET {path[:200]}")
+
+
+def event_of(**fields) -> dict:
+    return {"httpMethod": "GET", "path": "/schedules", **fields}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"httpMethod": "GET /x" + "y" * 60}, "httpMethod must be an HTTP method, got 'GET /x" + "y" * 34 + "'"),
+    ({"httpMethod": None}, "httpMethod must be an HTTP method, got 'None'"),
+    ({"path": "schedules/" + "s" * 100}, "path must be text starting with '/', got 'schedules/" + "s" * 70 + "'"),
+    ({"path": 7}, "path must be text starting with '/', got '7'"),
+    ({"path": "/" + "p" * 2048}, "path is longer than 2048 characters"),
+    ({"isBase64Encoded": "yes"}, "isBase64Encoded must be true or false"),
+    ({"isBase64Encoded": 1}, "isBase64Encoded must be true or false"),
+])
+def test_a_malformed_envelope_is_a_400_naming_the_field_and_what_it_got(fields, message):
+    """kills: http_api.py parse_event's messages (the offending value shown, cut at 40 or 80 characters, not
+    `str(None)`)."""
+    assert refusal(lambda: http_api.parse_event(event_of(**fields), None)) == (
+        400, "DCSM.4000", f"malformed API Gateway event: {message}")
+
+
+def test_a_path_of_exactly_max_path_chars_is_read():
+    """kills: http_api.py parse_event `len(path) > MAX_PATH_CHARS` -> `>=` (the longest allowed path refused)."""
+    path = "/" + "p" * 2047
+    assert http_api.parse_event(event_of(path=path), None).path == path
+
+
+@pytest.mark.parametrize("given, encoded", [
+    (None, True), (True, True), (False, False), ("true", True), ("TRUE", True), ("True", True), ("false", False),
+    ("FALSE", False), ("False", False)])
+def test_is_base64_encoded_reads_booleans_and_their_text_in_any_case(given, encoded):
+    """FunctionGraph's APIG events carry isBase64Encoded as a boolean; some test tools send it as text. Absent or
+    null means encoded (FunctionGraph's default). kills: http_api.py parse_event `encoded = True` -> None or False,
+    `.lower()` -> `.upper()` (twice), the words "true"/"false" changed in the test or the assignment, and `==`
+    -> `!=`."""
+    assert http_api.parse_event(event_of(isBase64Encoded=given), None).base64_body is encoded
+    assert http_api.parse_event(event_of(), None).base64_body is True
+
+
+def test_the_envelope_keeps_path_context_body_and_request_id_as_sent(monkeypatch):
+    """kills: http_api.py parse_event `path.split("?", 1)[0]` -> `rsplit`, the context dropped, a null body read as
+    "XXXX", and every change to where the request id comes from: APIG's requestContext.requestId (text or a
+    number, cut at 128 characters), else the invocation's own id (no requestContext, not an object, or an empty,
+    null or other-typed requestId)."""
+    context = object()
+    logs.bind("invocation-id")
+    try:
+        parsed = http_api.parse_event(event_of(path="/plan?at=1?b", body=None, requestContext={"requestId": "r-1"}),
+                                      context)
+        assert (parsed.path, parsed.context, parsed.raw_body, parsed.request_id) == ("/plan", context, "", "r-1")
+        for request_context, expected in [
+            ({"requestId": "r" * 200}, "r" * 128), ({"requestId": 42}, "42"), ({"requestId": ""}, "invocation-id"),
+            ({"requestId": None}, "invocation-id"), ({"requestId": {"id": 1}}, "invocation-id"),
+            ({}, "invocation-id"), ("r-2", "invocation-id"), (None, "invocation-id")]:
+            parsed = http_api.parse_event(event_of(requestContext=request_context), None)
+            assert parsed.request_id == expected, request_context
+    finally:
+        logs.bind("")

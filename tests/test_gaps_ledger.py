@@ -488,3 +488,95 @@ def test_a_redis_ledgers_connection_options_reach_its_client():
     with open_ledger("rediss://cache.internal:6380/0") as plain:
         assert "ssl_ca_certs" not in plain._client.connection_pool.connection_kwargs or \
             plain._client.connection_pool.connection_kwargs["ssl_ca_certs"] is None
+
+
+def test_a_new_sqlite_ledger_is_stamped_with_its_schema_version_and_an_existing_stamp_is_kept(tmp_path):
+    """PRAGMA user_version marks the file's layout, so that a later release can tell which files need a
+    migration: a new file gets 1; a file already stamped (here by a later release) is never stamped back.
+    kills: ledger/sqlite.py `... fetchone()[0] == 0` -> `!= 0` (a new file left unstamped, a stamped one
+    overwritten) and `== 1` (a new file left unstamped)."""
+    fresh, later = str(tmp_path / "fresh.sqlite3"), str(tmp_path / "later.sqlite3")
+    SqliteLedger(fresh).close()
+    with sqlite3.connect(later) as conn:
+        conn.execute("PRAGMA user_version = 7")
+    SqliteLedger(later).close()
+    for path, version in ((fresh, 1), (later, 7)):
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == version, path
+        finally:
+            conn.close()
+
+
+class _LockedConnection:
+    """A connection whose switch to WAL answers `errors` in turn (then succeeds): what a new file does while
+    another process switches it at the same moment ("locked" without waiting for the busy timeout)."""
+
+    def __init__(self, *errors: str) -> None:
+        self.errors = list(errors)
+        self.asked = 0
+
+    def execute(self, sql: str):
+        self.asked += 1
+        if self.errors:
+            raise sqlite3.OperationalError(self.errors.pop(0))
+        return sqlite3.connect(":memory:").execute("SELECT 'wal'")
+
+
+class _Clock:
+    """time.monotonic and time.sleep for _enable_wal: each sleep is recorded and moves the clock by 1/64 s, a
+    step binary floating point adds exactly (so "at the deadline" is exactly equal, not off by a rounding)."""
+
+    STEP = 1 / 64
+
+    def __init__(self) -> None:
+        self.now, self.slept = 100.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += self.STEP
+
+
+def test_switching_to_wal_retries_locked_and_busy_until_its_timeout(monkeypatch):
+    """"locked" and "busy" are retried every 20 ms while the timeout lasts (up to and including its last
+    instant); past it, the error says WAL could not be enabled; any other error is not retried and is named.
+    kills: ledger/sqlite.py _enable_wal's deadline (None, or `- timeout`), every change to the locked/busy test
+    (`or`, `in`, the words changed, `str(None)`), `time.monotonic() > deadline` -> `>=`, both LedgerError
+    messages -> None, and `time.sleep(0.02)` -> None or 1.02."""
+    from dcs_maintenance.ledger import sqlite as sqlite_ledger
+
+    clock = _Clock()
+    monkeypatch.setattr(sqlite_ledger, "time", clock)
+    conn = _LockedConnection("database is locked", "database table is locked", "database is busy")
+    SqliteLedger._enable_wal(conn, "/l.db", 3 * _Clock.STEP)  # three retries: the third at exactly the deadline
+    assert conn.asked == 4 and clock.slept == [0.02] * 3
+
+    conn = _LockedConnection(*["database is locked"] * 10)
+    with pytest.raises(LedgerError) as err:
+        SqliteLedger._enable_wal(conn, "/l.db", 2 * _Clock.STEP)
+    assert str(err.value) == "SQLite ledger at /l.db: cannot enable WAL: database is locked"
+    assert conn.asked == 4
+
+    conn = _LockedConnection("disk I/O error")
+    with pytest.raises(LedgerError) as err:
+        SqliteLedger._enable_wal(conn, "/l.db", 5.0)
+    assert str(err.value) == "SQLite ledger at /l.db: disk I/O error" and conn.asked == 1
+
+
+def test_a_claim_taken_under_a_simulated_clock_is_dated_by_that_clock(backend_url):
+    """A claim's `at` judges whether an outcome-less claim is still in flight, on the wall clock the function
+    runs by: the simulated one in the demo, rehearsals and tests (its expiry stays on the system clock).
+    kills: ledger/sqlite.py claim_many `clock.now() if clock.simulated() else stored` -> always `stored`
+    (claim_many_11: the claim dated now, months after the simulated tick)."""
+    from dcs_maintenance import clock
+
+    clock.set_clock(lambda: T0)
+    try:
+        with open_ledger(backend_url) as ledger:
+            assert ledger.claim_many(["k|sim"], "rid") == [True]
+            assert ledger.get_claims(["k|sim"])["k|sim"].at == T0
+    finally:
+        clock.set_clock(None)
