@@ -435,7 +435,7 @@ def test_is_base64_encoded_reads_booleans_and_their_text_in_any_case(given, enco
     assert http_api.parse_event(event_of(), None).base64_body is True
 
 
-def test_the_envelope_keeps_path_context_body_and_request_id_as_sent(monkeypatch):
+def test_the_envelope_keeps_path_context_body_and_request_id_as_sent():
     """kills: http_api.py parse_event `path.split("?", 1)[0]` -> `rsplit`, the context dropped, a null body read as
     "XXXX", and every change to where the request id comes from: APIG's requestContext.requestId (text or a
     number, cut at 128 characters), else the invocation's own id (no requestContext, not an object, or an empty,

@@ -516,11 +516,14 @@ class _LockedConnection:
         self.errors = list(errors)
         self.asked = 0
 
-    def execute(self, sql: str):
+    def execute(self, sql: str) -> _LockedConnection:
         self.asked += 1
         if self.errors:
             raise sqlite3.OperationalError(self.errors.pop(0))
-        return sqlite3.connect(":memory:").execute("SELECT 'wal'")
+        return self
+
+    def fetchone(self) -> tuple[str]:
+        return ("wal",)
 
 
 class _Clock:
