@@ -1,6 +1,6 @@
 """Mutation testing of the core modules with mutmut: one command, figures per module.
 
-    .venv/bin/python scripts/mutation.py                 # every core module (about 30-40 minutes on 2 cores)
+    .venv/bin/python scripts/mutation.py                 # every core module (hours on 2 cores: one at a time)
     .venv/bin/python scripts/mutation.py planner gateway # some of them
     .venv/bin/python scripts/mutation.py --list          # the modules and the tests that judge each
     .venv/bin/python scripts/mutation.py --resume runner # after adding tests: only what they can change
