@@ -108,3 +108,33 @@ def test_the_full_default_night_runs(capsys):
     assert code == 0 and report["ticks"] == 456
     assert [c["action"] for c in report["status_calls"]] == ["stop", "stop", "stop", "restart", "soft_restart",
                                                              "restart", "flush", "start"]
+
+
+def test_keep_leaves_the_nights_ledger_for_history_and_calendar(capsys, tmp_path):
+    kept = tmp_path / "night"
+    code, out = run(capsys, "demo", *WINDOW, "--no-redis", "--keep", str(kept))
+    assert code == 0
+    assert f"LEDGER_URL=sqlite:///{kept / 'ledger.sqlite3'} .venv/bin/python -m dcs_maintenance history" in out
+    assert f"--schedules {kept / 'schedules'} calendar --days 7" in out
+    os.environ["LEDGER_URL"] = f"sqlite:///{kept / 'ledger.sqlite3'}"  # clean_env removes it again
+    try:
+        code, out = run(capsys, "--json", "history", "--result", "success", "--limit", "1000")
+    finally:
+        del os.environ["LEDGER_URL"]
+    entries = json.loads(out)["entries"]
+    assert code == 0
+    assert {(e["instance_name"], e["action"]) for e in entries} == {
+        ("dev-api", "stop"), ("staging-api", "restart"), ("staging-worker", "restart"),
+        ("cache-sessions", "flush"), ("dev-api", "start"),
+        *((f"web-0{n}", "restart") for n in range(1, 6))}  # the rolling restart's waves, up to its halt
+    assert sorted(p.name for p in (kept / "schedules").iterdir()) == sorted(
+        [p.name for p in (demo.ROOT / "schedules").glob("*.y*ml")]
+        + [p.name for p in demo.DEMO_SCHEDULES.glob("*.y*ml")])
+
+
+def test_keep_refuses_a_folder_holding_an_earlier_night(capsys, tmp_path):
+    (tmp_path / "ledger.sqlite3").write_text("an earlier night")
+    code = cli.main(["demo", *WINDOW, "--no-redis", "--keep", str(tmp_path)])
+    assert code == 2
+    assert f"--keep {tmp_path}: the folder is not empty" in capsys.readouterr().err
+    assert (tmp_path / "ledger.sqlite3").read_text() == "an earlier night"

@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -81,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: when redis-server is installed)")
     parser.add_argument("--seed", default=str(ROOT / "demo" / "seed.json"), metavar="FILE",
                         help="emulator seed: a JSON file with the instances (default demo/seed.json)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="keep the night's ledger and schedules in DIR (a new or empty folder), to read them "
+                             "afterwards with `history` and `calendar` (default: a temporary folder, removed)")
 
 
 def redis_available() -> Optional[str]:
@@ -281,6 +285,25 @@ def _rollout_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _keep_problem(keep: Optional[str]) -> Optional[str]:
+    """`--keep DIR` must not mix the night with an earlier one: a new or empty folder only."""
+    if not keep:
+        return None
+    path = Path(keep)
+    if path.exists() and not path.is_dir():
+        return f"--keep {keep}: not a folder"
+    if path.is_dir() and any(path.iterdir()):
+        return f"--keep {keep}: the folder is not empty (give a new or empty one)"
+    return None
+
+
+def _kept_text(kept: dict[str, str]) -> str:
+    """How to read the kept night back: the same commands an operator runs against a deployed ledger."""
+    return (f"\nkept the night's ledger and schedules; what happened and what comes next:\n"
+            f"  LEDGER_URL={shlex.quote(kept['LEDGER_URL'])} .venv/bin/python -m dcs_maintenance history\n"
+            f"  .venv/bin/python -m dcs_maintenance --schedules {shlex.quote(kept['SCHEDULES_DIR'])} calendar --days 7")
+
+
 def _demo_schedules(given: Optional[str], work: Path) -> Path:
     """`--schedules DIR` as given; by default a copy of the example schedules plus the demo's rolling restart
     (which is not shipped: schedules/ is what the deployment package holds)."""
@@ -341,7 +364,13 @@ def _run(args: argparse.Namespace) -> int:
     start = getattr(args, "start", None) or DEFAULT_START
     hours = getattr(args, "hours", DEFAULT_HOURS)
     ticks = max(1, int(hours * 12))
-    work = Path(tempfile.mkdtemp(prefix="dcsm-demo-"))
+    keep = getattr(args, "keep", None)
+    problem = _keep_problem(keep)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    work = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="dcsm-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
     schedules = getattr(args, "schedules", None)
     report: dict[str, Any] = {"start": start.isoformat(), "ticks": ticks, "redis": use_redis, "active": [],
                               "probes": [], "claims": []}
@@ -420,8 +449,12 @@ def _run(args: argparse.Namespace) -> int:
                 say(_rollout_text(rollout))
                 ok &= all(c["ok"] for c in rollout["claims"])
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     report["ok"] = bool(ok)
+    if keep:
+        report["kept"] = {"LEDGER_URL": f"sqlite:///{work / 'ledger.sqlite3'}", "SCHEDULES_DIR": str(folder)}
+        say(_kept_text(report["kept"]))
     if as_json:
         print(json.dumps(report, indent=2, default=str))
     return 0 if ok else 1
