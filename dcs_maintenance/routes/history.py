@@ -12,8 +12,8 @@ def list_history(request: Request) -> Response:
     """`?since=&until=&schedule=&instance=&result=&limit=&cursor=`; 200 `{entries, count, next_cursor}`.
 
     since/until: ISO 8601 with an offset, or a duration back from now (`24h`, `7d`); result: one or several
-    (comma-separated) of success, failed, unknown, missed, skipped, frozen, halted; instance: an id or a name; limit 1-1000
-    (default 50). Follow `next_cursor` (as `?cursor=`) until it is null.
+    (comma-separated) of success, failed, unknown, missed, skipped, frozen, halted; instance: an id or a name;
+    limit 1-1000 (default 50). Follow `next_cursor` (as `?cursor=`) until it is null.
     """
     try:
         query = records.parse_query(dict(request.query))

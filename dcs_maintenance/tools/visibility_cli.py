@@ -37,7 +37,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--until", help="ISO 8601 time with an offset, or a duration back from now (exclusive)")
     p.add_argument("--schedule", help="only this schedule")
     p.add_argument("--instance", help="only this instance (id or name)")
-    p.add_argument("--result", help="only these results, comma-separated: success,failed,unknown,missed,skipped,frozen,halted")
+    p.add_argument("--result", help="only these results, comma-separated: "
+                                    "success,failed,unknown,missed,skipped,frozen,halted")
     p.add_argument("--limit", default="50", help="entries per page, 1-1000 (default 50)")
     p.add_argument("--cursor", help="the next page: the cursor printed after the previous one")
     p.set_defaults(func=cmd_history)
