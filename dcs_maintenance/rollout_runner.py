@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from dcs_maintenance import clock, logs
+from dcs_maintenance import clock, dcs_rules, logs
 from dcs_maintenance.freezes import active_freeze
 from dcs_maintenance.guards import judge_claim
 from dcs_maintenance.ledger.base import CLAIM_TTL, LedgerError, claim_key
@@ -455,6 +455,8 @@ class _Rollout:
         if inst is None:
             return "not found in the project any more"
         key, value = self.rt.settings.protect_tag
+        if not inst.tags_known:
+            return dcs_rules.unreadable(inst)
         if is_protected(inst, self.rt.settings.protect_tag):
             return f"protected by tag {key}={value}"
         verdict = eligibility(self.action, inst, self.schedule.allow_flush)
@@ -610,7 +612,9 @@ class _Rollout:
             gateway = self.rt.gateway(self.work.project, self.work.region)
             if len(ids) <= SHOW_LIMIT:
                 return {iid: gateway.show_instance(iid) for iid in ids}
-            listed = {inst.instance_id: inst for inst in gateway.list_instances()}
+            # where list entries carry no tags, the same tag filters as the tick's listing (fail closed otherwise)
+            filters = dcs_rules.tag_filters([self.schedule], self.rt.settings.protect_tag)
+            listed = {inst.instance_id: inst for inst in gateway.list_instances(filters)}
             return {iid: listed.get(iid) for iid in ids}
         except Exception as exc:  # GatewayError, settings or credential errors: looked at again later
             logs.error("rollout_status_read_failed", schedule=self.schedule.name, error=str(exc))

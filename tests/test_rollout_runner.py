@@ -363,3 +363,36 @@ freezes:
     assert paused and all(r.startswith("paused before wave 2 of 2: freeze 'incident'") for r in paused)
     assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
     assert stored_state(function_env["LEDGER_URL"]).status == "done"
+
+
+@pytest.mark.parametrize("list_tags", [True, False], ids=["tags-listed", "tags-not-listed"])
+def test_waves_larger_than_a_show_read_see_real_tags(emulator, function_env, write_schedules, list_tags):
+    """Waves of 6 gated within one invocation are read back with one listing (more than SHOW_LIMIT instances).
+    Where DCS leaves `tags` out of list entries (issue 11), that listing must resolve them as the tick's does:
+    before the fix every instance of wave 2 looked untagged, counted as protected, and was skipped for good."""
+    emulator.set_modes(list_tags=list_tags)
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra="").replace("batch: 3, canary: true", "batch: 6, canary: false"))
+    summaries = World(emulator, T0).ticks(T0, 3)
+    assert status_bodies(emulator) == [ids[:6], ids[6:]]
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert [e["instance_id"] for e in results(summaries, "success")] == ids
+    assert results(summaries, "skipped") == [] and all(s["ok"] for s in summaries)
+
+
+@pytest.mark.parametrize("list_tags", [True, False], ids=["tags-listed", "tags-not-listed"])
+def test_a_protect_tag_added_between_waves_stops_its_instance(emulator, function_env, write_schedules,
+                                                              monkeypatch, list_tags):
+    emulator.set_modes(list_tags=list_tags)
+    monkeypatch.setenv("ROLLOUT_MAX_WAIT", "0s")  # one wave per tick: the tag changes between the two
+    ids = fleet(emulator)
+    write_schedules(ROLLING.format(extra="").replace("batch: 3, canary: true", "batch: 6, canary: false"))
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 1)
+    assert status_bodies(emulator) == [ids[:6]]
+    emulator.update_instance(PROJECT, "i-09", tags={"role": "web", "maintenance-protect": "true"})
+    summaries += world.ticks(T0 + timedelta(minutes=5), 5)
+    assert status_bodies(emulator) == [ids[:6], ids[6:8] + ids[9:]]
+    [protected] = [e for e in results(summaries, "skipped") if e["instance_id"] == "i-09"]
+    assert protected["reason"].startswith("protected by tag maintenance-protect=true: not sent")
+    assert all(s["ok"] for s in summaries)
