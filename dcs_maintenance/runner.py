@@ -152,7 +152,7 @@ def _due_work(schedules: Sequence[Schedule], request: TickRequest, rt: Runtime, 
             continue
         mark = marks.get(schedule.name)
         due = one_shot_due(schedule, tick, mark, settings.tick_period)
-        held = _report_passed(rep, due.passed, ledger, settings, request)
+        held = _report_passed(rep, due.passed, ledger, rt, request, (project, region))
         if held:
             new_marks[schedule.name] = held - PENDING_HOLD
         elif due.fire or due.passed or _mark_is_old(mark, tick, settings):
@@ -197,19 +197,24 @@ def _window_frozen(schedule: Schedule, rep: ScheduleReport, desired: Desired, se
 
 
 def _report_passed(rep: ScheduleReport, passed: tuple[tuple[datetime, str, str], ...], ledger: Any,
-                   settings: Settings, request: TickRequest) -> Optional[datetime]:
+                   rt: Runtime, request: TickRequest, where: tuple[str, Optional[str]]) -> Optional[datetime]:
     """Occurrences that will not run (missed, superseded, skip dates). A missed one that has claims was acted on
-    (or may have been): each claim is reported as guards.judge_claim says, never hidden behind "missed". Returns
-    the earliest occurrence whose claim is still in flight: the watermark must stay before it."""
+    (or may have been): each claim is reported as guards.judge_claim says, never hidden behind "missed", an
+    unknown one with the instance's status read back as evidence. Returns the earliest occurrence whose claim is
+    still in flight: the watermark must stay before it."""
     held: Optional[datetime] = None
     stale: dict[str, tuple[str, str]] = {}
-    wall = clock.now()
+    wall, in_flight = clock.now(), timedelta(seconds=rt.settings.call_budget)
     for occ, result, why in passed:
         if result == "missed":
             for key, record in sorted(ledger.claims_by_prefix(f"{rep.schedule.name}|{iso(occ)}|", now=wall).items()):
                 instance_id, action = key.split("|")[2:4]
-                verdict = guards.judge_claim(record, wall, timedelta(seconds=settings.call_budget))
-                rep.instance(instance_id, "", action, verdict.result, verdict.reason, occ, handled_by=record.holder)
+                verdict, name = guards.judge_claim(record, wall, in_flight), ""
+                if verdict.stale:
+                    seen = _read_back(rt, where, instance_id)
+                    if seen is not None:
+                        verdict, name = guards.judge_claim(record, wall, in_flight, seen.status), seen.name
+                rep.instance(instance_id, name, action, verdict.result, verdict.reason, occ, handled_by=record.holder)
                 if verdict.hold and held is None:
                     held = occ
                 if verdict.stale:
@@ -218,6 +223,17 @@ def _report_passed(rep: ScheduleReport, passed: tuple[tuple[datetime, str, str],
     if request.writes:
         record_stale(stale, ledger)
     return held
+
+
+def _read_back(rt: Runtime, where: tuple[str, Optional[str]], instance_id: str) -> Optional[Instance]:
+    """The instance as DCS shows it now, as evidence beside an `unknown` claim: one read, within the budget."""
+    if rt.remaining() < rt.settings.call_budget:
+        return None
+    try:
+        return rt.gateway(*where).show_instance(instance_id)
+    except Exception as exc:  # GatewayError, settings or credentials: reported unknown without the evidence
+        logs.error("status_read_failed", instance_id=instance_id, error=str(exc))
+        return None
 
 
 _Stored = tuple[dict[str, Optional[str]], dict[str, Optional[RolloutState]]]

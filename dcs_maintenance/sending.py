@@ -196,23 +196,36 @@ def _claim(ready: list[Intent], ledger: Any, now: datetime, in_flight: timedelta
         return []
     lost = [it for it, ok in zip(ready, won, strict=True) if not ok]
     if lost:
-        records = ledger.get_claims([it.key for it in lost], now=now)
-        stale: dict[str, tuple[str, str]] = {}
-        for it in lost:
-            record = records.get(it.key)
-            if record is None:  # expired or released between the claim and the read: looked at next tick
-                it.work.pending = True
-                it.report("skipped", "claimed by another invocation a moment ago: looked at again next tick")
-                continue
-            verdict = judge_claim(record, now, in_flight, it.instance.status)
-            it.report(verdict.result, verdict.reason, handled_by=record.holder)
-            it.work.pending |= verdict.hold
-            if verdict.stale:
-                stale[it.key] = ("unknown", verdict.reason)
-            if it.work.desired and verdict.applied:
-                it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
-        record_stale(stale, ledger)
+        _report_lost(lost, ledger, now, in_flight)
     return [it for it, ok in zip(ready, won, strict=True) if ok]
+
+
+def _report_lost(lost: list[Intent], ledger: Any, now: datetime, in_flight: timedelta) -> None:
+    """Claims another invocation won: reported as their records say (in flight, done, or unknown when stale)."""
+    try:
+        records = ledger.get_claims([it.key for it in lost], now=now)
+    except LedgerError as exc:  # never sent by us; whoever holds them is judged at a later tick
+        for it in lost:
+            it.work.pending = True
+            it.work.report.error = it.work.report.error or f"the ledger failed during this tick: {exc}"
+            it.report("skipped", f"not sent: claimed by another invocation, whose claim could not be read "
+                                 f"({exc}); looked at again next tick")
+        return
+    stale: dict[str, tuple[str, str]] = {}
+    for it in lost:
+        record = records.get(it.key)
+        if record is None:  # expired or released between the claim and the read: looked at next tick
+            it.work.pending = True
+            it.report("skipped", "claimed by another invocation a moment ago: looked at again next tick")
+            continue
+        verdict = judge_claim(record, now, in_flight, it.instance.status)
+        it.report(verdict.result, verdict.reason, handled_by=record.holder)
+        it.work.pending |= verdict.hold
+        if verdict.stale:
+            stale[it.key] = ("unknown", verdict.reason)
+        if it.work.desired and verdict.applied:
+            it.work.applied[it.instance.instance_id] = WindowState(it.work.desired.state, it.occurrence)
+    record_stale(stale, ledger)
 
 
 def record_stale(stale: dict[str, tuple[str, str]], ledger: Any) -> None:

@@ -314,6 +314,42 @@ def test_a_ledger_that_dies_during_a_status_call_hides_no_result(fleet, write_sc
     assert "i-a" in json.dumps(fleet.smn_messages) and "i-b" in json.dumps(fleet.smn_messages)
 
 
+def test_a_ledger_that_dies_after_a_lost_claim_keeps_the_calls_already_sent(fleet, write_schedules, tick,
+                                                                           monkeypatch, request, function_env):
+    """Chunk 1 (i-a) is sent; chunk 2 (i-b) finds its claim held by another invocation, and the ledger dies before
+    that claim can be read. Before the fix the read's error escaped the tick, and the summary became "ledger
+    unavailable, nothing sent": i-a's restart, which happened, vanished from the report and the notification."""
+    server = request.getfixturevalue("redis_server_factory")()
+    monkeypatch.setenv("LEDGER_URL", server.url)
+    monkeypatch.setenv("NOTIFY_SMN_TOPIC_URN", TOPIC)
+    monkeypatch.setenv("BATCH_SIZE", "1")
+    write_schedules(HOURLY)
+    at = t("2026-06-01T10:00:00Z")
+    contested = claim_key("hourly", at, "i-b", "restart")
+    from dcs_maintenance.settings import load_settings
+
+    led = invocation.ledger_for(load_settings())
+    claim_many = led.claim_many
+
+    def then_die(keys, holder, **kw):
+        if contested in keys:  # another invocation claims i-b just before this one does
+            with open_ledger(server.url) as other:
+                assert other.claim_many([contested], "req-other", now=at) == [True]
+        won = claim_many(keys, holder, **kw)
+        if contested in keys:
+            server.stop()  # the real Redis goes away between the claim and the read of the lost claim
+        return won
+
+    monkeypatch.setattr(led, "claim_many", then_die)
+    summary = tick(at)
+    assert [c["instances"] for c in status_calls(fleet)] == [["i-a"]]
+    entries = results_by_instance(summary)
+    assert entries["i-a"]["result"] == "success"
+    assert entries["i-b"]["result"] == "skipped" and "could not be read" in entries["i-b"]["reason"]
+    assert summary["ok"] is False and any("ledger" in e for e in summary["errors"])
+    assert "i-a" in json.dumps(fleet.smn_messages)
+
+
 # -- 6. a late window event acts on the present --------------------------------------------------------------
 def test_a_late_window_event_applies_the_state_in_force_now(emulator, write_schedules, tick, at_time):
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")

@@ -303,7 +303,8 @@ def _plant_claim(at: str, holder: str) -> None:
 def test_a_missed_occurrence_whose_claim_has_no_outcome_is_reported_unknown_and_recorded(emulator, write_schedules,
                                                                                          tick):
     """Ticks 10:00 and 10:05 were lost after one of them claimed; at 10:15 the occurrence is missed, but its claim
-    is reported (never hidden behind "missed") as unknown, with who claimed it, and recorded so.
+    is reported (never hidden behind "missed") as unknown, with who claimed it and the instance's status read
+    back as evidence (issue 10, item 3), and recorded so.
 
     kills: runner.py _report_passed `result == "missed"` -> `!=` and its string twins, the key split
     (`[2:4]` -> `[3:4]`/`[2:5]`), every argument of `rep.instance(...)` and of `judge_claim(...)` dropped or
@@ -317,9 +318,9 @@ def test_a_missed_occurrence_whose_claim_has_no_outcome_is_reported_unknown_and_
     assert summary["ok"] is False
     [report] = summary["schedules"]
     assert report["instances"] == [{
-        "instance_id": "i-a", "name": "", "action": "restart", "result": "unknown",
+        "instance_id": "i-a", "name": "app-a", "action": "restart", "result": "unknown",
         "reason": "claimed by request req-dead at 2026-06-01T10:00:00Z but no outcome was ever recorded (that "
-                  "invocation died or lost its reply): it may have been sent; not re-sent",
+                  "invocation died or lost its reply): it may have been sent; status now RUNNING; not re-sent",
         "occurrence": "2026-06-01T10:00:00Z", "handled_by": "req-dead"}]
     assert [o["result"] for o in report["occurrences"]] == ["missed"]
     assert claim_outcomes("hourly", "2026-06-01T10:00:00Z", "restart", ["i-a"]) == {"i-a": "unknown"}
