@@ -148,11 +148,30 @@ variable "ces_namespace" {
   type        = string
   default     = ""
 
-  # Format and length as huaweicloudsdkces's MetricInfo.namespace documents them (service.item, 3-32 characters);
-  # SYS., AGT. and SRE. are Cloud Eye's own namespaces and refused here as well.
+  # The rule dcs_maintenance/settings.py applies (tests/test_deploy_files.py evaluates both on a table of names):
+  # service.item, each part a letter then letters, digits or _, 3-32 characters (huaweicloudsdkces's
+  # MetricInfo.namespace); a service starting with SYS, AGT or SRE (any case: SYSTEM.x too), and SERVICE.BMS, are
+  # Cloud Eye's own. Surrounding spaces are refused: the value is also the alarm's namespace, which is not trimmed.
   validation {
-    condition     = var.ces_namespace == "" || (can(regex("^[A-Za-z][A-Za-z0-9_]*[.][A-Za-z][A-Za-z0-9_]*$", var.ces_namespace)) && length(var.ces_namespace) >= 3 && length(var.ces_namespace) <= 32 && !can(regex("^(SYS|AGT|SRE)[.]", upper(var.ces_namespace))))
-    error_message = "A custom namespace is service.item (3-32 letters, digits, _; each part starting with a letter), not under SYS., AGT. or SRE."
+    condition     = var.ces_namespace == "" || (can(regex("^[A-Za-z][A-Za-z0-9_]*[.][A-Za-z][A-Za-z0-9_]*$", var.ces_namespace)) && length(var.ces_namespace) >= 3 && length(var.ces_namespace) <= 32 && !can(regex("^(SYS|AGT|SRE)", upper(var.ces_namespace))) && upper(var.ces_namespace) != "SERVICE.BMS")
+    error_message = "A custom namespace is service.item (3-32 letters, digits, _; each part starting with a letter); services starting with SYS, AGT or SRE, and SERVICE.BMS, are Cloud Eye's own."
+  }
+}
+
+variable "history_retention" {
+  description = "HISTORY_RETENTION: how long the ledger keeps history entries (GET /history, `history`): a whole number and s, m, h or d, from 1h to 400d."
+  type        = string
+  default     = "30d"
+
+  # The rule dcs_maintenance/settings.py applies (durations.parse_duration, then HISTORY_RETENTION_RANGE; empty:
+  # its default 30d); tests/test_deploy_files.py evaluates both on a table of values. Surrounding spaces are
+  # refused here (settings would strip them). try(): Terraform evaluates both sides of && even when one is false.
+  validation {
+    condition = var.history_retention == "" || try(
+      tonumber(regex("^([0-9]{1,12})[smhd]$", var.history_retention)[0]) * [1, 60, 3600, 86400][index(["s", "m", "h", "d"], substr(var.history_retention, -1, 1))] >= 3600 &&
+      tonumber(regex("^([0-9]{1,12})[smhd]$", var.history_retention)[0]) * [1, 60, 3600, 86400][index(["s", "m", "h", "d"], substr(var.history_retention, -1, 1))] <= 34560000,
+    false)
+    error_message = "history_retention is a whole number and a unit s, m, h or d (e.g. 30d, 72h), from 1h to 400d."
   }
 }
 
@@ -191,6 +210,19 @@ variable "api_token" {
   type        = string
   default     = ""
   sensitive   = true
+}
+
+variable "calendar_token" {
+  description = "CALENDAR_TOKEN: the read-only token calendar clients pass as ?token= on GET /calendar.ics (and nowhere else); stored as encrypted user data. Empty: the feed needs the bearer token. Set it through TF_VAR_calendar_token."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  # As dcs_maintenance/settings.py checks it (MIN_CALENDAR_TOKEN): at least 16 characters, no surrounding spaces.
+  validation {
+    condition     = var.calendar_token == "" || (length(var.calendar_token) >= 16 && trimspace(var.calendar_token) == var.calendar_token)
+    error_message = "calendar_token is a secret in a URL: at least 16 characters without surrounding spaces (e.g. the output of `openssl rand -hex 32`), or empty."
+  }
 }
 
 variable "apig_group_id" {
