@@ -46,9 +46,12 @@ locals {
     LOG_LEVEL            = var.log_level
     NOTIFY_SMN_TOPIC_URN = var.notify_topic_urn
     CES_NAMESPACE        = var.ces_namespace
+    HISTORY_RETENTION    = var.history_retention
   }
+  # Secrets, in encrypted user data: every sensitive variable the function reads (tests/test_deploy_files.py).
   secret_base = {
-    API_TOKEN = var.api_token
+    API_TOKEN      = var.api_token
+    CALENDAR_TOKEN = var.calendar_token # ?token= on GET /calendar.ics only; empty: the feed needs API_TOKEN
   }
   ledger_environment = {
     LEDGER_URL = local.ledger_url
