@@ -379,14 +379,20 @@ def test_a_throttled_manual_run_answers_429_and_leaves_nothing_claimed(fleet, wr
 
 
 # -- 8. HTTP routes answer 503 when the ledger is down -------------------------------------------------------
-@pytest.mark.parametrize("method, path", [("GET", "/plan"), ("POST", "/schedules/hourly/run")])
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/plan", None), ("POST", "/schedules/hourly/run", None), ("GET", "/history", None),
+    ("PUT", "/instances/status", {"action": "restart", "instances": ["i-a", "i-b"]}),
+    ("PUT", "/instances/status", {"action": "restart", "instances": ["i-a"], "dry_run": True}),
+])
 def test_routes_answer_503_when_the_ledger_is_down(fleet, write_schedules, monkeypatch, request, function_env,
-                                                   method, path):
+                                                   method, path, body):
+    """PUT /instances/status answered 200 with every instance `failed` ("not sent: the ledger is unavailable")
+    before: nothing was sent, and the service was unavailable, as on every other route that reads the ledger."""
     server = request.getfixturevalue("redis_server_factory")()
     monkeypatch.setenv("LEDGER_URL", server.url)
     write_schedules(HOURLY)
     server.stop()
-    event = apig_event(method, path, None, {"Authorization": f"Bearer {API_TOKEN}"})
+    event = apig_event(method, path, body, {"Authorization": f"Bearer {API_TOKEN}"})
     response = handler.handler(event, LocalContext())
     body = json.loads(response["body"])
     assert response["statusCode"] == 503 and body["error_code"] == "DCSM.5031", body

@@ -38,6 +38,7 @@ from dcs_maintenance.http_api import (
     CONFIRMATION_REQUIRED,
     INVALID_FIELD,
     INVALID_PARAMETER,
+    LEDGER_DOWN,
     MISCONFIGURED,
     UPSTREAM,
     HttpError,
@@ -170,8 +171,8 @@ def _already_handled(entries: list[Entry], keys: dict[str, str], listed: dict[st
     the first request, which is its success, not a reason to refuse. Returns the entries not claimed yet."""
     try:
         records = rt.ledger.get_claims(list(keys.values()))
-    except LedgerError:  # the claim step refuses to send without the ledger, and says so per entry
-        return entries
+    except LedgerError as exc:  # nothing sent yet: the service is unavailable, as on every route reading it
+        raise HttpError(503, LEDGER_DOWN, f"the ledger is unavailable, nothing was sent: {exc}") from None
     fresh = []
     for entry in entries:
         record = records.get(keys[entry.instance])
