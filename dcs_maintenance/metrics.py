@@ -1,7 +1,7 @@
 """Cloud Eye (CES) custom metrics for a TIMER tick: its result counts and its duration, in ONE call.
 
-With `CES_NAMESPACE` set, each tick sends `success`, `failed`, `unknown`, `missed`, `skipped` (counts) and
-`tick_duration_ms` under that namespace with one dimension, `function_name`, through the official SDK
+With `CES_NAMESPACE` set, each tick sends one count per result the summary counts (`success`, `failed`,
+`skipped`, `unknown`, `missed`, `frozen`, `halted`: report.RESULTS) and `tick_duration_ms` under that namespace with one dimension, `function_name`, through the official SDK
 (`CesClient.create_metric_data`, `POST /V1.0/{project_id}/metric-data`; Cloud Eye API reference, "Adding
 Monitoring Data"). The SDK is imported only here, only when the namespace is set.
 
@@ -18,9 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from dcs_maintenance import logs
+from dcs_maintenance.report import RESULTS
 from dcs_maintenance.settings import Settings, context_value, load_credentials
 
-COUNTS = ("success", "failed", "unknown", "missed", "skipped")
+COUNTS = RESULTS  # every result the summary counts: a new result value is sent without a change here
 DURATION = "tick_duration_ms"
 METRIC_NAMES = COUNTS + (DURATION,)
 DIMENSION = "function_name"

@@ -103,6 +103,17 @@ def test_invoke_help_says_it_adds_the_bearer_token():
     assert "Authorization: Bearer" in text and "API_TOKEN" in text
 
 
+def test_run_help_says_at_is_the_ticks_time_not_the_wall_clock():
+    """`run --at` judges lateness as of TIME and never moves the wall clock (a future TIME is refused unless
+    --dry-run): help that said "the wall clock is set to --at" explained that refusal away."""
+    proc = cli("run", "--help")
+    assert_clean(proc, 0)
+    text = " ".join(proc.stdout.split())
+    assert "wall clock is set" not in text
+    assert "tick's time" in text and "lateness (starting_deadline) is judged as it would have been then" in text
+    assert "wall clock stays the real one" in text and "refused unless --dry-run" in text
+
+
 # -- exit codes: 2 for every bad argument, with one line and no traceback ------------------------------------------
 @pytest.mark.parametrize("args, fragment", [
     (["package", "--python", "banana"], "3.10 or 3.12"),
@@ -113,6 +124,8 @@ def test_invoke_help_says_it_adds_the_bearer_token():
     (["next", "--schedules", "/no/such/folder"], "no such folder"),
     (["--schedules", "/no/such/folder", "validate"], "no such folder"),
     (["plan", "--schedules", "/no/such/folder"], "no such folder"),
+    (["run", "--dry-run", "--schedules", "/no/such/folder"], "no such folder"),
+    (["invoke", "timer", "--schedules", "/no/such/folder"], "no such folder"),
     (["plan", "--at", "yesterday"], "--at"),
     (["run", "--every", "5m"], "--every needs --until"),
     (["run", "--every", "0s", "--until", "2026-12-05T00:00:00Z"], "--every"),
@@ -144,6 +157,26 @@ SETTINGS = ("DCS_REGION", "DCS_ENDPOINT", "RUNTIME_PROJECT_ID", "DCS_PROJECT_ID"
 def test_missing_settings_exit_2_naming_them(args, tmp_path):
     proc = cli(*args, unset=SETTINGS, env={"LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}"})
     assert_clean(proc, 2, "missing settings", "DCS_REGION", "RUNTIME_PROJECT_ID", "credentials")
+
+
+SCHEDULE_COMMANDS = [["validate"], ["next"], ["plan"], ["run", "--dry-run"], ["invoke", "timer"],
+                     ["package", "--offline"]]
+
+
+@pytest.mark.parametrize("args", SCHEDULE_COMMANDS, ids=lambda args: " ".join(args))
+def test_a_schedules_dir_that_does_not_exist_exits_2_everywhere(args, tmp_path):
+    """SCHEDULES_DIR naming no folder is a bad setting for every command that reads the schedules: exit 2 and the
+    same one line, before anything runs (plan, run and invoke timer used to tick and exit 1). Every other setting
+    is given, so the folder is the only thing wrong."""
+    env = {"DCS_REGION": "cn-north-4", "DCS_ENDPOINT": "http://127.0.0.1:9", "RUNTIME_PROJECT_ID": "0123456789abcdef",
+           "HUAWEICLOUD_SDK_AK": "TESTAK0123456789", "HUAWEICLOUD_SDK_SK": "TESTSK-secret-value-0123456789",
+           "LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}"}
+    (tmp_path / "file.yaml").write_text(VALID)
+    for value, what in (("/no/such/folder", "no such folder"), (str(tmp_path / "file.yaml"), "not a folder")):
+        proc = cli(*args, env={**env, "SCHEDULES_DIR": value})
+        assert_clean(proc, 2, f"SCHEDULES_DIR={value}: {what}")
+        assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "ledger.sqlite3").exists()
 
 
 def test_header_and_query_accept_both_forms():
@@ -289,6 +322,25 @@ def test_package_warns_about_the_unchanged_examples(folder, tmp_path):
     assert "unchanged" not in proc.stderr and "schema.json" not in proc.stderr
 
 
+def test_package_ships_schedules_dir_as_the_other_commands_read_it(folder, tmp_path):
+    """SCHEDULES_DIR is the schedules folder for package too (its --schedules help says so): the zip ships what the
+    deployed function will run, and the folder validate and next check is the one that gets validated and shipped.
+    --schedules still wins over it."""
+    empty_cache = str(tmp_path / "empty")
+    bad = folder("bad", **{"good.yaml": VALID, "bad.yaml": INVALID})
+    proc = cli("package", "--offline", "--wheel-cache", empty_cache, env={"SCHEDULES_DIR": str(bad)})
+    assert_clean(proc, 1, "refusing to build", "bad.yaml", "[broken]")
+    assert "unchanged" not in proc.stderr
+    own = folder("own", **{"own.yaml": VALID})
+    proc = cli("package", "--offline", "--wheel-cache", empty_cache, env={"SCHEDULES_DIR": str(own)})
+    assert_clean(proc, 1, "pip download failed")
+    assert "unchanged" not in proc.stderr and "refusing" not in proc.stderr
+    proc = cli("package", "--schedules", str(own), "--offline", "--wheel-cache", empty_cache,
+               env={"SCHEDULES_DIR": str(bad)})
+    assert_clean(proc, 1, "pip download failed")
+    assert "refusing" not in proc.stderr
+
+
 def test_the_example_table_matches_the_examples():
     from dcs_maintenance.tools import package
 
@@ -296,26 +348,55 @@ def test_the_example_table_matches_the_examples():
     assert {name: digest for digest, name in package.EXAMPLE_SCHEDULES.items()} == examples
 
 
-def test_package_into_an_existing_folder(request, tmp_path):
-    """A real build (wheels from the cache tests/test_package.py shares, else the index): `--output DIR` writes
-    DIR/dcs-maintenance.zip and leaves no DIR.tmp."""
-    cache = Path(request.config.cache.mkdir("dcsm-wheels"))
-    dist = tmp_path / "dist"
-    dist.mkdir()
+def wheel_cache(request: pytest.FixtureRequest) -> Path:
+    """The wheels tests/test_package.py shares through pytest's cache; without the cache provider (`-p
+    no:cacheprovider`, as scripts/mutation.py runs), the folder `package` itself uses by default."""
+    from dcs_maintenance.tools import package
+
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("dcsm-wheels")) if cache is not None else package.default_wheel_cache()
+
+
+def build_into(request: pytest.FixtureRequest, tmp_path: Path, output: str,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """A real build with own.yaml as the only schedule (wheels from wheel_cache, else the index), skipped when
+    no wheels can be had."""
     own = tmp_path / "own"
     own.mkdir()
     (own / "own.yaml").write_text(VALID)
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    proc = cli("package", "--python", python, "--schedules", str(own), "--wheel-cache", str(cache), "--no-verify",
-               "--output", str(dist), timeout=600)
+    where = ["--schedules", str(own)] if env is None else []
+    proc = cli("package", "--python", python, *where, "--wheel-cache", str(wheel_cache(request)), "--no-verify",
+               "--output", output, env=env, timeout=600)
     if "pip download failed" in proc.stderr:
         pytest.skip("no wheels: no package index and no cached wheels")
+    return proc
+
+
+def assert_zip_alone_in(dist: Path, proc: subprocess.CompletedProcess) -> None:
+    """DIR/dcs-maintenance.zip built from own/, with nothing else beside it (no DIR.tmp, no example schedules)."""
     assert_clean(proc, 0, f"built {dist / 'dcs-maintenance.zip'}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist", "own"]
+    assert sorted(p.name for p in dist.parent.iterdir()) == ["dist", "own"]
     assert [p.name for p in dist.iterdir()] == ["dcs-maintenance.zip"]
     names = zipfile.ZipFile(dist / "dcs-maintenance.zip").namelist()
     assert "schedules/own.yaml" in names and "schedules/schema.json" in names
     assert not [n for n in names if n.startswith("schedules/") and "nightly-restart" in n]
+
+
+def test_package_into_an_existing_folder(request, tmp_path):
+    """`--output DIR`, DIR an existing folder: DIR/dcs-maintenance.zip, and no DIR.tmp."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    assert_zip_alone_in(dist, build_into(request, tmp_path, str(dist)))
+
+
+def test_package_into_a_new_folder_given_with_a_slash(request, tmp_path):
+    """`-o NEWDIR/` (not there yet) means the folder, as the help says: NEWDIR/dcs-maintenance.zip, not a zip file
+    named NEWDIR. The schedules come from SCHEDULES_DIR, the folder every other command reads."""
+    dist = tmp_path / "dist"
+    proc = build_into(request, tmp_path, f"{dist}/", {"SCHEDULES_DIR": str(tmp_path / "own")})
+    assert dist.is_dir(), f"{dist} was written as a file"
+    assert_zip_alone_in(dist, proc)
 
 
 def test_a_failed_zip_write_leaves_no_tmp(tmp_path):

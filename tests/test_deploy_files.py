@@ -23,6 +23,9 @@ import yaml
 
 from dcs_maintenance import deployment
 from dcs_maintenance.durations import parse_duration
+from dcs_maintenance.metrics import METRIC_NAMES
+from dcs_maintenance.report import BAD_RESULTS
+from dcs_maintenance.settings import SettingsError, load_settings
 from dcs_maintenance.tools import package
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,13 +46,9 @@ SMN_PUBLISH = "smn:topic:publish"
 CES_CREATE = "ces:metricData:create"
 # FunctionGraph's least permissions for VPC access ("Configuring the Network", functiongraph_01_0222).
 VPC_ACTIONS = {"vpc:ports:create", "vpc:ports:get", "vpc:ports:delete", "vpc:vpcs:get", "vpc:subnets:get"}
-# The custom metrics the function sends with CES_NAMESPACE set (issue 14), and their dimension.
-METRICS = {"success", "failed", "unknown", "missed", "skipped", "tick_duration_ms"}
 PLATFORM_SET = {"RUNTIME_PROJECT_ID", "RUNTIME_CODE_ROOT"}  # FunctionGraph sets these itself
 NEVER_DEPLOYED = {"HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "DCS_ENDPOINT",
                   "SMN_ENDPOINT"}  # the agency gives keys; endpoints are for the local emulator
-# Deployed, read by code another session is writing (the Cloud Eye metrics, issue 14); drop once it reads it.
-READ_ELSEWHERE = {"CES_NAMESPACE"}
 META_ARGUMENTS = {"count", "for_each", "depends_on", "lifecycle", "provider"}
 # Internal (undocumented) provider attributes used on purpose: the agency's trust in FunctionGraph is the v3 IAM
 # trust domain op_svc_cff, which the provider reads back into delegated_service_name.
@@ -250,17 +249,19 @@ def test_handler_path_exists_and_is_callable(sls, tf):
 def test_environment_names_are_settings_the_function_reads(sls, tf):
     known = settings_env_names()
     assert {"TICK_PERIOD", "LEDGER_URL", "DCS_REGION", "API_TOKEN", "NOTIFY_SMN_TOPIC_URN", "SMN_ENDPOINT",
-            "HUAWEICLOUD_SDK_AK", "RUNTIME_PROJECT_ID", "MAX_INSTANCE_NUM"} <= known  # the scan itself works
+            "HUAWEICLOUD_SDK_AK", "RUNTIME_PROJECT_ID", "MAX_INSTANCE_NUM", "CES_NAMESPACE", "HISTORY_RETENTION",
+            "CALENDAR_TOKEN"} <= known  # the scan itself works
     sls_names = set(sls["provider"]["environment"]["variables"]) | set(sls["provider"]["encryptedUserData"])
     locals_ = tf["locals"]
     tf_names = set(locals_["environment_base"]) | set(locals_["secret_base"]) | set(locals_["ledger_environment"])
     for names in (sls_names, tf_names):
-        assert names <= known | READ_ELSEWHERE, names - known - READ_ELSEWHERE
+        assert names <= known, names - known
         assert not names & (PLATFORM_SET | NEVER_DEPLOYED), names & (PLATFORM_SET | NEVER_DEPLOYED)
         assert {"TICK_PERIOD", "DCS_REGION", "LEDGER_URL", "API_TOKEN", "NOTIFY_SMN_TOPIC_URN",
-                "MAX_INSTANCE_NUM", "CES_NAMESPACE"} <= names
+                "MAX_INSTANCE_NUM", "CES_NAMESPACE", "HISTORY_RETENTION", "CALENDAR_TOKEN"} <= names
     assert sls_names == tf_names
-    assert set(sls["provider"]["encryptedUserData"]) == set(locals_["secret_base"]) == {"API_TOKEN"}
+    # the secrets, and only they, travel in encrypted user data
+    assert set(sls["provider"]["encryptedUserData"]) == set(locals_["secret_base"]) == {"API_TOKEN", "CALENDAR_TOKEN"}
     assert set(locals_["ledger_environment"]) == {"LEDGER_URL"}
     # LEDGER_URL is plain user data with SQLite, encrypted user data with Redis (its URL holds the password)
     assert locals_["environment"] == (
@@ -270,6 +271,27 @@ def test_environment_names_are_settings_the_function_reads(sls, tf):
     fn = tf_function(tf)
     assert fn["user_data"] == "${jsonencode(local.environment)}"
     assert fn["encrypted_user_data"] == "${jsonencode(local.secret_environment)}"
+
+
+def test_every_secret_and_only_secrets_travel_encrypted(sls, tf):
+    """A sensitive Terraform variable reaches the function only in encrypted user data (API_TOKEN, CALENDAR_TOKEN,
+    the Redis password inside LEDGER_URL); serverless.yml takes the same secrets from the environment."""
+    sensitive = {name for name, body in tf["variable"].items() if body.get("sensitive")}
+    assert sensitive == {"api_token", "calendar_token", "redis_password", "redis_url"}
+    locals_ = tf["locals"]
+    assert locals_["secret_base"] == {"API_TOKEN": "${var.api_token}", "CALENDAR_TOKEN": "${var.calendar_token}"}
+    for name, value in locals_["environment_base"].items():
+        assert not set(re.findall(r"\bvar\.(\w+)", str(value))) & sensitive, name
+    assert default(tf, "calendar_token") == "" and default(tf, "history_retention") == "30d"
+    assert locals_["environment_base"]["HISTORY_RETENTION"] == "${var.history_retention}"
+    encrypted = sls["provider"]["encryptedUserData"]
+    assert encrypted["CALENDAR_TOKEN"] == "${env:DCS_MAINTENANCE_CALENDAR_TOKEN, ''}"
+    assert encrypted["API_TOKEN"] == "${env:DCS_MAINTENANCE_API_TOKEN, ''}"
+    assert "CALENDAR_TOKEN" not in sls["provider"]["environment"]["variables"]
+    # empty means off, as the function reads it
+    settings = load_settings({"CALENDAR_TOKEN": resolve_sls(encrypted["CALENDAR_TOKEN"]),
+                              "HISTORY_RETENTION": sls_env(sls)["HISTORY_RETENTION"]})
+    assert settings.calendar_token is None and settings.history_retention == parse_duration("30d")
 
 
 def test_the_iam_policy_grants_exactly_the_actions_the_code_needs(tf):
@@ -393,15 +415,156 @@ def test_the_failure_alarm_watches_the_function_metrics_only_when_on(tf):
     assert rule["metric"] == [{"namespace": "${var.ces_namespace}"}]
     assert rule["resources"] == [{"dimensions": [{"name": "function_name", "value": "${var.function_name}"}]}]
     conditions = next(b["condition"] for b in rule["dynamic"] if "condition" in b)
-    assert set(conditions["for_each"]) == {"failed", "unknown"} <= METRICS
+    # one rule, one condition per bad result the function sends (failed, unknown and halted)
+    assert set(conditions["for_each"]) == set(BAD_RESULTS) and set(BAD_RESULTS) <= set(METRIC_NAMES)
+    assert "halted" in conditions["for_each"]
     [content] = conditions["content"]
     assert content["metric_name"] == "${condition.value}" and content["comparison_operator"] == ">"
     assert content["value"] == 0 and content["period"] in (1, 300, 1200, 3600, 14400, 86400)
     assert tf["locals"]["environment_base"]["CES_NAMESPACE"] == "${var.ces_namespace}"
-    [validation] = tf["variable"]["ces_namespace"]["validation"]
-    pattern = re.search(r'regex\("([^"]+)", var\.ces_namespace\)', validation["condition"])[1]
-    assert re.fullmatch(pattern, "DCSM.maintenance") and not re.fullmatch(pattern, "DCSM") and not re.fullmatch(
-        pattern, "1x.y")
+
+
+# -- Terraform refuses what the function would refuse -------------------------------------------------------
+# Each variable whose value becomes a setting, with a table of values around the edges of settings.py's rules.
+# Terraform must accept exactly what load_settings accepts, except that it refuses surrounding spaces (settings
+# strip them; Terraform passes the value on as written, and ces_namespace is also the alarm's namespace).
+VALIDATED = {
+    "ces_namespace": ("CES_NAMESPACE", [
+        "", "DCSM.maintenance", "a.b", "My_App.dcs_2", "Ops.sys", "SERVICE.ECS", "XSYS.a", "Asys.b", "S.y",
+        "a." + "b" * 30, "a." + "b" * 31, "SYS.ECS", "sys.mine", "SYSTEM.x", "Sysops.x", "AGT.x", "agtx.y", "SRE.thing",
+        "SREy.z", "SERVICE.BMS", "service.bms", "SERVICE.BMSX", "ab", "a.", ".b", "1a.b", "a.b.c", "a-b.c", "a b.c",
+        "_a.b", " DCSM.maintenance", "DCSM.maintenance "]),
+    "history_retention": ("HISTORY_RETENTION", [
+        "", "30d", "1h", "60m", "3600s", "3599s", "59m", "0h", "0d", "400d", "401d", "9600h", "9601h", "576000m",
+        "576001m", "34560000s", "34560001s", "030d", "999999999999d", "1000000000000d", "1h30m", "1.5h", "-1h",
+        "+1h", "1w", "30D", "d", "30", " 30d", "30d "]),
+    "calendar_token": ("CALENDAR_TOKEN", [
+        "", "a" * 15, "a" * 16, "0123456789abcdef" * 4, " " + "a" * 16, "a" * 16 + " ", " " * 16, "   ",
+        "tøkén-ünïcödé-1234", "a" * 15 + "\t"]),
+}
+
+
+def settings_accept(name: str, value: str) -> bool:
+    try:
+        load_settings({name: value})
+    except SettingsError:
+        return False
+    return True
+
+
+def _regex(pattern: str, text: str) -> Any:
+    match = re.search(pattern, text)
+    if match is None:
+        raise ValueError("no match")  # Terraform's regex() is an error then; can() and try() catch it
+    return list(match.groups()) if match.re.groups else match.group(0)
+
+
+def _tonumber(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return value
+    if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
+        raise ValueError(f"not a number: {value!r}")
+    return float(value) if "." in value else int(value)
+
+
+def _substr(text: str, offset: int, length: int) -> str:
+    start = offset if offset >= 0 else len(text) + offset
+    if not 0 <= start <= len(text):
+        raise ValueError("offset out of range")
+    return text[start:] if length == -1 else text[start:start + length]
+
+
+def _can(thunk: Any) -> bool:
+    try:
+        thunk()
+    except Exception:
+        return False
+    return True
+
+
+def _try(thunk: Any, fallback: Any) -> Any:
+    try:
+        return thunk()
+    except Exception:
+        return fallback
+
+
+HCL_FUNCTIONS = {"regex": _regex, "tonumber": _tonumber, "substr": _substr, "length": len, "upper": str.upper,
+                 "trimspace": str.strip, "index": lambda items, value: items.index(value),
+                 "contains": lambda items, value: value in items}
+_HCL_TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>[0-9]+)|(?P<name>[A-Za-z_]\w*(?:\.\w+)?)'
+                        r"|(?P<op>&&|\|\||==|!=|>=|<=|[-+*/<>!(),\[\]]))")
+
+
+def hcl_condition(expression: str, variables: dict[str, Any]) -> Any:
+    """A validation condition, evaluated as Terraform would, for the subset of HCL these conditions use
+    (literals, operators, can/try and the functions above). Anything else fails the test: extend it, then
+    test_terraform_itself_agrees_with_the_evaluator checks the extension where terraform is installed."""
+    text, pos, python = expression.removeprefix("${").removesuffix("}"), 0, []
+    while pos < len(text.rstrip()):
+        token = _HCL_TOKEN.match(text, pos)
+        assert token is not None, f"cannot read {text[pos:]!r}"
+        pos = token.end()
+        kind, value = token.lastgroup, token[token.lastgroup]
+        if kind == "str":
+            assert "${" not in value and "%{" not in value, "no templates in conditions"
+            python.append(repr(json.loads(value)))
+        elif kind == "name" and value.startswith("var."):
+            python.append(f"VARS[{value[4:]!r}]")
+        elif kind == "name" and value in ("true", "false"):
+            python.append(value.title())
+        elif kind == "name" and value in ("can", "try"):
+            assert text[pos:].lstrip().startswith("("), value
+            pos = text.index("(", pos) + 1
+            python.append(f"_{value}(lambda: ")
+        elif kind == "name":
+            assert value in HCL_FUNCTIONS, f"add {value}() to HCL_FUNCTIONS"
+            python.append(value)
+        else:
+            python.append({"&&": " and ", "||": " or ", "!": " not "}.get(value, value))
+    scope = {"__builtins__": {}, "VARS": variables, "_can": _can, "_try": _try, **HCL_FUNCTIONS}
+    return eval("".join(python), scope)  # noqa: S307 - our own Terraform files, translated token by token
+
+
+def tf_condition(tf: dict[str, Any], variable: str) -> str:
+    [validation] = tf["variable"][variable]["validation"]
+    return validation["condition"]
+
+
+@pytest.mark.parametrize("variable", sorted(VALIDATED))
+def test_terraform_accepts_exactly_what_the_settings_accept(tf, variable):
+    setting, values = VALIDATED[variable]
+    verdicts = {value: settings_accept(setting, value) for value in values}
+    assert True in verdicts.values() and False in verdicts.values()  # the table reaches both sides of the rule
+    condition = tf_condition(tf, variable)
+    theirs = {value: hcl_condition(condition, {variable: value}) for value in values}
+    wrong = {value: (ok, theirs[value]) for value, ok in verdicts.items()
+             if theirs[value] != (ok and value == value.strip())}
+    assert wrong == {}, "value: (settings accept, terraform accepts)"
+    assert hcl_condition(condition, {variable: default(tf, variable)}) and settings_accept(setting, default(tf, variable))
+
+
+def test_the_tables_reach_the_edges_of_the_settings_rules():
+    """The tables hold the names settings.py's rules are about: a service starting with SYS (not only SYS.),
+    SERVICE.BMS, a calendar token one character short."""
+    names = VALIDATED["ces_namespace"][1]
+    assert not settings_accept("CES_NAMESPACE", "SYSTEM.x") and not settings_accept("CES_NAMESPACE", "SERVICE.BMS")
+    assert settings_accept("CES_NAMESPACE", "SERVICE.ECS") and {"SYSTEM.x", "SERVICE.BMS", "SERVICE.ECS"} <= set(names)
+    assert not settings_accept("CALENDAR_TOKEN", "a" * 15) and settings_accept("CALENDAR_TOKEN", "a" * 16)
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed (CI)")
+def test_terraform_itself_agrees_with_the_evaluator(tf, tmp_path):
+    """The same tables through `terraform console`: the conditions as Terraform reads them, one call each."""
+    for variable, (_, values) in sorted(VALIDATED.items()):
+        condition = tf_condition(tf, variable).removeprefix("${").removesuffix("}")
+        expression = (f"jsonencode([for v in {json.dumps(values)} : "
+                      f"{condition.replace(f'var.{variable}', 'v')}])")
+        done = subprocess.run(["terraform", "console"], input=expression + "\n", cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0 and "Error" not in done.stderr, done.stderr
+        theirs = json.loads(json.loads(done.stdout.strip().splitlines()[-1]))
+        assert theirs == [hcl_condition(tf_condition(tf, variable), {variable: v}) for v in values], variable
 
 
 def test_no_retries_and_a_real_timeout_in_both(sls, tf):
@@ -445,7 +608,8 @@ def test_settings_defaults_agree(sls, tf):
     env = sls_env(sls)
     assert env["LEDGER_URL"] == tf["locals"]["sqlite_ledger_url"]
     for name, var in (("PROTECT_TAG", "protect_tag"), ("LOG_LEVEL", "log_level"), ("CES_NAMESPACE", "ces_namespace"),
-                      ("NOTIFY_SMN_TOPIC_URN", "notify_topic_urn"), ("TICK_PERIOD", "tick_period")):
+                      ("NOTIFY_SMN_TOPIC_URN", "notify_topic_urn"), ("TICK_PERIOD", "tick_period"),
+                      ("HISTORY_RETENTION", "history_retention")):
         assert env[name] == default(tf, var), name
     assert int(env["BATCH_SIZE"]) == default(tf, "batch_size")
     assert env["DRY_RUN"] == str(default(tf, "dry_run")).lower()

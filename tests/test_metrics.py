@@ -14,6 +14,7 @@ from conftest import NIGHTLY, PROJECT, add_staging_pair
 
 from dcs_emulator import Fault
 from dcs_maintenance import metrics
+from dcs_maintenance.report import BAD_RESULTS, RESULTS
 from dcs_maintenance.settings import SettingsError, load_settings
 from dcs_maintenance.tools.local import LocalContext
 
@@ -52,14 +53,15 @@ def test_a_tick_with_failures_sends_its_counts_in_one_call(fleet, ces_on, write_
     before = time.time() * 1000
     summary = tick(T, context=NamedContext())
     assert summary["counts"]["success"] == 1 and summary["counts"]["failed"] == 1 and not summary["ok"]
-    assert summary["metrics"] == {"sent": True, "namespace": NAMESPACE, "metrics": 6}
+    assert summary["metrics"] == {"sent": True, "namespace": NAMESPACE, "metrics": 8}
     [request] = ces_requests(fleet)  # ONE call, signed like every other request
     assert request["authenticated"] and request["status"] == 201 and request["method"] == "POST"
     assert request["path"] == f"/V1.0/{PROJECT}/metric-data"
     points = by_name(fleet.metric_data)
-    assert list(points) == ["success", "failed", "unknown", "missed", "skipped", "tick_duration_ms"]
+    assert list(points) == ["success", "failed", "skipped", "unknown", "missed", "frozen", "halted",
+                            "tick_duration_ms"]
     assert {name: p["value"] for name, p in points.items() if name != "tick_duration_ms"} == {
-        "success": 1, "failed": 1, "unknown": 0, "missed": 0, "skipped": 0}
+        "success": 1, "failed": 1, "unknown": 0, "missed": 0, "skipped": 0, "frozen": 0, "halted": 0}
     assert 0 < points["tick_duration_ms"]["value"] < 120_000 and points["tick_duration_ms"]["unit"] == "ms"
     for point in points.values():
         assert point["metric"]["namespace"] == NAMESPACE and point["project_id"] == PROJECT
@@ -67,6 +69,28 @@ def test_a_tick_with_failures_sends_its_counts_in_one_call(fleet, ces_on, write_
         assert before <= point["collect_time"] <= time.time() * 1000  # the real time of sending: Cloud Eye's rule
         assert point["ttl"] == metrics.TTL_SECONDS
     assert points["failed"]["type"] == "int" and points["failed"]["unit"] == "count"
+
+
+def test_every_result_the_summary_counts_is_sent_frozen_and_halted_too(fleet, ces_on, write_schedules, tick):
+    """frozen and halted are counts of the summary like the others (report.RESULTS): a frozen night shows in Cloud
+    Eye as such, and a halted rollout can raise the alarm (deploy/terraform/metrics.tf)."""
+    write_schedules(NIGHTLY + """
+freezes:
+  - name: release-week
+    from: "2026-11-30T00:00"
+    until: "2026-12-04T00:00"
+    timezone: Asia/Shanghai
+    reason: release week
+""")
+    summary = tick(T)
+    assert summary["counts"]["frozen"] == 1 and summary["counts"]["success"] == 0 and summary["ok"] is True
+    values = {p["metric"]["metric_name"]: p["value"] for p in fleet.metric_data}
+    assert values["frozen"] == 1 and values["halted"] == 0 and values["success"] == 0
+    assert set(metrics.COUNTS) == set(RESULTS) and set(BAD_RESULTS) <= set(metrics.COUNTS)
+    counts = {result: n for n, result in enumerate(RESULTS, start=1)}  # a different number for every result
+    items = metrics.metric_data({"counts": counts}, 1.0, NAMESPACE, "fn", 0)
+    assert {i["metric"]["metric_name"]: i["value"] for i in items if i["type"] == "int"} == counts
+    assert counts["halted"] == by_name(items)["halted"]["value"] and by_name(items)["halted"]["unit"] == "count"
 
 
 def test_nothing_is_sent_without_a_namespace(fleet, function_env, write_schedules, tick, monkeypatch):

@@ -1,11 +1,12 @@
 # Optional Cloud Eye alarm on the function's own metrics (ces_namespace set; empty: metrics off). With
-# CES_NAMESPACE the function sends, per tick, the custom metrics success, failed, unknown, missed, skipped and
-# tick_duration_ms in that namespace with the dimension function_name. The alarm fires when a tick reports a
-# failed or unknown outcome, and notifies the SMN topic of notify_topic_urn when there is one.
+# CES_NAMESPACE the function sends, per tick, the custom metrics success, failed, skipped, unknown, missed,
+# frozen, halted and tick_duration_ms in that namespace with the dimension function_name. The alarm fires when a
+# tick reports a failed, unknown or halted outcome (dcs_maintenance/report.py BAD_RESULTS: the results that make
+# a tick not ok; one rule, one condition each), and notifies the SMN topic of notify_topic_urn when there is one.
 resource "huaweicloud_ces_alarmrule" "failures" {
   count             = var.ces_namespace == "" ? 0 : 1
   alarm_name        = "${var.function_name}-failures"
-  alarm_description = "A ${var.function_name} tick had failed or unknown maintenance outcomes"
+  alarm_description = "A ${var.function_name} tick had failed, unknown or halted maintenance outcomes"
   alarm_type        = "MULTI_INSTANCE"
   alarm_enabled     = true
 
@@ -21,7 +22,7 @@ resource "huaweicloud_ces_alarmrule" "failures" {
   }
 
   dynamic "condition" {
-    for_each = ["failed", "unknown"]
+    for_each = ["failed", "unknown", "halted"]
     content {
       metric_name         = condition.value
       period              = 300
