@@ -2,7 +2,8 @@
 
 Each test runs a real tick (or route) through the SDK against the emulator and asserts what DCS would have done
 to each instance, parametrized over the modes where DCS's documents leave the answer open:
-`stop_start_refusal` (entry/request), `batch_refusal` (entry/request), `list_tags` (true/false).
+`stop_start_refusal` (entry/request), `batch_refusal` (entry/request), `restarting_code` (DCS.4111/DCS.4975),
+`restart_during_backup` (refuse/cancel_backup), `list_tags` (true/false), `max_batch` (DCS's documented limit).
 """
 
 from __future__ import annotations
@@ -191,9 +192,16 @@ def _tick_while_one_turns_busy(emulator, tick, when, busy: str) -> dict:
     return out["summary"]
 
 
-@pytest.mark.parametrize("mode", ["entry", "request"])
-def test_one_busy_instance_in_a_batch_of_fifty(emulator, write_schedules, tick, mode):
-    emulator.set_modes(batch_refusal=mode)
+@pytest.mark.parametrize(("mode", "code"), [("entry", "DCS.4111"), ("request", "DCS.4111"), ("request", "DCS.4975")],
+                         ids=["entry", "request", "request-4975"])
+def test_one_busy_instance_in_a_batch_of_fifty(emulator, write_schedules, tick, mode: str, code: str):
+    """Issue 11 item 3. `request`: the whole PUT is refused with the restarting code, DCS.4111 as the API
+    reference's Error Codes table has it, or DCS.4975 ("creating/restarting", only in the Terraform provider's
+    operateErrorCode list, which retries it): both are busy codes, so the other 49 are done in the same tick and
+    i-17 at the next one. `entry`: a `failed` entry carries no code, so the function cannot tell "busy" from any
+    other refusal: i-17 ends `failed` for this occurrence and is not retried (README, "A 400 for the whole
+    request"); the next occurrence tries it again."""
+    emulator.set_modes(batch_refusal=mode, restarting_code=code)
     for n in range(50):
         emulator.add_instance(PROJECT, instance_id=f"i-{n:02d}", name=f"stg-{n:02d}", tags={"env": "staging"})
     write_schedules(RESTART)
@@ -204,12 +212,16 @@ def test_one_busy_instance_in_a_batch_of_fifty(emulator, write_schedules, tick, 
     assert all(counters(emulator, iid)["restarts"] == 1 for iid in done)
     busy = results["i-17"]
     if mode == "request":
-        # 400 DCS.4111 for the whole request: nothing executed; split until i-17 stood alone; held like a
-        # transitional state, its claim given back.
-        assert busy["result"] == "skipped" and busy["not_sent"] and "DCS.4111" in busy["reason"]
+        # 400 with the restarting code for the whole request: nothing executed; split until i-17 stood alone;
+        # held like a transitional state, its claim given back.
+        assert busy["result"] == "skipped" and busy["not_sent"] and code in busy["reason"]
+        refused = [r.get("error_code") for r in puts(emulator) if r.get("error_code")]
+        assert refused and set(refused) == {code}  # every refusal carried the mode's code
         assert 1 < len(puts(emulator)) <= 1 + 2 * 6  # a bisection, not one call per instance
     else:
-        assert busy["result"] == "failed"  # a failed entry without a reason: DCS refused it for this occurrence
+        # A failed entry without a reason: DCS refused it for this occurrence, and the summary says so.
+        assert busy["result"] == "failed" and busy["reason"] == "restart refused by DCS (result: failed)"
+        assert not first["ok"] and len(puts(emulator)) == 1
     emulator.set_status(PROJECT, "i-17", "RUNNING")
     second = tick(T0 + timedelta(minutes=5))
     again = results_by_instance(second)
@@ -284,6 +296,30 @@ def test_put_instances_status_splits_the_same_way(emulator, http, mode):
     assert details["i-3"]["result"] == "failed" and counters(emulator, "i-3")["restarts"] == 0
     if mode == "request":
         assert "DCS.4111" in details["i-3"]["reason"] and "send it again" in details["i-3"]["reason"]
+
+
+# -- 3. DCS's limit on instances per call (API reference, Error Codes: DCS.4100) -----------------------------
+def test_more_instances_than_dcs_takes_in_one_call_are_split_until_accepted(emulator, write_schedules, tick,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """API reference, Error Codes: DCS.4100 "The number of instance IDs in an instances array cannot exceed 50.",
+    a 400 for the whole request. Where DCS's limit is below BATCH_SIZE (here max_batch 10 under BATCH_SIZE 25),
+    DCS.4100 is neither a busy code nor one about the request itself (dcs_rules.refusal_step), so send_split
+    halves the call until each half is within the limit: all 25 restarted once, in the same tick."""
+    monkeypatch.setenv("BATCH_SIZE", "25")
+    emulator.set_modes(max_batch=10)
+    for n in range(25):
+        emulator.add_instance(PROJECT, instance_id=f"i-{n:02d}", name=f"stg-{n:02d}", tags={"env": "staging"})
+    write_schedules(RESTART)
+    summary = tick(T0)
+    assert summary["ok"] and summary["counts"]["success"] == 25 and summary["counts"]["failed"] == 0
+    results = results_by_instance(summary)
+    assert len(results) == 25 and {r["result"] for r in results.values()} == {"success"}
+    # Depth first: 25 refused, 13 refused, 7 and 6 accepted, 12 refused, 6 and 6 accepted.
+    assert [len(c["instances"]) for c in emulator.calls()] == [25, 13, 7, 6, 12, 6, 6]
+    assert [r.get("error_code") for r in puts(emulator) if r.get("error_code")] == ["DCS.4100"] * 3
+    assert all(counters(emulator, f"i-{n:02d}")["restarts"] == 1 for n in range(25))
+    tick(T0 + timedelta(minutes=5))
+    assert len(puts(emulator)) == 7  # never sent again
 
 
 # -- 1. stop/start on instances that cannot be stopped ---------------------------------------------------------
@@ -390,6 +426,75 @@ def test_a_stop_does_not_read_backups(emulator, write_schedules, tick):
     tick(STOP_1)
     assert requests_to(emulator, "backups") == [] and emulator.calls() == [{"instances": ["i-dev"],
                                                                             "action": "stop"}]
+
+
+@pytest.mark.parametrize("during_backup", ["refuse", "cancel_backup"])
+def test_no_backup_is_cancelled_in_either_restart_during_backup_mode(emulator, emu_clock, write_schedules, tick,
+                                                                      during_backup: str):
+    """User guide "Restarting a DCS Instance" (dcs-ug-0713008): a restart during a backup cancels the backup or
+    fails; "Configuration Notice" (dcs-ug-0312023): it is accepted and the backup interrupted (`cancel_backup`).
+    The function reads ListBackupRecords first and holds the instance either way, so DCS's choice never comes
+    into play: the backup is never cancelled, and the restart goes out at the first tick after it ends."""
+    emulator.set_modes(restart_during_backup=during_backup)
+    for n in range(1, 4):
+        emulator.add_instance(PROJECT, instance_id=f"i-{n}", name=f"stg-{n}", tags={"env": "staging"})
+    backup = emulator.start_backup(PROJECT, "i-2", seconds=600)
+    write_schedules(RESTART)
+    first = results_by_instance(tick(T0))
+    assert first["i-2"]["result"] == "skipped" and "backup is in progress" in first["i-2"]["reason"]
+    assert [c["instances"] for c in emulator.calls()] == [["i-1", "i-3"]]
+    [record] = emulator.backups(PROJECT, "i-2")
+    assert record["backup_id"] == backup["backup_id"] and record["status"] == "backuping"  # not cancelled
+    assert counters(emulator, "i-2")["restarts"] == 0
+    emu_clock.now += 601  # the backup ends
+    second = results_by_instance(tick(T0 + timedelta(minutes=5)))
+    assert second["i-2"]["result"] == "success" and emulator.calls()[-1]["instances"] == ["i-2"]
+    [record] = emulator.backups(PROJECT, "i-2")
+    assert record["status"] == "succeed"
+
+
+@pytest.mark.parametrize(("during_backup", "refusal"),
+                         [("refuse", "entry"), ("refuse", "request"), ("cancel_backup", "entry")],
+                         ids=["refuse-entry", "refuse-request", "cancel_backup"])
+def test_a_failed_backup_read_sends_the_restart_and_leaves_the_backup_to_dcs(emulator, emu_clock, write_schedules,
+                                                                            tick, during_backup: str, refusal: str):
+    """sending.backup_checks: a ListBackupRecords read that fails does not stop the restart; it goes out "without
+    that check" (README, "On a real account": without dcs:instance:getDataBackupLog). What then happens to an
+    instance being backed up is DCS's choice (dcs-ug-0713008: the backup is cancelled or the restart fails):
+    `refuse` with a failed entry: `failed` for this occurrence; `refuse` with DCS.4096 for the whole request
+    (a busy code): held until the backup ends; `cancel_backup`: restarted, and the backup is lost."""
+    emulator.set_modes(restart_during_backup=during_backup, batch_refusal=refusal)
+    for n in range(1, 4):
+        emulator.add_instance(PROJECT, instance_id=f"i-{n}", name=f"stg-{n}", tags={"env": "staging"})
+    emulator.start_backup(PROJECT, "i-2", seconds=600)
+    emulator.inject(Fault(endpoint="backups", kind="dcs_error", times=None, instance_ids=["i-2"], status=403,
+                          error_code="APIGW.0302", error_msg="The IAM user is not authorized to access the API."))
+    write_schedules(RESTART)
+    first = tick(T0)
+    results = results_by_instance(first)
+    assert {results["i-1"]["result"], results["i-3"]["result"]} == {"success"}
+    busy = results["i-2"]
+    if refusal == "entry":  # the outcome's reason carries the check's note (a held one carries DCS's code instead)
+        assert "backup records not read" in busy["reason"] and "sent without that check" in busy["reason"]
+    assert any("i-2" in c["instances"] for c in emulator.calls())  # the restart went out
+    [record] = emulator.backups(PROJECT, "i-2")
+    if during_backup == "cancel_backup":
+        assert busy["result"] == "success" and counters(emulator, "i-2")["restarts"] == 1
+        assert record["status"] == "failed"  # DCS interrupted the backup
+        return
+    assert record["status"] == "backuping" and counters(emulator, "i-2")["restarts"] == 0
+    if refusal == "entry":
+        assert busy["result"] == "failed" and busy["reason"].startswith("restart refused by DCS (result: failed)")
+    else:
+        assert busy["result"] == "skipped" and busy["not_sent"] and "DCS.4096" in busy["reason"]
+    emu_clock.now += 601  # the backup ends; the read still fails
+    again = results_by_instance(tick(T0 + timedelta(minutes=5)))
+    if refusal == "entry":  # its claim holds DCS's answer (failed): nothing due for it until the next occurrence
+        assert "i-2" not in again and counters(emulator, "i-2")["restarts"] == 0
+    else:
+        assert again["i-2"]["result"] == "success" and counters(emulator, "i-2")["restarts"] == 1
+    [record] = emulator.backups(PROJECT, "i-2")
+    assert record["status"] == "succeed"
 
 
 # -- 6. a restart that loses data says so ---------------------------------------------------------------------------
