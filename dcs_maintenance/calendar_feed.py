@@ -4,8 +4,13 @@ Occurrences come from `schedule_info.iter_occurrences`, the same source as `next
 feed and `next` always agree (skip dates and active ranges included). Each event is written in its schedule's
 time zone with the zone's VTIMEZONE definition (RFC 5545 3.6.5). A local time that a fall-back repeats reads
 as its FIRST pass in iCalendar (RFC 5545 3.3.5), so an occurrence on the second pass (`*/15 * * * *` at
-02:15+01:00 on 2026-10-25 in Berlin) is written in UTC instead: the instant is what matters. Events carry a
+02:15+01:00 on 2026-10-25 in Berlin) is written in UTC instead: the instant is what matters. Occurrences carry a
 DURATION rather than an end time, which could fall into such a repeated hour on its own.
+
+Freezes (the catalog's, from the schedule files' `freezes` lists) are events too, on the freeze's own zone the
+same way (their end, days away, is a DTEND: a DURATION of days is nominal, wrong across a DST change). An
+occurrence a freeze will hold back stays in the feed with its summary prefixed `frozen: `, so the calendar shows
+what was planned and that it will not be sent.
 
 UIDs are stable per (schedule, occurrence): `<schedule>-<UTC occurrence>[-stop|-start]@dcs-maintenance`, so a
 calendar client updates an event on refresh instead of adding a copy. Building the events is pure; `render`
@@ -15,14 +20,15 @@ per project).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Optional, Union
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 from dcs_maintenance.durations import format_duration
-from dcs_maintenance.model import Schedule, Selector
+from dcs_maintenance.freezes import active_freeze
+from dcs_maintenance.model import ALL_ACTIONS, Freeze, Schedule, Selector
 from dcs_maintenance.planner import iso, select
 from dcs_maintenance.schedule_info import describe_schedule, iter_occurrences
 
@@ -34,31 +40,29 @@ MAX_DAYS = 366
 MAX_EVENTS_PER_SCHEDULE = 1000  # a `*/5` cron over 30 days would be 8,640 events: clients choke long before
 EVENT_DURATION_RANGE = (timedelta(minutes=5), timedelta(hours=1))
 REFRESH = timedelta(hours=1)  # how often clients should fetch the feed again
-
-When = Union[date, datetime]
+FROZEN_PREFIX = "frozen: "  # the summary of an occurrence a freeze will hold back: it stays in the feed, marked
 
 
 @dataclass(frozen=True)
 class FeedEvent:
-    """One calendar event. `start` is aware (schedule zone, or UTC) or a date (an all-day freeze)."""
+    """One calendar event. `start` (and `end`) are aware: on the schedule's or freeze's zone, or UTC."""
 
     uid: str
-    start: When
+    start: datetime
     summary: str
     description: str
     categories: tuple[str, ...]
     duration: Optional[timedelta] = None  # occurrences
-    end: Optional[When] = None  # freezes (exclusive for dates)
+    end: Optional[datetime] = None  # freezes (exclusive)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"uid": self.uid, "summary": self.summary, "start": self.start.isoformat(),
-                                "description": self.description, "categories": list(self.categories)}
-        if isinstance(self.start, datetime):
-            data["start_utc"] = iso(self.start)
+                                "start_utc": iso(self.start), "description": self.description,
+                                "categories": list(self.categories)}
         if self.duration is not None:
             data["duration"] = format_duration(self.duration)
         if self.end is not None:
-            data["end"] = self.end.isoformat()
+            data.update(end=self.end.isoformat(), end_utc=iso(self.end))
         return data
 
 
@@ -107,8 +111,11 @@ def occurrence_uid(schedule: str, when: datetime, edge: Optional[str] = None) ->
 
 
 def schedule_events(schedule: Schedule, after: datetime, until: datetime,
-                    targets: Optional[str] = None) -> list[FeedEvent]:
-    """The schedule's occurrences in (after, until], at most MAX_EVENTS_PER_SCHEDULE; none when disabled."""
+                    targets: Optional[str] = None, freezes: Sequence[Freeze] = ()) -> list[FeedEvent]:
+    """The schedule's occurrences in (after, until], at most MAX_EVENTS_PER_SCHEDULE; none when disabled.
+
+    An occurrence a freeze will hold back stays, its summary prefixed FROZEN_PREFIX: readers see that it was
+    planned and will not happen (the freeze's own event, in the same feed, says which and why)."""
     if not schedule.enabled:
         return []
     tz = ZoneInfo(schedule.timezone)
@@ -121,80 +128,64 @@ def schedule_events(schedule: Schedule, after: datetime, until: datetime,
             break
         edge = action if schedule.is_window else None
         summary = f"{action}: {schedule.name}" + (" (dry run)" if schedule.dry_run else "")
+        if frozen_by(freezes, schedule, action, when) is not None:
+            summary = FROZEN_PREFIX + summary
         events.append(FeedEvent(occurrence_uid(schedule.name, when, edge), event_start(when, tz), summary,
                                 description, (action, "maintenance"), duration=duration))
     return events
 
 
 # -- freezes --------------------------------------------------------------------------------------------
-# Freezes are the top-level `freezes` list of schedule files: `{name, from, until, timezone, reason, actions?}`.
-# The builder takes any object with those fields (attributes or mapping keys; `from` may be spelt `from_` or
-# `start`, `until` `end`), with dates (all-day, `until` inclusive) or date-times (naive: on the freeze's zone).
-_ALIASES = {"from": ("from", "from_", "start", "starts"), "until": ("until", "until_", "end", "ends")}
+def freeze_description(freeze: Freeze) -> str:
+    """The freeze's reason, what it holds back, its text as written and its file."""
+    lines = [freeze.reason.strip()] if freeze.reason.strip() else []
+    actions = [a for a in ALL_ACTIONS if freeze.covers(a)]
+    held = ("No maintenance action is sent during this freeze" if len(actions) == len(ALL_ACTIONS) else
+            f"Frozen actions: {', '.join(actions)}")
+    lines.append(held + (" (window starts still go through)." if freeze.covers("stop") else "."))
+    lines.append(f"From {freeze.local_from} until {freeze.local_until} (not included), {freeze.timezone}")
+    lines.append(f"Schedule file: {freeze.source}")
+    return "\n".join(lines)
 
 
-def _field(freeze: Any, name: str) -> Any:
-    for key in _ALIASES.get(name, (name,)):
-        value = freeze.get(key) if isinstance(freeze, Mapping) else getattr(freeze, key, None)
-        if value is not None:
-            return value
-    return None
+def freeze_events(freezes: Iterable[Freeze], after: datetime, until: datetime) -> list[FeedEvent]:
+    """One event per freeze overlapping (after, until], on the freeze's own zone like occurrences on theirs.
 
-
-def _when(value: Any, tz: ZoneInfo, what: str) -> When:
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{what}: {value!r} is not an ISO 8601 date or date-time") from None
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
-    if isinstance(value, date):
-        return value
-    raise ValueError(f"{what}: expected a date or a date-time, got {type(value).__name__}")
-
-
-def freeze_events(freezes: Iterable[Any], after: datetime, until: datetime) -> list[FeedEvent]:
-    """One event per freeze overlapping (after, until]. A freeze that cannot be read is left out (the loader
-    reports it); a freeze with dates is an all-day event through its last day."""
+    The bounds are the loader's instants (freezes.local_instant: DST rules there), shown on the zone's wall
+    clock; an end on a fall-back's second pass is written in UTC, as a second-pass occurrence is.
+    """
     events = []
-    for freeze in freezes:
-        name = str(_field(freeze, "name") or "freeze")
-        tz = ZoneInfo(str(_field(freeze, "timezone") or "UTC"))
-        try:
-            start, end = _when(_field(freeze, "from"), tz, "from"), _when(_field(freeze, "until"), tz, "until")
-        except ValueError:
+    for freeze in sorted(freezes, key=lambda f: (f.start, f.name)):
+        if freeze.end <= after or freeze.start > until:
             continue
-        if isinstance(start, datetime) != isinstance(end, datetime):  # one date, one date-time: midnight
-            start = start if isinstance(start, datetime) else datetime.combine(start, time(), tz)
-            end = end if isinstance(end, datetime) else datetime.combine(end + timedelta(days=1), time(), tz)
-        elif not isinstance(end, datetime):
-            end = end + timedelta(days=1)  # DTEND of an all-day event is exclusive; `until` is the last day
-        first = start if isinstance(start, datetime) else datetime.combine(start, time(), tz)
-        last = end if isinstance(end, datetime) else datetime.combine(end, time(), tz)
-        if last <= after or first > until or last <= first:
-            continue
-        actions = _field(freeze, "actions")
-        lines = [str(_field(freeze, "reason") or "").strip()] if _field(freeze, "reason") else []
-        lines.append("No maintenance action runs during this freeze." if not actions else
-                     f"Frozen actions: {', '.join(map(str, actions))}.")
-        stamp = (first.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
-        events.append(FeedEvent(f"freeze-{name}-{stamp}@{UID_DOMAIN}", start, f"freeze: {name}", "\n".join(lines),
-                                ("freeze", "maintenance"), end=end))
+        tz = ZoneInfo(freeze.timezone)
+        stamp = freeze.start.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        events.append(FeedEvent(f"freeze-{freeze.name}-{stamp}@{UID_DOMAIN}", event_start(freeze.start, tz),
+                                f"freeze: {freeze.name}", freeze_description(freeze), ("freeze", "maintenance"),
+                                end=event_start(freeze.end, tz)))
     return events
+
+
+def frozen_by(freezes: Sequence[Freeze], schedule: Schedule, action: str, when: datetime) -> Optional[Freeze]:
+    """The freeze that will hold this occurrence back, as a tick decides it (freezes.occurrence_verdict and
+    window_verdict): one-shot occurrences and window stops inside a freeze for their action; a window's start
+    always goes through."""
+    if schedule.is_window and action == "start":
+        return None
+    return active_freeze(freezes, action, when)
 
 
 # -- the feed --------------------------------------------------------------------------------------------
 def build_events(schedules: Iterable[Schedule], after: datetime, days: int = DEFAULT_DAYS,
-                 targets: Optional[Mapping[str, str]] = None, freezes: Iterable[Any] = ()) -> list[FeedEvent]:
-    """Every event from `after` for `days` days: schedules by name, then freezes."""
+                 targets: Optional[Mapping[str, str]] = None, freezes: Iterable[Freeze] = ()) -> list[FeedEvent]:
+    """Every event from `after` for `days` days: schedules by name (occurrences a freeze holds back marked), then
+    the freezes (the catalog's, as the loader made them)."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be within 1..{MAX_DAYS}, got {days}")
-    until = after + timedelta(days=days)
+    until, freezes = after + timedelta(days=days), tuple(freezes)
     events: list[FeedEvent] = []
     for schedule in sorted(schedules, key=lambda s: s.name):
-        events += schedule_events(schedule, after, until, (targets or {}).get(schedule.name))
+        events += schedule_events(schedule, after, until, (targets or {}).get(schedule.name), freezes)
     return events + freeze_events(freezes, after, until)
 
 
@@ -258,7 +249,7 @@ def render(events: list[FeedEvent], generated_at: datetime, after: datetime, day
         event.add("categories", list(item.categories))
         event.add("transp", "TRANSPARENT")  # maintenance does not make anyone busy
         cal.add_component(event)
-    first = min([after.date()] + [e.start if not isinstance(e.start, datetime) else e.start.date() for e in events])
-    cal.add_missing_timezones(first_date=first - timedelta(days=1),
-                              last_date=(after + timedelta(days=days + 2)).date())
+    first = min([after.date()] + [e.start.date() for e in events])  # a freeze may have begun before `after`
+    last = max([(after + timedelta(days=days + 2)).date()] + [e.end.date() for e in events if e.end is not None])
+    cal.add_missing_timezones(first_date=first - timedelta(days=1), last_date=last + timedelta(days=1))
     return cal.to_ical()

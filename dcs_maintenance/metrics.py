@@ -1,7 +1,8 @@
 """Cloud Eye (CES) custom metrics for a TIMER tick: its result counts and its duration, in ONE call.
 
 With `CES_NAMESPACE` set, each tick sends one count per result the summary counts (`success`, `failed`,
-`skipped`, `unknown`, `missed`, `frozen`, `halted`: report.RESULTS) and `tick_duration_ms` under that namespace with one dimension, `function_name`, through the official SDK
+`skipped`, `unknown`, `missed`, `frozen`, `halted`: report.RESULTS, so an alarm can watch any of them) and
+`tick_duration_ms` under that namespace with one dimension, `function_name`, through the official SDK
 (`CesClient.create_metric_data`, `POST /V1.0/{project_id}/metric-data`; Cloud Eye API reference, "Adding
 Monitoring Data"). The SDK is imported only here, only when the namespace is set.
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import icalendar
 import pytest
@@ -69,7 +68,7 @@ def utc_start(event: icalendar.Event) -> datetime:
 
 
 def name_of(event: icalendar.Event) -> str:
-    return str(event["summary"]).split(": ", 1)[1].removesuffix(" (dry run)")
+    return str(event["summary"]).removeprefix("frozen: ").split(": ", 1)[1].removesuffix(" (dry run)")
 
 
 def assert_feed_matches_next(text: str | bytes, schedules_dir: Path, after: datetime, days: int) -> int:
@@ -269,37 +268,117 @@ print(json.dumps([before, seen, after, "icalendar" in sys.modules]))
 
 
 # -- freezes, the command line ----------------------------------------------------------------------------
-def test_freezes_become_events_from_simple_values():
-    after = datetime(2026, 12, 1, tzinfo=timezone.utc)
-    freezes = [
-        SimpleNamespace(name="christmas", from_=date(2026, 12, 24), until=date(2026, 12, 26),
-                        timezone="Europe/Berlin", reason="Holiday freeze", actions=None),
-        {"name": "release", "from": "2026-12-10T18:00:00", "until": "2026-12-11T06:00:00",
-         "timezone": "Asia/Shanghai", "reason": "Release night", "actions": ["restart", "flush"]},
-        {"name": "long-ago", "from": "2026-01-01", "until": "2026-01-02", "timezone": "UTC", "reason": ""},
-        {"name": "unreadable", "from": "someday", "until": "2026-12-12", "timezone": "UTC", "reason": ""},
-    ]
-    events = calendar_feed.freeze_events(freezes, after, after + timedelta(days=30))
-    assert [e.summary for e in events] == ["freeze: christmas", "freeze: release"]
-    christmas, release = events
-    assert (christmas.start, christmas.end) == (date(2026, 12, 24), date(2026, 12, 27))  # through the 26th
-    assert "No maintenance action runs" in christmas.description and "Holiday freeze" in christmas.description
-    assert release.start.isoformat() == "2026-12-10T18:00:00+08:00" and "restart, flush" in release.description
-    assert release.uid == "freeze-release-20261210T100000Z@dcs-maintenance"
-    cal = icalendar.Calendar.from_ical(calendar_feed.render(events, after, after, 30))
-    parsed = list(cal.walk("VEVENT"))
-    assert parsed[0].decoded("dtstart") == date(2026, 12, 24) and parsed[0].decoded("dtend") == date(2026, 12, 27)
-    assert parsed[1].decoded("dtend").astimezone(timezone.utc) == datetime(2026, 12, 10, 22, tzinfo=timezone.utc)
-    assert {str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")} == {"Asia/Shanghai"}
+FROZEN_SCHEDULES = """
+defaults: {timezone: Europe/Berlin}
+schedules:
+  - name: berlin-nightly
+    action: restart
+    cron: "0 2 * * *"
+    instances: {tags: {env: staging}}
+  - name: berlin-noon
+    action: soft_restart
+    cron: "0 12 * * *"
+    instances: {tags: {env: staging}}
+  - name: dev-nights
+    window: {stop: "0 20 * * *", start: "0 7 * * *"}
+    instances: {tags: {env: dev}}
+freezes:
+  - name: year-end
+    from: "2026-12-20T00:00"
+    until: "2027-01-04T00:00"
+    reason: year-end change freeze
+    actions: [restart, stop, start]
+  - name: release-night
+    from: "2026-12-10T18:00"
+    until: "2026-12-11T06:00"
+    timezone: Asia/Shanghai
+    reason: release night
+  - name: autumn-weekend
+    from: "2026-10-24T12:00"
+    until: "2026-10-25T02:30"      # Berlin falls back at 03:00: 02:30 twice; a freeze ends on the second pass
+    reason: data centre move
+    actions: [soft_restart]
+"""
+# What the freezes above cover, in UTC, written out by hand: (from, until, actions).
+FROZEN_SPANS = [
+    (datetime(2026, 12, 19, 23, tzinfo=timezone.utc), datetime(2027, 1, 3, 23, tzinfo=timezone.utc),
+     {"restart", "stop", "start"}),
+    (datetime(2026, 12, 10, 10, tzinfo=timezone.utc), datetime(2026, 12, 10, 22, tzinfo=timezone.utc),
+     {"restart", "soft_restart", "flush", "stop", "start"}),
+    (datetime(2026, 10, 24, 10, tzinfo=timezone.utc), datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc),
+     {"soft_restart"}),
+]
 
 
-def test_the_catalog_freezes_are_in_the_feed_when_the_catalog_has_them(schedules_dir, write_schedules):
-    write_schedules(NIGHTLY)
+def test_freezes_are_on_their_zone_and_the_occurrences_they_hold_back_are_marked(schedules_dir, write_schedules):
+    """A real schedules folder, loaded by the loader, through the `calendar` command: each freeze is an event on
+    its own zone (with its VTIMEZONE), and every occurrence inside a freeze for its action is still listed, its
+    summary prefixed `frozen: `; a window's starts never are (they always go through)."""
+    write_schedules(FROZEN_SCHEDULES)
     catalog = load_catalog(schedules_dir)
-    freeze = SimpleNamespace(name="year-end", start="2026-12-30", end="2026-12-31", timezone="UTC", reason="")
+    assert not catalog.problems and sorted(f.name for f in catalog.freezes) == [
+        "autumn-weekend", "release-night", "year-end"]
+    feed = sh("calendar", "--schedules", str(schedules_dir), "--after", "2026-10-20T00:00:00Z", "--days", "90")
+    assert feed.returncode == 0, feed.stderr
+    cal = icalendar.Calendar.from_ical(feed.stdout)
+    events = list(cal.walk("VEVENT"))
+    assert {str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")} == {"Europe/Berlin", "Asia/Shanghai"}
+    assert cal.get_missing_tzids() == set()
+
+    freezes = {str(e["summary"]): e for e in events if "freeze" in e["categories"].cats}
+    assert list(freezes) == ["freeze: autumn-weekend", "freeze: release-night", "freeze: year-end"]
+    year_end, release, autumn = (freezes[f"freeze: {n}"] for n in ("year-end", "release-night", "autumn-weekend"))
+    assert year_end["dtstart"].to_ical() == b"20261220T000000" and year_end["dtend"].to_ical() == b"20270104T000000"
+    assert str(year_end["dtstart"].params["TZID"]) == str(year_end["dtend"].params["TZID"]) == "Europe/Berlin"
+    assert release["dtstart"].to_ical() == b"20261210T180000" and release["dtend"].to_ical() == b"20261211T060000"
+    assert str(release["dtstart"].params["TZID"]) == "Asia/Shanghai"
+    assert str(autumn["dtstart"].params["TZID"]) == "Europe/Berlin"
+    assert autumn["dtstart"].to_ical() == b"20261024T120000"
+    assert autumn["dtend"].to_ical() == b"20261025T013000Z"  # the repeated 02:30's second pass: in UTC
+    for freeze in catalog.freezes:  # the same instants as the loader's
+        event = freezes[f"freeze: {freeze.name}"]
+        assert (event.decoded("dtstart"), event.decoded("dtend")) == (freeze.start, freeze.end)
+    assert "release night" in str(release["description"]) and "No maintenance action is sent" in str(
+        release["description"])
+    assert "Frozen actions: restart, stop, start (window starts still go through)." in str(year_end["description"])
+
+    occurrences = [e for e in events if "freeze" not in e["categories"].cats]
+    # frozen ones included: the feed still lists every occurrence `next` lists
+    assert_feed_matches_next(feed.stdout, schedules_dir, datetime(2026, 10, 20, tzinfo=timezone.utc), 90)
+    frozen: dict[str, int] = {}
+    for event in occurrences:
+        action, when = str(event["categories"].cats[0]), utc_start(event)
+        window_start = name_of(event) == "dev-nights" and action == "start"
+        expected = not window_start and any(a <= when < b and action in acts for a, b, acts in FROZEN_SPANS)
+        summary = str(event["summary"])
+        assert summary.startswith("frozen: ") == expected, (summary, when)
+        if expected:
+            assert summary == f"frozen: {action}: {name_of(event)}"
+            frozen[action] = frozen.get(action, 0) + 1
+    # year-end: 15 nightly restarts and 15 evening stops; release night (Shanghai 18:00-06:00): Berlin's noon soft
+    # restart and 20:00 stop of 12-10; autumn-weekend: the noon soft restart of 10-24, at its very `from`
+    assert frozen == {"restart": 15, "stop": 16, "soft_restart": 2}
+    starts = [e for e in occurrences if name_of(e) == "dev-nights" and str(e["categories"].cats[0]) == "start"
+              and FROZEN_SPANS[0][0] <= utc_start(e) < FROZEN_SPANS[0][1]]
+    assert len(starts) == 15 and not any(str(e["summary"]).startswith("frozen") for e in starts)
+
+
+def test_freeze_events_overlap_the_range_and_keep_their_uid(schedules_dir, write_schedules):
+    write_schedules(FROZEN_SCHEDULES)
+    catalog = load_catalog(schedules_dir)
     after = datetime(2026, 12, 1, tzinfo=timezone.utc)
-    events = calendar_feed.build_events(catalog.schedules, after, 40, None, [freeze])
-    assert events[-1].summary == "freeze: year-end" and len(events) == 41
+    events = calendar_feed.freeze_events(catalog.freezes, after, after + timedelta(days=30))
+    assert [e.summary for e in events] == ["freeze: release-night", "freeze: year-end"]  # autumn is over
+    release, year_end = events
+    assert release.start.isoformat() == "2026-12-10T18:00:00+08:00" and release.end.isoformat() == (
+        "2026-12-11T06:00:00+08:00")
+    assert release.uid == "freeze-release-night-20261210T100000Z@dcs-maintenance"
+    inside = calendar_feed.freeze_events(catalog.freezes, datetime(2026, 12, 25, tzinfo=timezone.utc),
+                                         datetime(2026, 12, 26, tzinfo=timezone.utc))
+    assert [(e.uid, e.start) for e in inside] == [(year_end.uid, year_end.start)]  # begun before: still listed
+    data = release.to_dict()
+    assert data["start_utc"] == "2026-12-10T10:00:00Z" and data["end_utc"] == "2026-12-10T22:00:00Z"
+    assert "Schedule file: " in release.description and "Asia/Shanghai" in release.description
 
 
 def test_the_calendar_command_writes_a_file_or_json(schedules_dir, write_schedules, tmp_path):

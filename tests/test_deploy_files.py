@@ -541,7 +541,8 @@ def test_terraform_accepts_exactly_what_the_settings_accept(tf, variable):
     wrong = {value: (ok, theirs[value]) for value, ok in verdicts.items()
              if theirs[value] != (ok and value == value.strip())}
     assert wrong == {}, "value: (settings accept, terraform accepts)"
-    assert hcl_condition(condition, {variable: default(tf, variable)}) and settings_accept(setting, default(tf, variable))
+    value = default(tf, variable)
+    assert hcl_condition(condition, {variable: value}) and settings_accept(setting, value)  # the default passes
 
 
 def test_the_tables_reach_the_edges_of_the_settings_rules():

@@ -31,8 +31,8 @@ class TextResponse(Response):
 
 
 def calendar_feed(request: Request) -> Response:
-    """`?days=30` (1-366) of upcoming events; `?resolve=true` lists each project's instances once and names the
-    targets in every event's description."""
+    """`?days=30` (1-366) of upcoming events and the schedule files' freezes; `?resolve=true` lists each
+    project's instances once and names the targets in every event's description."""
     from dcs_maintenance.calendar_feed import DEFAULT_DAYS, MAX_DAYS, build_events, render, resolve_targets
 
     unknown = sorted(set(request.query) - set(PARAMETERS))
@@ -54,7 +54,7 @@ def calendar_feed(request: Request) -> Response:
         tags = dcs_rules.tag_filters(catalog.schedules, settings.protect_tag)  # list entries without tags (issue 11)
         targets = resolve_targets(catalog.schedules, settings.project_id, settings.region, settings.protect_tag,
                                   lambda project, region: rt.gateway(project, region).list_instances(tags), now)
-    events = build_events(catalog.schedules, now, days, targets, getattr(catalog, "freezes", ()))
+    events = build_events(catalog.schedules, now, days, targets, catalog.freezes)  # frozen occurrences marked
     text = render(events, now, now, days).decode("utf-8")
     return TextResponse(200, text, {"Content-Disposition": 'inline; filename="dcs-maintenance.ics"',
                                     "Cache-Control": "private, max-age=300"},

@@ -44,7 +44,8 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_history)
     p = sub.add_parser("calendar", help="an iCalendar (.ics) feed of upcoming occurrences, window edges and freezes",
                        description="The same feed as GET /calendar.ics: upcoming occurrences (as `next` lists "
-                                   "them), window stops and starts, and freezes, each in its schedule's time zone.")
+                                   "them), window stops and starts, each in its schedule's time zone, and freezes "
+                                   "in theirs; an occurrence a freeze holds back is listed as 'frozen: ...'.")
     p.add_argument("--days", type=int, default=30, help="days ahead, 1-366 (default 30)")
     p.add_argument("--after", type=_time, help="ISO 8601 start (default: now)")
     p.add_argument("--output", "-o", help="write the feed to this file (default: stdout)")
@@ -119,7 +120,7 @@ def cmd_calendar(args: argparse.Namespace) -> int:
             targets = resolve_targets(catalog.schedules, settings.project_id, settings.region, settings.protect_tag,
                                       lambda project, region: rt.gateway(project, region).list_instances(tags),
                                       clock.now())
-    events = build_events(catalog.schedules, after, args.days, targets, getattr(catalog, "freezes", ()))
+    events = build_events(catalog.schedules, after, args.days, targets, catalog.freezes)  # frozen ones marked
     if getattr(args, "json", False):
         text = json.dumps([e.to_dict() for e in events], indent=2).encode("utf-8") + b"\n"
     else:
