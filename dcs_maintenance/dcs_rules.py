@@ -79,6 +79,8 @@ STOP_START_LIMIT = f"only old DCS Redis instances can be stopped or started (use
 STOP_START_NOTE = (f"DCS accepts stop/start only on some instance types: {STOP_START_LIMIT}; a refusal is reported "
                    "once, then remembered")
 WINDOW_ACTIONS = ("stop", "start")
+# A status call naming more instances is refused whole with DCS.4100 (API reference, Error Codes, dcs-api-0312044).
+MAX_IDS_PER_CALL = 50
 REFUSAL_MEMORY = timedelta(days=7)
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
+from dcs_maintenance import dcs_rules
 from dcs_maintenance.deployment import MAX_INSTANCE_CAP, tick_period_problem
 from dcs_maintenance.durations import parse_duration
 from dcs_maintenance.logs import LEVELS as _LEVELS
@@ -110,7 +111,8 @@ class Settings:
         return ValidationContext(region=self.region, tick_period=self.tick_period)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, errors: list[str]) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, errors: list[str],
+         why: str = "") -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -120,7 +122,7 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int, e
         errors.append(f"{name}={raw!r} is not a whole number")
         return default
     if not low <= value <= high:
-        errors.append(f"{name}={value} is outside {low}..{high}")
+        errors.append(f"{name}={value} is outside {low}..{high}" + (f" ({why})" if why else ""))
     return value
 
 
@@ -200,7 +202,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         tick_period=tick_period,
         ledger_url=env.get("LEDGER_URL", "").strip()
         or f"sqlite:///{Path(tempfile.gettempdir()) / 'dcs-maintenance.sqlite3'}",
-        batch_size=_int(env, "BATCH_SIZE", 50, 1, 1000, errors),
+        batch_size=_int(env, "BATCH_SIZE", 50, 1, dcs_rules.MAX_IDS_PER_CALL, errors,
+                        f"DCS takes at most {dcs_rules.MAX_IDS_PER_CALL} instances in one call: DCS.4100"),
         protect_tag=(key.strip(), value.strip()),
         dry_run=_bool(env, "DRY_RUN", errors),
         api_token=api_token,

@@ -643,3 +643,13 @@ def test_terraform_fmt_is_clean():
     result = subprocess.run(["terraform", "fmt", "-check", "-diff", str(TF)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_caps_batch_size_where_dcs_does():
+    """BATCH_SIZE's bound is DCS's (dcs_rules.MAX_IDS_PER_CALL, DCS.4100): Terraform refuses what settings refuse."""
+    from dcs_maintenance import dcs_rules
+
+    block = re.search(r'variable "batch_size" \{.*?\n\}', (TF / "variables.tf").read_text(), re.S).group(0)
+    assert f"var.batch_size <= {dcs_rules.MAX_IDS_PER_CALL}" in block and "var.batch_size >= 1" in block
+    assert settings_accept("BATCH_SIZE", str(dcs_rules.MAX_IDS_PER_CALL))
+    assert not settings_accept("BATCH_SIZE", str(dcs_rules.MAX_IDS_PER_CALL + 1))

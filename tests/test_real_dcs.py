@@ -562,3 +562,14 @@ def test_the_calendar_names_targets_and_protected_instances_without_list_tags(em
     text = answer["body"].replace("\r\n ", "").replace("\\n", "\n")
     assert "stg-a (i-a)" in text and "stg-guarded (i-guarded): protected by tag" in text
     assert "could not be read" not in text
+
+
+def test_batch_size_is_at_most_what_dcs_takes_in_one_call():
+    """DCS refuses a status call naming more than 50 instances (DCS.4100, the API reference's error codes); a
+    BATCH_SIZE above it would only cost a refused call and a split at every tick, so settings refuse it."""
+    from dcs_maintenance.settings import SettingsError, load_settings
+
+    assert load_settings({}).batch_size == 50 and load_settings({"BATCH_SIZE": "1"}).batch_size == 1
+    for bad in ("51", "1000", "0"):
+        with pytest.raises(SettingsError, match=rf"BATCH_SIZE={bad} is outside 1..50 \(DCS takes at most 50"):
+            load_settings({"BATCH_SIZE": bad})

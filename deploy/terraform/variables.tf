@@ -176,9 +176,13 @@ variable "history_retention" {
 }
 
 variable "batch_size" {
-  description = "BATCH_SIZE: instances per status call."
+  description = "BATCH_SIZE: instances per status call (1-50: DCS refuses a call naming more, DCS.4100)."
   type        = number
   default     = 50
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 50 && floor(var.batch_size) == var.batch_size
+    error_message = "batch_size must be a whole number from 1 to 50 (DCS takes at most 50 instances in one call)."
+  }
 }
 
 variable "protect_tag" {
