@@ -1,9 +1,10 @@
 """Issue 12: the command line as a new user meets it, run for real (`python -m dcs_maintenance ...` in a subprocess).
 
 No traceback on any user error; exit codes as the README states them (0 ok, 1 a failed check, 2 a bad argument or
-setting); validate takes files and folders; next explains unknown and invalid names; package refuses invalid
-schedules, warns about the unchanged examples and writes into an existing folder; a closed stdout ends quietly;
-scripts/setup says what it does and waits for the package manager's lock.
+setting, SCHEDULES_DIR naming no folder included); validate takes files and folders; next explains unknown and
+invalid names; package ships the schedules folder the other commands read, refuses invalid schedules, warns about
+the unchanged examples and writes into an existing folder or one given with a trailing slash; a closed stdout ends
+quietly; scripts/setup says what it does and waits for the package manager's lock.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The deployment zip: built for this machine's Python, unpacked, and run in a clean virtual environment.
 
 The build downloads wheels from the package index the first time; they are kept in pytest's cache
-(.pytest_cache/d/dcsm-wheels), so later runs build offline in a few seconds.
+(.pytest_cache/d/dcsm-wheels), so later runs build offline in a few seconds (with `-p no:cacheprovider`, in
+`package`'s own default cache).
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TOPIC = f"urn:smn:cn-north-4:{PROJECT}:ops"
 
 
+def wheel_cache(request: pytest.FixtureRequest) -> Path:
+    """pytest's cache folder for the wheels; without the cache provider (`-p no:cacheprovider`, as
+    scripts/mutation.py runs), the folder `package` itself uses by default."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("dcsm-wheels")) if cache is not None else package.default_wheel_cache()
+
+
 def _build(request: pytest.FixtureRequest, tmp_path: Path, python: str) -> package.BuildResult:
-    cache = Path(request.config.cache.mkdir("dcsm-wheels"))
+    cache = wheel_cache(request)
     options = package.BuildOptions(python=python, output=tmp_path / f"dcs-maintenance-{python}.zip", wheel_cache=cache)
     try:
         return package.build(options)

@@ -238,6 +238,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from dcs_maintenance.runner import TickRequest, run_tick
     from dcs_maintenance.settings import SettingsError, load_settings, missing_for_api
 
+    _check_schedules_dir(args)
     settings = load_settings()
     at = args.at or datetime.now(timezone.utc)
     catalog = load_catalog(settings.schedules_dir)
@@ -263,6 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.every and not args.until:
         raise UsageError("--every needs --until (the last tick's time)")
+    _check_schedules_dir(args)
     at = args.at or datetime.now(timezone.utc).replace(second=0, microsecond=0)
     if args.until and args.until < at:
         raise UsageError("--until must not be before --at")
@@ -285,7 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_ticks(args: argparse.Namespace, start: datetime, options: dict[str, Any]) -> int:
-    """Successive ticks from --at to --until every --every (default TICK_PERIOD), the wall clock following.
+    """Successive ticks from --at to --until every --every (default TICK_PERIOD), each judged as of its own time.
 
     With --dry-run the ticks are a rehearsal: each one's bookkeeping goes to a scratch ledger as if what it would
     send had been sent, so the next previewed tick carries on from there (a night shows one stop and one start).
@@ -351,6 +353,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from dcs_maintenance.tools.local import LocalContext, apig_event, timer_event
 
     if args.kind == "timer":
+        _check_schedules_dir(args)  # a tick reads the schedules; an HTTP route answers for itself
         at = args.at or datetime.now(timezone.utc)
         event = timer_event(at, args.user_event or "")
     else:
@@ -386,9 +389,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
+    """The zip ships the schedules folder every other command reads (--schedules, else SCHEDULES_DIR): what
+    validate and next checked is what the deployed function runs."""
     from dcs_maintenance.tools.package import run_cli
 
-    return run_cli(args)
+    _check_schedules_dir(args)
+    return run_cli(args, _schedules_dir(args))
 
 
 EXAMPLES = """examples:
@@ -446,11 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and writes nothing to the ledger.")
     p.add_argument("--at", type=_time, metavar="TIME", help="tick time, ISO 8601 with an offset (default: now)")
     p.set_defaults(func=cmd_plan)
-    p = sub.add_parser("run", help="run one tick now, or at --at (the wall clock is set to --at)",
+    p = sub.add_parser("run", help="run one tick now, or as of --at (lateness judged then; the wall clock stays "
+                                   "real)",
                        description="Run the function's TIMER handler: one tick, or ticks from --at to --until. "
-                                   "This acts on instances unless --dry-run.")
+                                   "--at is the tick's time, and lateness (starting_deadline) is judged as it would "
+                                   "have been then; the wall clock stays the real one, so a time ahead of it is "
+                                   "refused unless --dry-run (it would write state ahead of real time). This acts "
+                                   "on instances unless --dry-run.")
     p.add_argument("--at", type=_time, metavar="TIME",
-                   help="tick time, ISO 8601 with an offset (default: now, to the minute); the wall clock is set to it")
+                   help="the tick's time, ISO 8601 with an offset (default: now, to the minute); lateness "
+                        "(starting_deadline) is judged as it would have been then; the wall clock stays the real "
+                        "one, so a time ahead of it is refused unless --dry-run")
     p.add_argument("--until", type=_time, metavar="TIME",
                    help="run successive ticks from --at up to this ISO 8601 time")
     p.add_argument("--every", type=_duration, metavar="DURATION",
@@ -496,9 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("package", help="build the FunctionGraph deployment zip (code, schedules, wheels, bytecode)",
                        description="Build dist/dcs-maintenance.zip for FunctionGraph: handler.py, the package, "
-                                   "schedules/ and the requirements' manylinux wheels, with bytecode compiled by the "
-                                   "target Python. Refuses invalid schedules (unless --allow-invalid) and fails "
-                                   "above the console's 40 MB upload limit.")
+                                   "the schedules folder and the requirements' manylinux wheels, with bytecode "
+                                   "compiled by the target Python. Refuses invalid schedules (unless "
+                                   "--allow-invalid) and fails above the console's 40 MB upload limit.")
     package.add_arguments(p)
     p.set_defaults(func=cmd_package)
     from dcs_maintenance.tools import visibility_cli  # history, calendar

@@ -5,7 +5,8 @@ The zip holds, at its root, what the function imports at run time and nothing el
 - `handler.py`; the `dcs_maintenance` package without its local tools (the `tools/` sub-package and the
   `python -m` entry `__main__.py`); the build fails if anything the handler reaches through any import
   statement (lazy imports inside functions included) is a local tool; and `schedules/`: the schedule
-  files the loader reads (from `--schedules DIR`, default the repository's `schedules/`), validated first
+  files the loader reads (`--schedules DIR`, else SCHEDULES_DIR, else the repository's `schedules/`: the
+  folder every other command reads), validated first
   with the package's schema (an invalid one stops the build unless `--allow-invalid`; the repository's
   example schedules shipped unchanged are a warning: they act once deployed), and the package's own
   `schema.json` (the one the function validates with at run time, whatever DIR holds);
@@ -102,7 +103,7 @@ def content_hash(path: Path) -> str:
 @dataclass
 class BuildOptions:
     python: str = DEFAULT_PYTHON
-    output: Path = DEFAULT_OUTPUT
+    output: str | Path = DEFAULT_OUTPUT  # as typed: a trailing "/" means a folder, and Path() would drop it
     interpreter: Optional[str] = None  # the target Python; found on PATH / pyenv when None
     wheel_cache: Optional[Path] = None  # None: ~/.cache/dcs-maintenance/wheels
     refresh: bool = False  # ask the index even when the cache has every wheel
@@ -460,8 +461,10 @@ def check_schedules(directory: Path, allow_invalid: bool, warnings: list[str]) -
     return len(catalog.schedules)
 
 
-def resolve_output(output: Path) -> Path:
-    """The zip's path: inside OUTPUT when it is an existing folder or ends with a slash (as `-o dist/` means)."""
+def resolve_output(output: str | Path) -> Path:
+    """The zip's path: inside OUTPUT when it is an existing folder or ends with a slash (as `-o dist/` means).
+
+    OUTPUT as the user typed it: `Path("new/")` is `new`, so a Path has already lost the slash that says folder."""
     text = str(output)
     path = Path(output)
     if not path.is_absolute():
@@ -737,7 +740,7 @@ def build(options: BuildOptions) -> BuildResult:
         warnings.append(f"FunctionGraph has no Python {options.python} runtime (it has "
                         f"{', '.join(FUNCTIONGRAPH_PYTHONS)}): this zip is for local checks only")
     root = options.root
-    output = resolve_output(Path(options.output))
+    output = resolve_output(options.output)
     schedules_dir = Path(options.schedules or root / "schedules")
     options.log(f"validating the schedules to ship ({schedules_dir})")
     check_schedules(schedules_dir, options.allow_invalid, warnings)
@@ -852,14 +855,18 @@ def result_text(result: BuildResult) -> str:
     return "\n".join(lines)
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace, schedules: Optional[Path] = None) -> int:
+    """`package`: build and report. `schedules` is the folder to ship as the command line resolved it (--schedules,
+    else SCHEDULES_DIR); without it, --schedules or the repository's."""
     from dcs_maintenance.tools import progress
 
+    if schedules is None and getattr(args, "schedules", None):
+        schedules = Path(args.schedules)
     steps = progress.Steps()
-    options = BuildOptions(python=args.python, output=Path(args.output), interpreter=args.interpreter,
+    options = BuildOptions(python=args.python, output=args.output, interpreter=args.interpreter,
                            wheel_cache=Path(args.wheel_cache) if args.wheel_cache else None, refresh=args.refresh,
                            offline=args.offline, verify=not args.no_verify, max_size_mb=args.max_size_mb,
-                           schedules=Path(args.schedules) if getattr(args, "schedules", None) else None,
+                           schedules=schedules,
                            allow_invalid=getattr(args, "allow_invalid", False), log=steps.step)
     try:
         result = build(options)
