@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from dcs_maintenance.durations import format_duration
 from dcs_maintenance.freezes import active_freeze
 from dcs_maintenance.model import ALL_ACTIONS, Freeze, Schedule, Selector
-from dcs_maintenance.planner import iso, select
+from dcs_maintenance.planner import eligibility, iso, select
 from dcs_maintenance.schedule_info import describe_schedule, iter_occurrences
 
 PRODID = "-//dcs-maintenance//maintenance calendar//EN"
@@ -215,12 +215,22 @@ def resolve_targets(schedules: Iterable[Schedule], default_project: Optional[str
             lines = [f"{listed_at}: {selection.error or 'none'}"]
         else:
             lines = [f"{listed_at} ({len(selection.targets)}): "
-                     + ", ".join(f"{i.name} ({i.instance_id})" for i in selection.targets)]
+                     + ", ".join(_target_text(schedule, i) for i in selection.targets)]
         if selection.skipped:
             lines.append("Left alone: " + "; ".join(f"{name or iid} ({iid}): {why}"
                                                     for iid, name, why in selection.skipped))
         notes[schedule.name] = "\n".join(lines)
     return notes
+
+
+def _target_text(schedule: Schedule, instance: Any) -> str:
+    """A target, with the reason its action would skip it as listed now (a flush on Redis 3.0, say): the
+    calendar must not promise what the tick will refuse. Windows are judged at each transition, not here."""
+    text = f"{instance.name} ({instance.instance_id})"
+    if schedule.action is None:
+        return text
+    verdict = eligibility(schedule.action, instance, schedule.allow_flush)
+    return text if verdict.ok else f"{text} [not eligible as listed: {verdict.reason}]"
 
 
 def render(events: list[FeedEvent], generated_at: datetime, after: datetime, days: int) -> bytes:

@@ -213,6 +213,8 @@ def test_without_a_calendar_token_the_route_needs_the_bearer_token(feed_env, htt
 def test_resolve_names_the_targets_with_one_list_call_per_project(feed_env, emulator, http, write_schedules):
     add_staging_and_prod(emulator)
     emulator.add_instance(OTHER_PROJECT, instance_id="i-o-1", name="other-staging", tags={"env": "staging"})
+    emulator.add_instance(OTHER_PROJECT, instance_id="i-o-2", name="other-legacy", tags={"env": "staging"},
+                          engine_version="3.0")
     write_schedules(f"""
 schedules:
   - name: other-project
@@ -236,7 +238,11 @@ schedules:
     assert "Targets as listed at 2026-12-01T12:00:0" in by_name["nightly"]
     assert "(2): staging-api (i-stg-1), staging-jobs (i-stg-2)" in by_name["nightly"]
     assert "staging-keep (i-stg-3): protected by tag maintenance-protect=true" in by_name["nightly"]
-    assert "(1): other-staging (i-o-1)" in by_name["other-project"]
+    # a target the action would skip as listed now says so: the calendar must not promise a flush DCS refuses
+    assert ("(2): other-staging (i-o-1), other-legacy (i-o-2) [not eligible as listed: flush needs Redis 4.0 or "
+            "later, is 3.0]") in by_name["other-project"]
+    assert "other-legacy (i-o-2)" in by_name["other-project-too"]  # a restart takes Redis 3.0
+    assert "not eligible" not in by_name["other-project-too"] + by_name["nightly"]
     assert [r for r in emulator.requests if r["endpoint"] == "status"] == []  # a read, nothing else
 
 
