@@ -12,8 +12,9 @@ tick) asks `next_step(state, now, statuses)` what to do, and the runner only car
 - `reconcile`: a wave was claimed but its outcomes were never recorded (its sender stopped): read the
   per-instance claims and `absorb_claims` them;
 - `halt`: the error budget is exceeded; the remaining instances are reported `halted`;
-- `done`: every wave was sent and gated;
-- `missed`: the rollout's deadline passed before every wave was sent; the rest are reported `missed`;
+- `done`: every wave was sent and gated (the last gate maybe cut short by the deadline);
+- `missed`: the rollout's deadline passed before every wave was sent; the rest are reported `missed`, and
+  the last wave's instances its gate had not judged by then `unknown` (`judged`: `ungated`, not errors);
 - `finished`: the rollout was already over (nothing to do).
 
 Each step carries the new state to store. States from overlapping invocations combine with `merge`
@@ -35,7 +36,10 @@ Rules (documented in the README, section "Rollouts"):
   the restart yet). `wave_timeout` after the send, those not RUNNING count as `not_back` errors and the gate
   closes; an unknown outcome stays one error whether or not the instance comes back;
 - deadline (`rollout_deadline`): `timeout` after the occurrence, else the schedule's next occurrence (on an
-  active date), never more than `MAX_ROLLOUT_TIME` after the occurrence (claims live 8 days);
+  active date), never more than `MAX_ROLLOUT_TIME` after the occurrence (claims live 8 days). The waves not
+  sent by then are `missed`. A gate still open at the deadline, before its own `wave_timeout`, closes then:
+  its instances not (trusted) RUNNING are `ungated`, reported unknown but NOT errors (they were sent, and
+  their wave_timeout had not run out: nothing says they failed), so the deadline never halts a rollout;
 - a new occurrence while a rollout of an earlier one is still running is `missed` ("previous rollout still
   in progress"; `admit_occurrence`). The runner steps the stored rollout first, so a rollout past its
   deadline is closed (`missed`) before the next one starts.
@@ -67,11 +71,12 @@ FAILED = "failed"  # refused by DCS (an error)
 UNKNOWN = "unknown"  # the call may have run (an error; the gate still waits for it to be RUNNING)
 BACK = "back"  # success, and back to RUNNING in time
 NOT_BACK = "not_back"  # sent, and not RUNNING within wave_timeout (an error)
-OUTCOMES = (CLAIMED, SKIPPED, SUCCESS, FAILED, UNKNOWN, BACK, NOT_BACK)
+UNGATED = "ungated"  # sent, and the rollout's deadline came before its gate closed (reported unknown; not an error)
+OUTCOMES = (CLAIMED, SKIPPED, SUCCESS, FAILED, UNKNOWN, BACK, UNGATED, NOT_BACK)
 ERRORS = (FAILED, UNKNOWN, NOT_BACK)
 GATED = (SUCCESS, UNKNOWN)  # sent and possibly down: the health gate waits for these
-# How far an outcome has got; merge keeps the further one (at equal rank, the later in OUTCOMES).
-_RANK = {CLAIMED: 0, SKIPPED: 1, SUCCESS: 1, FAILED: 1, UNKNOWN: 1, BACK: 2, NOT_BACK: 2}
+# How far an outcome has got; merge keeps the further one (at equal rank, the later in OUTCOMES: the gloomier).
+_RANK = {CLAIMED: 0, SKIPPED: 1, SUCCESS: 1, FAILED: 1, UNKNOWN: 1, BACK: 2, UNGATED: 2, NOT_BACK: 2}
 
 # A rollout's status.
 IN_PROGRESS = "in_progress"
@@ -387,7 +392,7 @@ class Step:
     `wave`: the wave to send (send) or whose claims to read (reconcile). `instances`: send: the wave's;
     wait: those waited for; reconcile: those whose per-instance claims to read; halt/missed: the remaining
     ones, to report `halted`/`missed`. `judged`: instances whose gate verdict was reached in this step,
-    (instance_id, name, `back` or `not_back`): report the `not_back` ones failed, with the reason.
+    (instance_id, name, `back`, `not_back` or `ungated`): report them as `gate_result` says.
     `recheck_at`: when the answer changes even if no status does (a wait's settle time, timeout, the
     deadline, a freeze's end); statuses may change it sooner.
     """
@@ -435,14 +440,21 @@ def next_step(state: RolloutState, now: datetime, statuses: Mapping[str, Optiona
             return halt
     errors = state.errors()
     upcoming = state.next_wave()
+    cut = _cut_short(state)
     if upcoming is None:
-        why = (f"all {len(state.waves)} wave(s) sent and gated; {len(errors)} error(s), "
-               f"max_errors {state.allowed_errors}") if state.waves else "no instance to act on"
+        if not state.waves:
+            why = "no instance to act on"
+        elif cut:
+            why = (f"all {len(state.waves)} wave(s) sent; the rollout's deadline {iso(state.deadline)} {cut}; "
+                   f"{len(errors)} error(s), max_errors {state.allowed_errors}")
+        else:
+            why = (f"all {len(state.waves)} wave(s) sent and gated; {len(errors)} error(s), max_errors "
+                   f"{state.allowed_errors}")
         return Step(DONE, why, _finish(state, DONE, now, why), judged=judged)
     if now >= state.deadline:
         rest = state.remaining()
         why = (f"the rollout's deadline {iso(state.deadline)} passed: {len(rest)} instance(s) in "
-               f"{len(state.waves) - len(state.sent)} wave(s) not reached")
+               f"{len(state.waves) - len(state.sent)} wave(s) not reached" + (f"; it {cut}" if cut else ""))
         return Step(MISSED, why, _finish(state, MISSED, now, why), instances=rest, judged=judged)
     if frozen_by is not None:
         from dcs_maintenance.freezes import describe
@@ -467,37 +479,77 @@ def _over_budget(state: RolloutState, now: datetime, judged: tuple = ()) -> Opti
     return Step(HALT, why, _finish(state, HALTED, now, why), instances=rest, judged=judged)
 
 
+def _cut_short(state: RolloutState) -> str:
+    """`came before wave 2's health gate closed: web-02 unknown, not counted as an error` when the deadline closed
+    the last sent wave's gate with instances `ungated`; else ""."""
+    last = state.last
+    cut = [state.name_of(iid) or iid for iid, out in last.outcomes if out == UNGATED] if last else []
+    if not cut or last is None:
+        return ""
+    shown = ", ".join(cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
+    return (f"came before wave {last.number}'s health gate closed: {shown} unknown, not counted as "
+            f"{'an error' if len(cut) == 1 else 'errors'}")
+
+
 Judged = tuple[tuple[str, str, str], ...]
 
 
 def _gate(state: RolloutState, last: WaveRecord, now: datetime, statuses: Mapping[str, Optional[str]],
           settle: timedelta) -> Union[Step, tuple[RolloutState, Judged]]:
-    """The health gate of the last sent wave: a WAIT step, or (the state with the gate closed, the verdicts)."""
+    """The health gate of the last sent wave: a WAIT step, or (the state with the gate closed, the verdicts).
+
+    It closes at whichever comes first: the wave's `wave_timeout` (who is not back is an error, `not_back`) or
+    the rollout's deadline (who is not back, or not trusted yet, is `ungated`: not an error, the wave's own time
+    had not run out). Judged by which came first, not by when it is looked at: a look after both still says
+    the deadline cut it."""
     wave = state.waves[last.number - 1]
     down = [(iid, state.name_of(iid), statuses.get(iid)) for iid, out in last.outcomes
             if out in GATED and statuses.get(iid) != "RUNNING"]
     sent_any = any(out in GATED for _, out in last.outcomes)
     trusted_at = last.sent_at + settle
-    gives_up_at = min(last.sent_at + state.wave_timeout, state.deadline)
+    timed_out_at = last.sent_at + state.wave_timeout
+    cut = state.deadline < timed_out_at  # the rollout's deadline ends this gate's wait, not wave_timeout
+    gives_up_at = state.deadline if cut else timed_out_at
     if not down and (now >= trusted_at or not sent_any):  # passed (nothing sent: nothing to wait for)
         changes = {iid: BACK for iid, out in last.outcomes if out == SUCCESS}
-    elif now >= gives_up_at:  # closed by wave_timeout (or the rollout's deadline): who is not back is an error
+    elif now >= gives_up_at and not cut:  # closed by wave_timeout: who is not back is an error
         late = {iid for iid, _, _ in down}
         changes = {iid: (NOT_BACK if iid in late else BACK) for iid, out in last.outcomes
                    if out == SUCCESS or (out == UNKNOWN and iid in late)}
+    elif now >= gives_up_at:  # closed by the deadline: not back (or not trusted yet) is unknown, not an error
+        late = {iid for iid, _, _ in down} if now >= trusted_at else {iid for iid, _ in last.outcomes}
+        changes = {iid: (UNGATED if iid in late else BACK) for iid, out in last.outcomes if out == SUCCESS}
     elif not down:
         return Step(WAIT, f"wave {wave.number} of {wave.of} sent at {iso(last.sent_at)}: RUNNING is trusted from "
                           f"{iso(trusted_at)}", state, wave, recheck_at=trusted_at)
     else:
         shown = ", ".join(f"{name or iid} ({status or 'status unknown'})" for iid, name, status in down[:8])
         more = f" and {len(down) - 8} more" if len(down) > 8 else ""
+        then = (f"the rollout's deadline {iso(gives_up_at)} comes first: not back by then is unknown, not an error"
+                if cut else f"counted as errors from {iso(gives_up_at)}")
         return Step(WAIT, f"waiting for wave {wave.number} of {wave.of} to be back to RUNNING: {shown}{more}; "
-                          f"counted as errors from {iso(gives_up_at)}", state, wave,
-                    tuple((iid, name) for iid, name, _ in down),
+                          f"{then}", state, wave, tuple((iid, name) for iid, name, _ in down),
                     recheck_at=trusted_at if now < trusted_at else gives_up_at)
     record = replace(last.with_outcomes(changes), gate_closed_at=now)
     judged = tuple((iid, state.name_of(iid), out) for iid, out in changes.items())
     return _replace_record(state, record), judged
+
+
+def gate_result(state: RolloutState, number: int, outcome: str, status: Optional[str]) -> Optional[tuple[str, str]]:
+    """How a gate verdict of wave `number` is reported for an instance: (result, reason), or None (`back`: its
+    success stands). `not_back` -> failed (an error); `ungated` -> unknown (sent, but the deadline came before
+    the gate closed: not an error). `status`: what DCS said when the gate closed (None: not known)."""
+    wave = state.waves[number - 1]
+    seen = status or "status unknown"
+    of = f"(wave {wave.number} of {wave.of})"
+    if outcome == NOT_BACK:
+        minutes = int(state.wave_timeout.total_seconds() // 60)
+        return "failed", (f"{state.action} sent, but not back to RUNNING within wave_timeout {minutes}m ({seen}): "
+                          f"counted as an error {of}")
+    if outcome == UNGATED:
+        return "unknown", (f"{state.action} sent, but the rollout's deadline {iso(state.deadline)} came before its "
+                           f"health gate closed ({seen}): not counted as an error {of}")
+    return None
 
 
 def _replace_record(state: RolloutState, record: WaveRecord) -> RolloutState:
@@ -687,6 +739,6 @@ __all__ = [
     "GATE_SETTLE", "CLAIM_GRACE", "MAX_ROLLOUT_TIME", "OUTCOMES", "ERRORS", "STATUSES", "STEPS",
     "batch_size", "allowed_errors", "Wave", "order_targets", "plan_waves", "describe_waves", "rollout_deadline",
     "WaveRecord", "RolloutState", "start_rollout", "Admission", "admit_occurrence", "Step", "next_step",
-    "stop_rollout", "wave_sent", "record_outcomes", "absorb_claims", "wave_taken_elsewhere", "merge", "progress",
-    "state_key", "wave_key", "finish_key",
+    "stop_rollout", "gate_result", "wave_sent", "record_outcomes", "absorb_claims", "wave_taken_elsewhere",
+    "merge", "progress", "state_key", "wave_key", "finish_key",
 ]

@@ -45,7 +45,6 @@ from dcs_maintenance.rollout import (
     GATED,
     HALT,
     MISSED,
-    NOT_BACK,
     RECONCILE,
     SEND,
     SKIPPED,
@@ -59,6 +58,7 @@ from dcs_maintenance.rollout import (
     admit_occurrence,
     describe_waves,
     finish_key,
+    gate_result,
     merge,
     next_step,
     plan_waves,
@@ -555,28 +555,24 @@ class _Rollout:
         return OVER
 
     def _report_judged(self, step: Step, before: RolloutState) -> None:
-        """Instances the health gate found not back in time: `failed`, once (by the invocation that closed it)."""
-        late = [(iid, name) for iid, name, verdict in step.judged if verdict == NOT_BACK]
-        state = self.state
-        if not late or state is None or state.last is None:
+        """Instances the health gate did not find back, once (by the invocation that closed it): not back in time
+        `failed`; cut short by the rollout's deadline `unknown` (rollout.gate_result says which and why)."""
+        state, record = self.state, step.state.last
+        if not step.judged or state is None or record is None:
             return
-        record = step.state.last
-        stored = state.record(record.number) if record is not None else None
-        if record is None or stored is None or stored.gate_closed_at != record.gate_closed_at:
-            return  # another invocation closed this gate first and reported it
+        late = {(iid, name): reported for iid, name, verdict in step.judged
+                if (reported := gate_result(before, record.number, verdict, self.statuses.get(iid))) is not None}
+        stored = state.record(record.number)
+        if not late or stored is None or stored.gate_closed_at != record.gate_closed_at:
+            return  # nothing to report, or another invocation closed this gate first and reported it
         keys = {iid: claim_key(self.schedule.name, state.occurrence, iid, self.action) for iid, _ in late}
         try:
             holders = {iid: rec.holder for iid, key in keys.items()
                        if (rec := self.ledger.get_claims([key]).get(key)) is not None}
         except LedgerError:
             holders = {}
-        wave = before.waves[record.number - 1]
-        minutes = int(state.wave_timeout.total_seconds() // 60)
-        for iid, name in late:
-            status = self.statuses.get(iid) or "status unknown"
-            self._instance(iid, name, "failed", f"{self.action} sent, but not back to RUNNING within wave_timeout "
-                                                f"{minutes}m ({status}): counted as an error (wave {wave.number} of "
-                                                f"{wave.of})", handled_by=holders.get(iid, "?"), wave=wave.number)
+        for (iid, name), (result, reason) in late.items():
+            self._instance(iid, name, result, reason, handled_by=holders.get(iid, "?"), wave=record.number)
 
     # -- polling ---------------------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -29,6 +29,7 @@ from dcs_maintenance.rollout import (
     SEND,
     SKIPPED,
     SUCCESS,
+    UNGATED,
     UNKNOWN,
     WAIT,
     RolloutState,
@@ -39,6 +40,7 @@ from dcs_maintenance.rollout import (
     batch_size,
     describe_waves,
     finish_key,
+    gate_result,
     merge,
     next_step,
     order_targets,
@@ -215,7 +217,8 @@ def test_rollout_deadline(label, sched, occurrence, deadline):
 
 
 # -- the next step -----------------------------------------------------------------------------------------------
-LETTERS = {"c": CLAIMED, "k": SKIPPED, "s": SUCCESS, "f": FAILED, "u": UNKNOWN, "b": BACK, "n": NOT_BACK}
+LETTERS = {"c": CLAIMED, "k": SKIPPED, "s": SUCCESS, "f": FAILED, "u": UNKNOWN, "b": BACK, "n": NOT_BACK,
+           "g": UNGATED}
 
 
 def rollout(n: int = 6, history=(), **spec_kw) -> RolloutState:
@@ -274,9 +277,30 @@ NEXT = [
      {"history": [(5, "bb", 50), (60, "bb", 100), (110, "sf", None)]}, 200, (), None, DONE, None, [], None),
     ("the rollout's timeout passed: the rest is missed", {"history": [(5, "bb", 50)], "timeout": 10}, 601, (), None,
      MISSED, None, ["i-03", "i-04", "i-05", "i-06"], None),
-    ("the timeout passes during a gate: not back is an error, the rest missed",
+    ("the timeout passes during a gate within the budget: the rest missed",
      {"history": [(5, "ss", None)], "timeout": 10, "max_errors": 5}, 600, ["i-02"], None,
      MISSED, None, ["i-03", "i-04", "i-05", "i-06"], None),
+    # the rollout's deadline before a wave's own wave_timeout: whoever is not back then is not an error
+    ("a gate waits until the deadline when it comes before wave_timeout", {"history": [(5, "ss", None)],
+     "timeout": 5}, 100, ["i-02"], None, WAIT, 1, ["i-02"], 300),
+    ("the deadline cuts a gate short: not an error, max_errors 0 does not halt, the rest missed",
+     {"history": [(5, "ss", None)], "timeout": 10}, 600, ["i-02"], None,
+     MISSED, None, ["i-03", "i-04", "i-05", "i-06"], None),
+    ("a gate cut by the deadline, looked at after its wave_timeout too: still cut at the deadline",
+     {"history": [(5, "ss", None)], "timeout": 10}, 1000, ["i-02"], None,
+     MISSED, None, ["i-03", "i-04", "i-05", "i-06"], None),
+    ("a gate cut right after the send: not trusted yet, not an error",
+     {"history": [(590, "ss", None)], "timeout": 10}, 600, (), None,
+     MISSED, None, ["i-03", "i-04", "i-05", "i-06"], None),
+    ("an unknown outcome cut by the deadline stays one error, within max_errors 1",
+     {"history": [(5, "su", None)], "timeout": 10, "max_errors": 1}, 600, ["i-02"], None,
+     MISSED, None, ["i-03", "i-04", "i-05", "i-06"], None),
+    ("wave_timeout before the deadline: not back is an error, max_errors 0 halts",
+     {"history": [(5, "ss", None)], "timeout": 20, "wave_timeout": "5m"}, 1200, ["i-02"], None,
+     HALT, None, ["i-03", "i-04", "i-05", "i-06"], None),
+    ("the deadline cuts the last wave's gate: done, nothing left to miss",
+     {"history": [(5, "bb", 50), (60, "bb", 100), (110, "ss", None)], "timeout": 10}, 600, ["i-06"], None,
+     DONE, None, [], None),
     ("a freeze pauses before the next wave, until it ends", {"history": [(5, "ss", None)]}, 100, (), FREEZE,
      WAIT, 2, [], 3600),
     ("a freeze never outlasts the rollout's deadline", {"history": [(5, "ss", None)], "timeout": 30}, 100, (),
@@ -312,6 +336,57 @@ def test_a_gate_that_times_out_names_who_is_not_back():
     assert dict(step.state.record(1).outcomes) == {"i-01": BACK, "i-02": NOT_BACK}
     assert set(step.judged) == {("i-01", "web-01", BACK), ("i-02", "web-02", NOT_BACK)}
     assert [e[:2] for e in step.state.errors()] == [("i-02", "web-02")]
+
+
+def test_a_deadline_that_cuts_a_gate_short_is_not_an_error():
+    """Issue 13: targets not reached by the deadline are `missed`; one sent whose gate the deadline cut short (its
+    own wave_timeout not run out) is unknown, never `not_back`: it must not halt the rollout."""
+    step = next_step(rollout(history=[(5, "ss", None)], timeout=10), at(600), statuses(6, ["i-02"]))
+    assert dict(step.state.record(1).outcomes) == {"i-01": BACK, "i-02": UNGATED}
+    assert set(step.judged) == {("i-01", "web-01", BACK), ("i-02", "web-02", UNGATED)}
+    assert step.state.errors() == () and step.state.status == MISSED
+    assert step.reason == ("the rollout's deadline 2026-12-01T03:10:00Z passed: 4 instance(s) in 2 wave(s) not "
+                           "reached; it came before wave 1's health gate closed: web-02 unknown, not counted as "
+                           "an error")
+    untrusted = next_step(rollout(history=[(590, "ss", None)], timeout=10), at(600), statuses(6))
+    assert dict(untrusted.state.record(1).outcomes) == {"i-01": UNGATED, "i-02": UNGATED}  # RUNNING too soon
+    assert untrusted.state.errors() == () and untrusted.kind == MISSED
+    waiting = next_step(rollout(history=[(5, "ss", None)], timeout=5), at(100), statuses(6, ["i-02"]))
+    assert waiting.reason.endswith("the rollout's deadline 2026-12-01T03:05:00Z comes first: not back by then is "
+                                   "unknown, not an error")
+
+
+def test_a_deadline_that_cuts_the_last_gate_ends_the_rollout_done():
+    step = next_step(rollout(history=[(5, "bb", 50), (60, "bb", 100), (110, "ss", None)], timeout=10), at(600),
+                     statuses(6, ["i-06"]))
+    assert step.kind == DONE and dict(step.state.record(3).outcomes) == {"i-05": BACK, "i-06": UNGATED}
+    assert step.reason == ("all 3 wave(s) sent; the rollout's deadline 2026-12-01T03:10:00Z came before wave 3's "
+                           "health gate closed: web-06 unknown, not counted as an error; 0 error(s), max_errors 0")
+
+
+def test_an_unknown_outcome_cut_by_the_deadline_stays_as_it_was():
+    step = next_step(rollout(history=[(5, "su", None)], timeout=10, max_errors=1), at(600), statuses(6, ["i-02"]))
+    assert dict(step.state.record(1).outcomes) == {"i-01": BACK, "i-02": UNKNOWN}  # reported when it was sent
+    assert step.judged == (("i-01", "web-01", BACK),)
+    assert [e[2] for e in step.state.errors()] == [UNKNOWN]
+
+
+VERDICTS = [
+    # outcome the gate reached, status read then -> the instance's result and reason (None: nothing to report)
+    (BACK, "RUNNING", None),
+    (NOT_BACK, "RESTARTING", ("failed", "restart sent, but not back to RUNNING within wave_timeout 15m (RESTARTING): "
+                                        "counted as an error (wave 1 of 3)")),
+    (UNGATED, "RESTARTING", ("unknown", "restart sent, but the rollout's deadline 2026-12-01T03:10:00Z came before "
+                                          "its health gate closed (RESTARTING): not counted as an error (wave 1 of "
+                                          "3)")),
+    (UNGATED, None, ("unknown", "restart sent, but the rollout's deadline 2026-12-01T03:10:00Z came before its "
+                                  "health gate closed (status unknown): not counted as an error (wave 1 of 3)")),
+]
+
+
+@pytest.mark.parametrize("outcome, status, result", VERDICTS)
+def test_gate_verdicts_as_results(outcome, status, result):
+    assert gate_result(rollout(timeout=10), 1, outcome, status) == result
 
 
 def test_a_freeze_does_not_hold_a_gate_open():
@@ -463,6 +538,19 @@ def test_merge_keeps_the_first_plan_and_moves_outcomes_forward():
     assert both.record(1) == WaveRecord(1, at(5), (("i-01", SUCCESS), ("i-02", FAILED)))
     assert merge(both, stored) == both  # a stale write undoes nothing
     assert merge(both, both) == both
+
+
+def test_a_gate_cut_by_the_deadline_is_stored_and_merged():
+    """`ungated` round-trips, and two invocations closing one gate differently keep the gloomier verdict:
+    not_back over ungated over back (as not_back over back)."""
+    cut = next_step(rollout(history=[(5, "ss", None)], timeout=10), at(600), statuses(6, ["i-02"])).state
+    assert RolloutState.from_dict(json.loads(json.dumps(cut.to_dict()))) == cut
+    assert cut.to_dict()["sent"][0]["outcomes"] == {"i-01": "back", "i-02": "ungated"}
+    seen_back = rollout(history=[(5, "bb", 590)], timeout=10)
+    timed_out = rollout(history=[(5, "bn", 905)])
+    assert merge(seen_back, cut).record(1).outcomes == (("i-01", BACK), ("i-02", UNGATED))
+    assert merge(cut, seen_back).record(1).gate_closed_at == at(590)  # the earliest close
+    assert merge(cut, timed_out).record(1).outcomes == (("i-01", BACK), ("i-02", NOT_BACK))
 
 
 def test_merge_never_runs_two_rollouts_side_by_side():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import datetime, timedelta, timezone
+from typing import Optional
 
 import pytest
 from conftest import AK, OTHER_PROJECT, PROJECT, SK, results_by_instance, use_ledger
@@ -18,6 +19,7 @@ from rollout_world import World, emulator_clock, restarts, rollout_entry, status
 from dcs_maintenance import clock
 from dcs_maintenance.ledger import open_ledger
 from dcs_maintenance.rollout import RolloutState, state_key
+from dcs_maintenance.tools.local import LocalContext
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -30,6 +32,15 @@ schedules:
     cron: "0 3 * * *"
     instances: {{tags: {{role: web}}}}
     rollout: {{batch: 3, canary: true, wave_timeout: 5m{extra}}}
+"""
+
+DEADLINED = """
+schedules:
+  - name: web-roll
+    action: restart
+    cron: "0 3 * * *"
+    instances: {{tags: {{role: web}}}}
+    rollout: {{batch: 1, wave_timeout: 5m, timeout: {timeout}{extra}}}
 """
 
 SOON = """  - name: z-plain
@@ -56,14 +67,17 @@ def emulator():
         emu.stop()
 
 
-def fleet(emu, count: int = 12, seed: int = 13, never_back: tuple[str, ...] = ()) -> list[str]:
-    """web-01 .. web-<count>, tagged role=web, each taking 40-150 s (seeded) to restart."""
+def fleet(emu, count: int = 12, seed: int = 13, never_back: tuple[str, ...] = (),
+          restart_seconds: Optional[int] = None) -> list[str]:
+    """web-01 .. web-<count>, tagged role=web, each taking 40-150 s (seeded) to restart, or `restart_seconds`
+    (a timeline a test can count on)."""
     rng = random.Random(seed)
     ids = []
     for k in range(1, count + 1):
         iid = f"i-{k:02d}"
+        seconds = rng.randint(40, 150) if restart_seconds is None else restart_seconds
         emu.add_instance(PROJECT, instance_id=iid, name=f"web-{k:02d}", tags={"role": "web"},
-                         restart_seconds=rng.randint(40, 150), never_back=iid in never_back)
+                         restart_seconds=seconds, never_back=iid in never_back)
         ids.append(iid)
     return ids
 
@@ -140,7 +154,92 @@ def test_an_instance_that_never_comes_back_halts_the_rest(emulator, function_env
     assert sorted(e["instance_id"] for e in found) == ids[7:]
 
 
-def test_a_crash_between_waves_resumes_at_the_next_tick(emulator, function_env, write_schedules):
+def put_times(emu) -> list[datetime]:
+    """When the emulator received each status PUT, by its own clock (its status sample after the request)."""
+    return [datetime.fromtimestamp(s["clock"], UTC) for s in emu.status_samples(PROJECT)
+            if s["endpoint"] == "status" and s["method"] == "PUT"]
+
+
+def test_a_deadline_that_cuts_a_health_gate_short_is_missed_not_an_error(emulator, function_env, write_schedules,
+                                                                          monkeypatch):
+    """The rollout's deadline (03:05) comes while wave 2's instance is still restarting, before its own
+    wave_timeout: it was sent, so it is reported `unknown`, not counted against max_errors 0, and the rollout ends
+    `missed` with the rest missed. Before the fix the deadline closed the gate as if wave_timeout had run out:
+    web-02 `failed` ("not back ... within wave_timeout 5m"), and the rollout `halted` with a notification."""
+    monkeypatch.setenv("NOTIFY_SMN_TOPIC_URN", TOPIC)
+    ids = fleet(emulator, count=4, restart_seconds=200)
+    write_schedules(DEADLINED.format(timeout="5m", extra=""))  # max_errors: the default 0
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 3)  # 03:00, 03:05, 03:10
+    deadline = T0 + timedelta(minutes=5)
+    # the 03:00 tick sent web-01 at 03:00:10, saw it back at 03:03:40 and sent web-02 (back at 03:07:00 only)
+    assert status_bodies(emulator) == [ids[:1], ids[1:2]]
+    state = stored_state(function_env["LEDGER_URL"])
+    wave2 = state.record(2)
+    assert wave2.sent_at < deadline < wave2.sent_at + timedelta(minutes=5)  # its own wave_timeout had not run out
+    assert state.status == "missed" and state.errors() == ()
+    assert results(summaries, "failed") == [] and results(summaries, "halted") == []
+    [cut] = results(summaries, "unknown")
+    assert cut["instance_id"] == "i-02" and cut["wave"] == 2 and cut["handled_by"]
+    assert cut["reason"] == ("restart sent, but the rollout's deadline 2026-12-01T03:05:00Z came before its health "
+                             "gate closed (RESTARTING): not counted as an error (wave 2 of 4)")
+    missed = results(summaries, "missed")
+    assert [e["instance_id"] for e in missed] == ids[2:]
+    assert all(e["reason"].startswith("the rollout's deadline 2026-12-01T03:05:00Z passed: 2 instance(s) in 2 "
+                                      "wave(s) not reached") for e in missed)
+    assert "web-02 unknown" in missed[0]["reason"]
+    [closing] = [s for s in summaries if s["counts"]["missed"]]
+    assert closing["tick"] == "2026-12-01T03:05:00Z" and closing["counts"]["unknown"] == 1
+    assert rollout_entry(closing, "web-roll")["rollout"]["status"] == "missed"
+    # not ok (an outcome not known never is), but nothing was halted: the message says unknown, not halted
+    assert closing["ok"] is False
+    [message] = emulator.smn_messages
+    assert "1 unknown" in message["subject"] and "halted" not in message["subject"]
+    sent_at = put_times(emulator)
+    assert len(sent_at) == 2 and all(at < deadline for at in sent_at)  # nothing sent after the deadline
+    assert rollout_entry(summaries[2], "web-roll") is None  # over: the next tick is quiet
+
+
+def test_a_rollout_reaching_its_deadline_with_max_errors_100_percent(emulator, function_env, write_schedules, http):
+    """With every error tolerated the deadline is what ends it: the targets not reached are `missed`, with the
+    reason, reported once; the summary and GET /schedules say `missed`; no wave goes out after the deadline."""
+    ids = fleet(emulator)
+    write_schedules(DEADLINED.format(timeout="5m", extra=', max_errors: "100%"'))
+    world = World(emulator, T0)
+    summaries = world.ticks(T0, 4)
+    deadline = T0 + timedelta(minutes=5)
+    sent = [iid for body in status_bodies(emulator) for iid in body]
+    assert 1 < len(sent) < 12 and sent == ids[:len(sent)]  # in order, one wave at a time, then the deadline
+    sent_at = put_times(emulator)
+    assert len(sent_at) == len(sent) and all(at < deadline for at in sent_at)
+    assert restarts(emulator, PROJECT) == {iid: int(iid in sent) for iid in ids}
+    state = stored_state(function_env["LEDGER_URL"])
+    assert state.status == "missed" and len(state.sent) == len(sent)
+    missed = results(summaries, "missed")
+    assert [e["instance_id"] for e in missed] == ids[len(sent):]  # each once
+    reason = (f"the rollout's deadline 2026-12-01T03:05:00Z passed: {12 - len(sent)} instance(s) in "
+              f"{12 - len(sent)} wave(s) not reached")
+    assert all(e["reason"].startswith(reason) for e in missed)
+    # the last wave sent was still restarting at the deadline, within its own wave_timeout: unknown, no error
+    assert results(summaries, "failed") == [] and state.errors() == ()
+    [cut] = results(summaries, "unknown")
+    assert cut["instance_id"] == sent[-1] and "not counted as an error" in cut["reason"]
+    [closing] = [s for s in summaries if s["counts"]["missed"]]
+    entry = rollout_entry(closing, "web-roll")
+    assert entry["decision"] == "rollout" and entry["reason"].startswith(reason)
+    assert entry["rollout"]["status"] == "missed" and entry["rollout"]["finished_at"] >= "2026-12-01T03:05:00Z"
+    assert closing["counts"]["missed"] == 12 - len(sent) and closing["counts"]["halted"] == 0
+    assert [s["tick"] for s in summaries if rollout_entry(s, "web-roll")] == ["2026-12-01T03:00:00Z",
+                                                                             "2026-12-01T03:05:00Z"]
+    [listed] = json.loads(http("GET", "/schedules")["body"])["schedules"]
+    assert listed["rollout"]["progress"]["status"] == "missed"
+    assert listed["rollout"]["progress"]["text"].startswith(reason)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_crash_between_waves_resumes_at_the_next_tick(emulator, function_env, write_schedules, request, tmp_path,
+                                                        monkeypatch, kind):
+    url = use_ledger(kind, request, tmp_path, monkeypatch)
     ids = fleet(emulator)
     write_schedules(ROLLING.format(extra=""))
     world = World(emulator, T0)
@@ -156,20 +255,22 @@ def test_a_crash_between_waves_resumes_at_the_next_tick(emulator, function_env, 
     with pytest.raises(Crash):
         world.tick(T0)
     clock.set_sleep(world.clock.sleep)
-    before = stored_state(function_env["LEDGER_URL"])
+    before = stored_state(url)
     assert before.status == "in_progress" and len(before.sent) >= 1
     summaries = world.ticks(T0 + timedelta(minutes=5), 6)
     assert status_bodies(emulator) == waves_of(ids)  # every wave once, in order, across the crash
     assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
     assert emulator.peak_not_running(PROJECT) <= 3
-    assert stored_state(function_env["LEDGER_URL"]).status == "done"
+    assert stored_state(url).status == "done"
     assert all(s["ok"] for s in summaries)
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_a_crash_after_the_call_is_reconciled_and_never_sent_again(emulator, function_env, write_schedules,
-                                                                   monkeypatch):
+                                                                   monkeypatch, request, tmp_path, kind):
     from dcs_maintenance.gateway import DcsGateway
 
+    url = use_ledger(kind, request, tmp_path, monkeypatch)
     ids = fleet(emulator)
     write_schedules(ROLLING.format(extra=", max_errors: 3"))
     world = World(emulator, T0)
@@ -187,7 +288,7 @@ def test_a_crash_after_the_call_is_reconciled_and_never_sent_again(emulator, fun
     with pytest.raises(Crash):
         world.tick(T0)
     monkeypatch.setattr(DcsGateway, "change_status", real)
-    crashed = stored_state(function_env["LEDGER_URL"])
+    crashed = stored_state(url)
     assert [dict(r.outcomes) for r in crashed.sent][1] == dict.fromkeys(ids[1:4], "claimed")
     summaries = world.ticks(T0 + timedelta(minutes=5), 8)
     # wave 2 is waited for (its sender may still be at work), then read back from its claims after 10 minutes:
@@ -197,9 +298,9 @@ def test_a_crash_after_the_call_is_reconciled_and_never_sent_again(emulator, fun
     assert all(e["handled_by"] and "not re-sent" in e["reason"] for e in reconciled)
     assert status_bodies(emulator) == waves_of(ids)
     assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
-    state = stored_state(function_env["LEDGER_URL"])
+    state = stored_state(url)
     assert state.status == "done" and len(state.errors()) == 3  # within max_errors 3
-    with open_ledger(function_env["LEDGER_URL"]) as ledger:
+    with open_ledger(url) as ledger:
         claims = ledger.claims_by_prefix("web-roll|")
     assert {k: c.outcome for k, c in claims.items() if c.outcome != "success"} == {
         f"web-roll|2026-12-01T03:00:00Z|{iid}|restart": "unknown" for iid in ids[1:4]}  # the crashed wave's
@@ -341,6 +442,60 @@ def test_rollout_max_wait_bounds_the_waiting_in_one_invocation(emulator, functio
     assert [sum(1 for e in s["schedules"][0]["instances"] if e["result"] == "success") for s in summaries[:5]] == [
         1, 3, 3, 3, 2]
     assert stored_state(function_env["LEDGER_URL"]).status == "done"
+
+
+def test_the_health_gate_polls_with_backoff(emulator, function_env, write_schedules):
+    """The gate is read every 5 s, doubling up to 30 s (rollout_runner.POLL_FIRST, POLL_CAP), never sleeping past
+    the step's own recheck time (the 30 s settle after a send: 15, not 20), and from 5 s again after each send;
+    the invocation stops before a sleep that would end past its limit (here its time budget: 300 s less two call
+    budgets of 40 s, from 03:00:10), and the next tick goes on."""
+    ids = fleet(emulator, count=3, restart_seconds=70)
+    write_schedules(DEADLINED.format(timeout="1h", extra=""))
+    world = World(emulator, T0)
+    slept: list[float] = []
+
+    def record(seconds: float) -> None:
+        slept.append(seconds)
+        world.clock.sleep(seconds)
+
+    clock.set_sleep(record)
+    first = world.tick(T0)
+    # wave 1 at 03:00:10, back at 03:01:20, seen at 03:01:50; wave 2 then, seen back at 03:03:10; wave 3 then
+    assert slept == [5, 10, 15, 30, 30, 5, 10, 15, 30, 30, 5, 10, 15]
+    assert status_bodies(emulator) == [[iid] for iid in ids]
+    assert rollout_entry(first, "web-roll")["reason"].endswith("; the next tick looks again")
+    del slept[:]
+    world.tick(T0 + timedelta(minutes=5))
+    assert slept == []  # wave 3 was back long before: the gate passes at the first look
+    assert stored_state(function_env["LEDGER_URL"]).status == "done"
+
+
+def test_little_time_left_in_the_invocation_stops_the_waiting(emulator, function_env, write_schedules):
+    """An invocation with 150 s left may wait 70 s (two call budgets of 40 s are kept): it sends wave 1, polls
+    5, 10, 15 and 30 s, and stops rather than sleep past 03:01:20 (where the default 300 s would have sent wave
+    2, as above); the stored state says wave 1 is still gated, and the next tick carries on from it."""
+    ids = fleet(emulator, count=2, restart_seconds=70)
+    write_schedules(DEADLINED.format(timeout="1h", extra=""))
+    world = World(emulator, T0)
+    slept: list[float] = []
+
+    def record(seconds: float) -> None:
+        slept.append(seconds)
+        world.clock.sleep(seconds)
+
+    clock.set_sleep(record)
+    short = world.tick(T0, context=LocalContext(timeout_ms=150_000))
+    assert slept == [5, 10, 15, 30]
+    assert status_bodies(emulator) == [ids[:1]]
+    entry = rollout_entry(short, "web-roll")
+    assert entry["reason"].startswith("waiting for wave 1 of 2 to be back to RUNNING: web-01 (RESTARTING)")
+    assert entry["reason"].endswith("; the next tick looks again") and short["ok"]
+    left = stored_state(function_env["LEDGER_URL"])
+    assert left.status == "in_progress" and left.record(1).gate_closed_at is None
+    summaries = world.ticks(T0 + timedelta(minutes=5), 2)
+    assert status_bodies(emulator) == [ids[:1], ids[1:]]
+    assert restarts(emulator, PROJECT) == dict.fromkeys(ids, 1)
+    assert stored_state(function_env["LEDGER_URL"]).status == "done" and all(s["ok"] for s in summaries)
 
 
 def test_a_freeze_pauses_a_running_rollout_before_its_next_wave(emulator, function_env, write_schedules):
