@@ -444,6 +444,18 @@ def test_rollout_max_wait_bounds_the_waiting_in_one_invocation(emulator, functio
     assert stored_state(function_env["LEDGER_URL"]).status == "done"
 
 
+def recorded_sleeps(world: World) -> list[float]:
+    """The function's sleeps, in order, each still passing on the world's simulated clock."""
+    slept: list[float] = []
+
+    def record(seconds: float) -> None:
+        slept.append(seconds)
+        world.clock.sleep(seconds)
+
+    clock.set_sleep(record)
+    return slept
+
+
 def test_the_health_gate_polls_with_backoff(emulator, function_env, write_schedules):
     """The gate is read every 5 s, doubling up to 30 s (rollout_runner.POLL_FIRST, POLL_CAP), never sleeping past
     the step's own recheck time (the 30 s settle after a send: 15, not 20), and from 5 s again after each send;
@@ -452,13 +464,7 @@ def test_the_health_gate_polls_with_backoff(emulator, function_env, write_schedu
     ids = fleet(emulator, count=3, restart_seconds=70)
     write_schedules(DEADLINED.format(timeout="1h", extra=""))
     world = World(emulator, T0)
-    slept: list[float] = []
-
-    def record(seconds: float) -> None:
-        slept.append(seconds)
-        world.clock.sleep(seconds)
-
-    clock.set_sleep(record)
+    slept = recorded_sleeps(world)
     first = world.tick(T0)
     # wave 1 at 03:00:10, back at 03:01:20, seen at 03:01:50; wave 2 then, seen back at 03:03:10; wave 3 then
     assert slept == [5, 10, 15, 30, 30, 5, 10, 15, 30, 30, 5, 10, 15]
@@ -477,13 +483,7 @@ def test_little_time_left_in_the_invocation_stops_the_waiting(emulator, function
     ids = fleet(emulator, count=2, restart_seconds=70)
     write_schedules(DEADLINED.format(timeout="1h", extra=""))
     world = World(emulator, T0)
-    slept: list[float] = []
-
-    def record(seconds: float) -> None:
-        slept.append(seconds)
-        world.clock.sleep(seconds)
-
-    clock.set_sleep(record)
+    slept = recorded_sleeps(world)
     short = world.tick(T0, context=LocalContext(timeout_ms=150_000))
     assert slept == [5, 10, 15, 30]
     assert status_bodies(emulator) == [ids[:1]]
