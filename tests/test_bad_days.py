@@ -235,7 +235,7 @@ def test_a_lost_reply_to_a_claim_that_cannot_be_given_back_is_unknown_later(flee
 
 
 # -- 4. no reply means "not executed" without evidence ---------------------------------------------------------
-def test_a_429_after_the_request_took_effect_is_read_back_and_never_resent(fleet, write_schedules, tick):
+def test_a_429_after_the_request_took_effect_is_read_back_and_never_resent(fleet, write_schedules, tick, ledger):
     fleet.transition_delay = 60.0  # still RESTARTING when read back
     write_schedules(HOURLY)
     fleet.inject(Fault(endpoint="status", kind="throttle_after"))
@@ -252,7 +252,7 @@ def test_a_429_after_the_request_took_effect_is_read_back_and_never_resent(fleet
 
 
 def test_an_ssl_error_after_the_request_was_sent_is_read_back_and_never_resent(write_schedules, tick, monkeypatch,
-                                                                             function_env):
+                                                                             function_env, ledger):
     from conftest import AK, SK
 
     with Emulator(ak=AK, sk=SK, projects=[PROJECT], transition_delay=60.0, tls=True) as tls:
@@ -270,13 +270,13 @@ def test_an_ssl_error_after_the_request_was_sent_is_read_back_and_never_resent(w
 
 
 def test_a_refused_connection_releases_without_a_read_and_the_next_tick_sends(fleet, write_schedules, tick,
-                                                                             monkeypatch):
+                                                                             monkeypatch, ledger):
     from dcs_maintenance.settings import load_settings
 
     write_schedules(HOURLY)
     tick(t("2026-06-01T09:55:00Z"))
-    ledger = invocation.ledger_for(load_settings())
-    original = ledger.claim_many
+    own = invocation.ledger_for(load_settings())
+    original = own.claim_many
 
     def claim_then_refuse(keys, holder, *args, **kwargs):
         won = original(keys, holder, *args, **kwargs)
@@ -284,7 +284,7 @@ def test_a_refused_connection_releases_without_a_read_and_the_next_tick_sends(fl
         return won
 
     with monkeypatch.context() as patch:
-        patch.setattr(ledger, "claim_many", claim_then_refuse)
+        patch.setattr(own, "claim_many", claim_then_refuse)
         refused = tick(t("2026-06-01T10:00:00Z"))
     fleet.accept_connections()
     assert status_calls(fleet) == []
@@ -351,7 +351,7 @@ def test_a_ledger_that_dies_after_a_lost_claim_keeps_the_calls_already_sent(flee
 
 
 # -- 6. a late window event acts on the present --------------------------------------------------------------
-def test_a_late_window_event_applies_the_state_in_force_now(emulator, write_schedules, tick, at_time):
+def test_a_late_window_event_applies_the_state_in_force_now(emulator, write_schedules, tick, at_time, ledger):
     emulator.add_instance(PROJECT, instance_id="i-a", name="dev-api")
     write_schedules(NIGHTS)
     tick(t("2026-06-01T19:55:00Z"))
