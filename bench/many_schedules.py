@@ -55,6 +55,7 @@ from common import (
 AT = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
 TICKS = 3  # the first, and two following ones; the following figure is the median of those
 HARSH_TICKS = 7  # 10:00 (the first), 10:05 (the next), then to 10:30
+HARSH_REPS = 5  # its targets leave the least margin: more pairs steady the verdict on a shared machine
 
 
 def main(argv: list[str]) -> int:
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
     precompile()
     try:
         if only != "mix":
-            _harsh(res, work, n, reps)
+            _harsh(res, work, n, max(reps, HARSH_REPS))
         if only == "harsh":
             return res.finish()
         items = many_schedules(n, AT - 3 * TICK, AT + (TICKS + 1) * TICK)
@@ -150,6 +151,10 @@ def _harsh(res: Results, work, n: int, reps: int) -> None:
             outs.append(out)
         requests = count_requests(emu.requests())
     loop, first, nxt = median(loops), median(firsts), median(nexts)
+    # Each rep's loop and ticks run back to back: the ratio of each pair, then their median, is what the verdict
+    # reads (a slow moment of a shared machine then slows both sides of one pair, not one side of the medians).
+    first_ratio = median([f / lp for f, lp in zip(firsts, loops, strict=True)])
+    next_ratio = median([x / lp for x, lp in zip(nexts, loops, strict=True)])
     later = [median([o["ticks"][i] for o in outs]) for i in range(2, HARSH_TICKS)]
     due = [s["reported"] for s in outs[-1]["summaries"]]
     res.info("harsh mix", f"{n:,} one-shot: daily, weekly, monthly, */5-*/30 in 10 zones, names matching nothing "
@@ -164,8 +169,10 @@ def _harsh(res: Results, work, n: int, reps: int) -> None:
               all(s["ok"] and s["api_calls"].get("list_calls") == 1 and not s["api_calls"].get("status_calls")
                   for o in outs for s in o["summaries"]) and requests.get("status", 0) == 0,
               f"emulator requests {requests}")
-    res.ratio("harsh mix: first tick / plain loop", first / loop, 0.7, f"{ms(first)} vs {ms(loop)}", stretch=0.5)
-    res.ratio("harsh mix: next tick / plain loop", nxt / loop, 0.05, f"{ms(nxt)} vs {ms(loop)}")
+    res.ratio("harsh mix: first tick / plain loop", first_ratio, 0.7,
+              f"median of {reps} pairs; medians {ms(first)} vs {ms(loop)}", stretch=0.5)
+    res.ratio("harsh mix: next tick / plain loop", next_ratio, 0.05,
+              f"median of {reps} pairs; medians {ms(nxt)} vs {ms(loop)}")
     res.ratio("harsh mix: 10:30 tick (2,500 due again) / plain loop", later[-1] / loop, None,
               f"{ms(later[-1])} vs {ms(loop)}")
 

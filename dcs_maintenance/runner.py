@@ -275,12 +275,12 @@ def _idle(schedule: Schedule, request: TickRequest, marks: dict[str, datetime], 
     watermark: the fast path, which skips the report entry, its log line and the cron evaluation. Never for a
     schedule whose rollout is in progress: it is stepped at every tick until it ends."""
     tick = request.at
-    if rollout_runner.in_progress(rollouts.get(schedule.name)):
+    if rollouts and rollout_runner.in_progress(rollouts.get(schedule.name)):  # none stored: nothing to look up
         return False
     if not schedule.enabled:
         return True
     mark = marks.get(schedule.name)
-    if schedule.is_window:
+    if schedule.window is not None:
         desired = fastpath.window_desired(schedule, request.window_at or tick)
         if desired is None or (not schedule.enforce and settled_marks.get(schedule.name) == iso(desired.occurrence)):
             new_marks[schedule.name] = tick  # a stale tick's earlier time too: a watermark never moves back

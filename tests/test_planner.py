@@ -182,3 +182,31 @@ STEPS = [
 def test_window_step(desired, status, last, enforce, action, settled, applied):
     step = window_step(Desired(desired, t("2026-12-01T19:00:00Z")), inst(status), last, enforce)
     assert (step.action, step.settled, step.applied) == (action, settled, applied) and step.reason
+
+
+def _select_by_matches(schedule: Schedule, instances: list[Instance]) -> tuple[list[str], list[str]]:
+    """The selection spelt out with `matches` alone, instance by instance: the oracle for select's name index."""
+    from dcs_maintenance.planner import is_protected, matches
+
+    picked = [i for i in instances if i.tags_known and matches(schedule.instances, i)]
+    return ([i.instance_id for i in picked if not matches(schedule.exclude, i) and not is_protected(i, PROTECT)],
+            [i.instance_id for i in picked if matches(schedule.exclude, i) or is_protected(i, PROTECT)])
+
+
+@pytest.mark.parametrize("names", [("web-1",), ("web-1", "web-3", "nope"), ("web-*",), ("web-1", "db-?"), ("nope",)])
+@pytest.mark.parametrize("ids", [(), ("i-1", "i-4", "i-missing")])
+def test_select_passes_over_other_names_as_matches_would(names, ids):
+    """select skips instances whose name no exact selector name equals (planner._exact_names) before any other
+    check: the answer is the one `matches` gives, for exact names, globs, ids beside them, excludes, protection,
+    unknown tags (an instance named otherwise can never be a target, so it never blocks the schedule) and ids not
+    found."""
+    instances = [inst(name=f"web-{k}", iid=f"i-{k}", env="x") for k in range(1, 6)]
+    instances += [inst(name="db-1", iid="i-6"), inst(name="web-5", iid="i-7", **{"maintenance-protect": "true"})]
+    instances.append(Instance("i-8", "other", "Redis", "5.0", "RUNNING", (), tags_known=False))
+    schedule = Schedule(name="s", source="x.yaml", instances=Selector(ids=ids, names=names), action="restart",
+                        cron="0 3 * * *", exclude=Selector(names=("web-3",)))
+    got = select(schedule, instances, PROTECT)
+    targets, left = _select_by_matches(schedule, instances)
+    assert got.error is None and [i.instance_id for i in got.targets] == targets
+    assert [iid for iid, _, why in got.skipped if "not found" not in why] == left
+    assert [iid for iid, _, why in got.skipped if "not found" in why] == [i for i in ids if i == "i-missing"]
