@@ -27,8 +27,8 @@ from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 from dcs_maintenance.durations import format_duration
-from dcs_maintenance.freezes import active_freeze
-from dcs_maintenance.model import ALL_ACTIONS, Freeze, Schedule, Selector
+from dcs_maintenance.freezes import occurrence_verdict, window_verdict
+from dcs_maintenance.model import ALL_ACTIONS, RUNNING, STOPPED, Freeze, Schedule, Selector
 from dcs_maintenance.planner import eligibility, iso, select
 from dcs_maintenance.schedule_info import describe_schedule, iter_occurrences
 
@@ -167,12 +167,13 @@ def freeze_events(freezes: Iterable[Freeze], after: datetime, until: datetime) -
 
 
 def frozen_by(freezes: Sequence[Freeze], schedule: Schedule, action: str, when: datetime) -> Optional[Freeze]:
-    """The freeze that will hold this occurrence back, as a tick decides it (freezes.occurrence_verdict and
-    window_verdict): one-shot occurrences and window stops inside a freeze for their action; a window's start
-    always goes through."""
-    if schedule.is_window and action == "start":
-        return None
-    return active_freeze(freezes, action, when)
+    """The freeze that will hold this occurrence back, decided by the tick's own verdicts at the occurrence
+    (freezes.occurrence_verdict for one-shots, window_verdict for a window's edges: its start always goes through)."""
+    if schedule.is_window:
+        verdict = window_verdict(freezes, STOPPED if action == "stop" else RUNNING, when, when)
+    else:
+        verdict = occurrence_verdict(freezes, action, when, when)
+    return verdict.freeze if verdict.frozen else None
 
 
 # -- the feed --------------------------------------------------------------------------------------------
