@@ -371,6 +371,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     work = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="dcsm-demo-"))
     work.mkdir(parents=True, exist_ok=True)
+    ledger_url = f"sqlite:///{work / 'ledger.sqlite3'}"
     schedules = getattr(args, "schedules", None)
     report: dict[str, Any] = {"start": start.isoformat(), "ticks": ticks, "redis": use_redis, "active": [],
                               "probes": [], "claims": []}
@@ -387,7 +388,7 @@ def _run(args: argparse.Namespace) -> int:
             os.environ.update({
                 "DCS_ENDPOINT": emu.url, "DCS_REGION": "cn-north-4", "RUNTIME_PROJECT_ID": DEMO_PROJECT,
                 "HUAWEICLOUD_SDK_AK": DEMO_AK, "HUAWEICLOUD_SDK_SK": DEMO_SK,
-                "LEDGER_URL": f"sqlite:///{work / 'ledger.sqlite3'}",
+                "LEDGER_URL": ledger_url,
                 "SCHEDULES_DIR": str(folder),
                 "LOG_LEVEL": "ERROR",
             })
@@ -453,7 +454,7 @@ def _run(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
     report["ok"] = bool(ok)
     if keep:
-        report["kept"] = {"LEDGER_URL": f"sqlite:///{work / 'ledger.sqlite3'}", "SCHEDULES_DIR": str(folder)}
+        report["kept"] = {"LEDGER_URL": ledger_url, "SCHEDULES_DIR": str(folder)}
         say(_kept_text(report["kept"]))
     if as_json:
         print(json.dumps(report, indent=2, default=str))
