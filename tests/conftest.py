@@ -287,6 +287,15 @@ def acted_ids(emu: Any, action: Optional[str] = None) -> list[str]:
     return [iid for body in status_calls(emu, action) for iid in body["instances"]]
 
 
+def wheel_cache(request: pytest.FixtureRequest) -> Path:
+    """The wheels the package builds share: pytest's cache folder; without the cache provider (`-p
+    no:cacheprovider`, as scripts/mutation.py runs), the folder `package` itself uses by default."""
+    from dcs_maintenance.tools import package
+
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("dcsm-wheels")) if cache is not None else package.default_wheel_cache()
+
+
 def json_lines(text: str) -> list[dict]:
     """The function's JSON log lines in captured output (other lines, e.g. pytest's, left out)."""
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

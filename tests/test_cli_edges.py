@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import wheel_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = """
@@ -347,15 +348,6 @@ def test_the_example_table_matches_the_examples():
 
     examples = {p.name: package.content_hash(p) for p in (ROOT / "schedules").glob("*.yaml")}
     assert {name: digest for digest, name in package.EXAMPLE_SCHEDULES.items()} == examples
-
-
-def wheel_cache(request: pytest.FixtureRequest) -> Path:
-    """The wheels tests/test_package.py shares through pytest's cache; without the cache provider (`-p
-    no:cacheprovider`, as scripts/mutation.py runs), the folder `package` itself uses by default."""
-    from dcs_maintenance.tools import package
-
-    cache = getattr(request.config, "cache", None)
-    return Path(cache.mkdir("dcsm-wheels")) if cache is not None else package.default_wheel_cache()
 
 
 def build_into(request: pytest.FixtureRequest, tmp_path: Path, output: str,

@@ -18,20 +18,13 @@ from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 
 import pytest
-from conftest import AK, PROJECT, SK
+from conftest import AK, PROJECT, SK, wheel_cache
 
 from dcs_emulator import Emulator, Fault
 from dcs_maintenance.tools import package
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 TOPIC = f"urn:smn:cn-north-4:{PROJECT}:ops"
-
-
-def wheel_cache(request: pytest.FixtureRequest) -> Path:
-    """pytest's cache folder for the wheels; without the cache provider (`-p no:cacheprovider`, as
-    scripts/mutation.py runs), the folder `package` itself uses by default."""
-    cache = getattr(request.config, "cache", None)
-    return Path(cache.mkdir("dcsm-wheels")) if cache is not None else package.default_wheel_cache()
 
 
 def _build(request: pytest.FixtureRequest, tmp_path: Path, python: str) -> package.BuildResult:
